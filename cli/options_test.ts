@@ -1,0 +1,73 @@
+import { assertEquals, assertThrows } from "../testing/mod.ts";
+import { parseCliOptions, parseMemorySize, parseModuleOption, UsageError } from "./options.ts";
+
+Deno.test("parseMemorySize() accepts K, M and G suffixes and bare MiB", () => {
+  assertEquals(parseMemorySize("16M"), 16 * 2 ** 20);
+  assertEquals(parseMemorySize("65536K"), 64 * 2 ** 20);
+  assertEquals(parseMemorySize("1G"), 2 ** 30);
+  assertEquals(parseMemorySize("64g"), 64 * 2 ** 30);
+  assertEquals(parseMemorySize("2GiB"), 2 * 2 ** 30);
+  assertEquals(parseMemorySize("256"), 256 * 2 ** 20);
+});
+
+Deno.test("parseMemorySize() rejects sizes outside 16M..64G and garbage", () => {
+  for (const bad of ["15M", "65G", "0", "", "1T", "abc", "-1G", "1.5G", "16385K0"]) {
+    assertThrows(() => parseMemorySize(bad), UsageError, "--memory");
+  }
+  assertThrows(() => parseMemorySize("16386K"), UsageError, "4 KiB frames");
+});
+
+Deno.test("parseModuleOption() splits FILE=string and defaults to the file name", () => {
+  assertEquals(parseModuleOption("dir/initrd.img"), {
+    path: "dir/initrd.img",
+    string: "initrd.img",
+  });
+  assertEquals(parseModuleOption("a.bin=root=/dev/sda1"), {
+    path: "a.bin",
+    string: "root=/dev/sda1",
+  });
+  assertThrows(() => parseModuleOption("=x"), UsageError);
+});
+
+Deno.test("parseCliOptions() reads every option", () => {
+  const options = parseCliOptions([
+    "--memory=1G",
+    "--cmdline",
+    "console=ttyS0",
+    "--module",
+    "a.bin",
+    "--module",
+    "b.bin=two",
+    "--report",
+    "json",
+    "--quiet",
+    "--selftest",
+    "--debug",
+  ]);
+  assertEquals(options.memoryBytes, 2 ** 30);
+  assertEquals(options.cmdline, "console=ttyS0");
+  assertEquals(options.modules.map((m) => m.string), ["a.bin", "two"]);
+  assertEquals(options.report, "json");
+  assertEquals([options.quiet, options.selftest, options.debug], [true, true, true]);
+});
+
+Deno.test("parseCliOptions() gives one clear line for bad options", () => {
+  assertThrows(() => parseCliOptions(["--bogus"]), UsageError, "Unknown option --bogus");
+  assertThrows(() => parseCliOptions(["--memory"]), UsageError, "--memory needs a value");
+  assertThrows(() => parseCliOptions(["--report", "xml"]), UsageError, "expected json");
+  assertThrows(() => parseCliOptions(["--mbi-addr", "0x1000"]), UsageError, "needs --mbi");
+  assertThrows(
+    () => parseCliOptions(["--mbi", "f", "--mbi-addr", "0x1001"]),
+    UsageError,
+    "aligned",
+  );
+  assertThrows(() => parseCliOptions(["--mbi", "f", "--mbi-addr", "zz"]), UsageError, "--mbi-addr");
+  assertThrows(() => parseCliOptions(["stray"]), UsageError, "Unexpected argument");
+  assertThrows(() => parseCliOptions(["--quiet=yes"]), UsageError, "takes no value");
+});
+
+Deno.test("parseCliOptions() takes --clock host or virtual, host by default", () => {
+  assertEquals(parseCliOptions([]).clock, "host");
+  assertEquals(parseCliOptions(["--clock", "virtual"]).clock, "virtual");
+  assertThrows(() => parseCliOptions(["--clock", "fast"]), UsageError, "expected virtual or host");
+});
