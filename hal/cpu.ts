@@ -7,11 +7,19 @@
  * interrupts disabled (an interrupt gate) and the controller's in-service bit
  * set; the CPU sends the EOI when the handler returns.
  *
+ * The CPU owns its TLB. The `write*` methods are the MOV-to-control-register
+ * instructions and invalidate it as the SDM (vol. 3A, 4.10.4.1) says; the
+ * register fields can still be assigned directly (as a boot loader sets up
+ * state), which changes the register and flushes nothing.
+ *
  * @module
  */
 
+import { hex, type VirtAddr } from "./address.ts";
 import type { AccessWidth, DeviceBus } from "./bus.ts";
+import { GeneralProtection } from "./faults.ts";
 import { type InterruptController, IRQ_LINE_COUNT } from "./interrupt_controller.ts";
+import { Tlb } from "./tlb.ts";
 
 /** CR0.PE (bit 0): protected mode. */
 export const CR0_PE = 1 << 0;
@@ -53,6 +61,8 @@ export class CpuContext {
   alignmentCheck = false;
   /** Interrupts delivered since reset. */
   interruptsDelivered = 0;
+  /** This CPU's TLB; INVLPG and control-register writes invalidate it. */
+  readonly tlb: Tlb = new Tlb();
   readonly #bus: DeviceBus;
   readonly #pic: InterruptController;
   readonly #handlers: (InterruptHandler | undefined)[] = new Array(IRQ_LINE_COUNT);
@@ -63,6 +73,79 @@ export class CpuContext {
   constructor(bus: DeviceBus, pic: InterruptController) {
     this.#bus = bus;
     this.#pic = pic;
+  }
+
+  /**
+   * MOV to CR0. Clearing PG flushes the whole TLB, global entries included.
+   * Throws GeneralProtection for PG without PE, and for PG without CR4.PAE
+   * and EFER.LME (the simulator implements 4-level paging only; hardware
+   * would enter 32-bit or PAE paging without LME). The value is stored as an
+   * int32, like the field.
+   */
+  writeCr0(value: number): void {
+    if ((value & CR0_PG) !== 0) {
+      if ((value & CR0_PE) === 0) {
+        throw new GeneralProtection(`MOV to CR0 ${hex(value >>> 0)}: PG set without PE`);
+      }
+      if ((this.cr4 & CR4_PAE) === 0 || (this.efer & EFER_LME) === 0) {
+        throw new GeneralProtection(
+          `MOV to CR0 ${hex(value >>> 0)}: PG needs CR4.PAE and EFER.LME (4-level paging)`,
+        );
+      }
+    }
+    const wasPaging = (this.cr0 & CR0_PG) !== 0;
+    this.cr0 = value | 0;
+    if (wasPaging && (this.cr0 & CR0_PG) === 0) this.tlb.flushAll();
+  }
+
+  /**
+   * MOV to CR3: loads the PML4 address (with PWT/PCD in bits 3 and 4) and
+   * flushes every TLB entry except global ones when CR4.PGE is set, every
+   * entry otherwise. Throws GeneralProtection unless the value is an integer
+   * from 0 to 2^52 - 1.
+   */
+  writeCr3(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0 || value >= 2 ** 52) {
+      throw new GeneralProtection(`MOV to CR3 ${String(value)}: reserved bits set`);
+    }
+    this.cr3 = value;
+    this.tlb.flushAll({ keepGlobal: (this.cr4 & CR4_PGE) !== 0 });
+  }
+
+  /**
+   * MOV to CR4. Changing PGE flushes the whole TLB, global entries included;
+   * changing PAE, or setting SMEP, flushes every non-global entry. Throws
+   * GeneralProtection for clearing PAE while paging is on.
+   */
+  writeCr4(value: number): void {
+    const old = this.cr4;
+    if ((value & CR4_PAE) === 0 && (this.cr0 & CR0_PG) !== 0) {
+      throw new GeneralProtection(`MOV to CR4 ${hex(value >>> 0)}: PAE cleared while paging`);
+    }
+    this.cr4 = value | 0;
+    const changed = old ^ this.cr4;
+    if ((changed & CR4_PGE) !== 0) {
+      this.tlb.flushAll();
+    } else if ((changed & CR4_PAE) !== 0 || (changed & this.cr4 & CR4_SMEP) !== 0) {
+      this.tlb.flushAll({ keepGlobal: true });
+    }
+  }
+
+  /**
+   * WRMSR to EFER. Throws GeneralProtection for changing LME while paging is
+   * on. Flushes nothing: the TLB keeps XD in an entry only while NXE was set,
+   * and the MMU checks it against the current NXE.
+   */
+  writeEfer(value: number): void {
+    if (((value ^ this.efer) & EFER_LME) !== 0 && (this.cr0 & CR0_PG) !== 0) {
+      throw new GeneralProtection(`WRMSR EFER ${hex(value >>> 0)}: LME changed while paging`);
+    }
+    this.efer = value | 0;
+  }
+
+  /** INVLPG: removes the TLB entries (any size, global or not) for the page containing `va`. */
+  invlpg(va: VirtAddr): void {
+    this.tlb.flushPage(va);
   }
 
   /** Whether RFLAGS.IF is set. */

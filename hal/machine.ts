@@ -1,0 +1,87 @@
+/**
+ * The machine: RAM, the device bus, the interrupt controller, one CPU with
+ * its MMU, and the clock that drives timed devices. It knows no concrete
+ * device (the PC board in `devices/pc.ts` plugs them in) and no kernel.
+ *
+ * @module
+ */
+
+import { DeviceBus } from "./bus.ts";
+import { type Clock, type ClockedDevice, VirtualClock } from "./clock.ts";
+import { CpuContext } from "./cpu.ts";
+import { InterruptController } from "./interrupt_controller.ts";
+import { Mmu, type MmuOptions } from "./mmu.ts";
+import type { PhysicalMemory } from "./physical_memory.ts";
+
+/** A simulated computer that a kernel can run on. */
+export class Machine {
+  /** Physical RAM. */
+  readonly memory: PhysicalMemory;
+  /** Port I/O and MMIO routing. */
+  readonly bus: DeviceBus;
+  /** The interrupt controller devices raise lines on. */
+  readonly interrupts: InterruptController;
+  /** The CPU: control registers, port I/O, interrupt delivery, TLB. */
+  readonly cpu: CpuContext;
+  /** The MMU translating the CPU's virtual accesses. */
+  readonly mmu: Mmu;
+  /** The clock timed devices follow. */
+  readonly clock: Clock;
+  readonly #timedDevices: ClockedDevice[] = [];
+  #haltReason: string | undefined;
+
+  /** Builds a machine around `memory`, driven by `clock`. */
+  constructor(memory: PhysicalMemory, clock: Clock, options: MmuOptions = {}) {
+    this.memory = memory;
+    this.clock = clock;
+    this.bus = new DeviceBus(memory);
+    this.interrupts = new InterruptController();
+    this.cpu = new CpuContext(this.bus, this.interrupts);
+    this.mmu = new Mmu(this.cpu, memory, options);
+  }
+
+  /** Registers a device whose state depends on time. */
+  addTimedDevice(device: ClockedDevice): void {
+    this.#timedDevices.push(device);
+  }
+
+  /** Lets every timed device catch up with the clock, then delivers interrupts. */
+  synchronize(): number {
+    const nowNs = this.clock.nowNs();
+    for (const device of this.#timedDevices) device.advanceTo(nowNs);
+    return this.cpu.deliverPendingInterrupts();
+  }
+
+  /**
+   * HLT with interrupts on: runs pending interrupts; with nothing pending on a
+   * virtual clock, jumps time to the next device event and runs what it
+   * raises. Returns how many interrupts ran (0: nothing will ever wake the
+   * CPU on a virtual clock, or nothing was due yet on the host clock).
+   */
+  waitForInterrupt(): number {
+    const delivered = this.synchronize();
+    if (delivered > 0 || !(this.clock instanceof VirtualClock)) return delivered;
+    const nextNs = this.nextEventNs();
+    if (!Number.isFinite(nextNs)) return 0;
+    this.clock.advanceNs(Math.max(0, nextNs - this.clock.nowNs()));
+    return this.synchronize();
+  }
+
+  /** When the next timed device event is due, in clock ns (Infinity: none). */
+  nextEventNs(): number {
+    let next = Infinity;
+    for (const device of this.#timedDevices) next = Math.min(next, device.nextEventNs());
+    return next;
+  }
+
+  /** Stops the CPU for good (after a panic or a halt request), with a reason. */
+  halt(reason: string): void {
+    this.cpu.cli();
+    this.#haltReason ??= reason;
+  }
+
+  /** Why the machine halted, or undefined while it runs. */
+  get haltReason(): string | undefined {
+    return this.#haltReason;
+  }
+}
