@@ -16,9 +16,21 @@ import {
   parseMultiboot2,
   usableBytes,
 } from "./boot/multiboot2_parser.ts";
-import { identifyUart, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
+import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
+import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
+import {
+  bootReservations,
+  createBootFrameAllocator,
+  type FrameAllocator,
+  KmemHeap,
+  type KmemHeapStats,
+} from "./mm/mod.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
+import { memorySelftests, runSelftests, type SelftestResult } from "./selftest.ts";
+
+/** Timer interrupt rate, as Linux's classic HZ. */
+const TIMER_HZ = 100;
 
 /** Build-time settings of the kernel (what a real kernel gets from its config). */
 export interface KernelConfig {
@@ -44,6 +56,17 @@ export interface KernelReport {
   modules: { start: number; end: number; string: string }[];
   /** Bytes of available (type 1) memory. */
   usableBytes: number;
+  /** The frame allocator's counters, read from its state in RAM. */
+  frames: {
+    totalFrames: number;
+    freeFrames: number;
+    reservedFrames: number;
+    pools: { base: number; frameCount: number; freeFrames: number }[];
+  };
+  /** The kmem heap's counters. */
+  heap: { bytesInUse: number; bytesMapped: number; allocations: number };
+  /** Self-test outcome, with `--selftest`. */
+  selftest?: { passed: number; failed: number };
 }
 
 /** The booted kernel and its subsystems. */
@@ -58,19 +81,25 @@ export class Kernel {
   readonly bootInfo: BootInfo;
   /** Settings the kernel was built with. */
   readonly config: KernelConfig;
+  /** The physical frame allocator. */
+  readonly frames: FrameAllocator;
+  /** The kmem heap (kmalloc/kfree). */
+  readonly heap: KmemHeap;
+  /** The PIT driver: ticks and uptime. */
+  readonly timer: PitTimer;
+  /** Results of the boot self-tests, if they ran. */
+  readonly selftestResults: readonly SelftestResult[] | undefined;
 
-  private constructor(
-    machine: Machine,
-    log: KernelLog,
-    serial: SerialPort,
-    bootInfo: BootInfo,
-    config: KernelConfig,
-  ) {
-    this.machine = machine;
-    this.log = log;
-    this.serial = serial;
-    this.bootInfo = bootInfo;
-    this.config = config;
+  private constructor(parts: Omit<Kernel, "report">) {
+    this.machine = parts.machine;
+    this.log = parts.log;
+    this.serial = parts.serial;
+    this.bootInfo = parts.bootInfo;
+    this.config = parts.config;
+    this.frames = parts.frames;
+    this.heap = parts.heap;
+    this.timer = parts.timer;
+    this.selftestResults = parts.selftestResults;
   }
 
   /**
@@ -104,34 +133,32 @@ export class Kernel {
     log.info("boot", `kernelsim ${config.version} starting`);
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
-    const kernel = new Kernel(machine, log, serial, bootInfo, config);
-    kernel.#logBootInfo();
-    return kernel;
-  }
-
-  #logBootInfo(): void {
-    const { log, bootInfo } = this;
-    const { mbi } = bootInfo;
-    log.info(
-      "boot",
-      `multiboot2 info at ${hex(mbi.address)}, ${mbi.totalSize} bytes, tags ${
-        mbi.tagTypes.join(",")
-      }`,
-    );
-    for (const warning of bootInfo.warnings) log.warn("boot", warning);
-    log.info("boot", `boot loader: ${bootInfo.bootloaderName ?? "(not given)"}`);
-    log.info("boot", `cmdline: ${bootInfo.cmdline ?? "(not given)"}`);
-    log.info("mem", `memory map (${bootInfo.memoryMap.length} regions):`);
-    for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
-    bootInfo.modules.forEach((module, index) => {
-      log.info(
-        "boot",
-        `module ${index}: ${hex(module.start)}..${hex(module.end)} ` +
-          `(${formatBytes(module.end - module.start)}) "${module.string}"`,
-      );
+    logBootInfo(log, bootInfo);
+    const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
+    const frames = createBootFrameAllocator(machine.memory, bootInfo, reservations, !!config.debug);
+    logFrames(log, frames);
+    const heap = KmemHeap.create(machine.memory, frames); // kmalloc/kfree
+    log.info("heap", `kmem heap up, root descriptor at ${hex(heap.rootAddress)}`);
+    const timer = new PitTimer(machine.cpu); // IRQ 0 at TIMER_HZ
+    timer.programPeriodic(TIMER_HZ);
+    machine.cpu.sti(); // interrupts on
+    log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
+    const selftestResults = config.selftest
+      ? runSelftests(memorySelftests({ frames, heap, mmu: machine.mmu }))
+      : undefined;
+    if (selftestResults) logSelftests(log, selftestResults);
+    log.info("boot", "kernel up");
+    return new Kernel({
+      machine,
+      log,
+      serial,
+      bootInfo,
+      config,
+      frames,
+      heap,
+      timer,
+      selftestResults,
     });
-    const usable = usableBytes(bootInfo);
-    log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
   }
 
   /**
@@ -140,7 +167,9 @@ export class Kernel {
    */
   report(): KernelReport {
     const { bootInfo } = this;
-    return {
+    const frameStats = this.frames.stats();
+    const heapStats: KmemHeapStats = this.heap.stats();
+    const report: KernelReport = {
       bootloaderName: bootInfo.bootloaderName ?? "",
       cmdline: bootInfo.cmdline ?? "",
       mbi: {
@@ -151,7 +180,27 @@ export class Kernel {
       memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),
       modules: bootInfo.modules.map(({ start, end, string }) => ({ start, end, string })),
       usableBytes: usableBytes(bootInfo),
+      frames: {
+        totalFrames: frameStats.totalFrames,
+        freeFrames: frameStats.freeFrames,
+        reservedFrames: frameStats.reservedFrames,
+        pools: frameStats.pools.map(({ base, frameCount, freeFrames }) => ({
+          base,
+          frameCount,
+          freeFrames,
+        })),
+      },
+      heap: {
+        bytesInUse: heapStats.bytesInUse,
+        bytesMapped: heapStats.bytesMapped,
+        allocations: heapStats.allocations,
+      },
     };
+    if (this.selftestResults) {
+      const passed = this.selftestResults.filter((r) => r.passed).length;
+      report.selftest = { passed, failed: this.selftestResults.length - passed };
+    }
+    return report;
   }
 
   /** Prints the panic line, halts the machine, and returns the error to throw. */
@@ -171,4 +220,54 @@ export class Kernel {
     machine.halt(reason);
     return error instanceof KernelPanic ? error : new KernelPanic(reason, { cause: error });
   }
+}
+
+function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
+  const { mbi } = bootInfo;
+  log.info(
+    "boot",
+    `multiboot2 info at ${hex(mbi.address)}, ${mbi.totalSize} bytes, tags ${
+      mbi.tagTypes.join(",")
+    }`,
+  );
+  for (const warning of bootInfo.warnings) log.warn("boot", warning);
+  log.info("boot", `boot loader: ${bootInfo.bootloaderName ?? "(not given)"}`);
+  log.info("boot", `cmdline: ${bootInfo.cmdline || "(empty)"}`);
+  log.info("mem", `memory map (${bootInfo.memoryMap.length} regions):`);
+  for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
+  bootInfo.modules.forEach((module, index) => {
+    log.info(
+      "boot",
+      `module ${index}: ${hex(module.start)}..${hex(module.end)} ` +
+        `(${formatBytes(module.end - module.start)}) "${module.string}"`,
+    );
+  });
+  const usable = usableBytes(bootInfo);
+  log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
+}
+
+function logFrames(log: KernelLog, frames: FrameAllocator): void {
+  const stats = frames.stats();
+  for (const pool of stats.pools) {
+    log.info(
+      "frames",
+      `pool ${hex(pool.base, 12)}: ${pool.frameCount} frames (${
+        formatBytes(pool.frameCount * 4096)
+      }), ` +
+        `${pool.freeFrames} free, ${pool.reservedFrames} reserved`,
+    );
+  }
+  log.info(
+    "frames",
+    `free: ${stats.freeFrames}/${stats.totalFrames} frames (${stats.reservedFrames} reserved)`,
+  );
+}
+
+function logSelftests(log: KernelLog, results: readonly SelftestResult[]): void {
+  for (const result of results) {
+    if (result.passed) log.info("selftest", `pass: ${result.name}`);
+    else log.error("selftest", `FAIL: ${result.name}: ${result.detail}`);
+  }
+  const passed = results.filter((r) => r.passed).length;
+  log.info("selftest", `${passed} passed, ${results.length - passed} failed`);
 }

@@ -15,12 +15,7 @@
  * @module
  */
 
-import {
-  type CpuContext,
-  IRQ_TIMER,
-  NS_PER_SECOND,
-  nsAtCycles,
-} from "../../hal/mod.ts";
+import { type CpuContext, IRQ_TIMER, NS_PER_SECOND, nsAtCycles } from "../../hal/mod.ts";
 
 /** The PIT's input clock on a PC, in Hz. */
 const INPUT_FREQUENCY_HZ = 1_193_182;

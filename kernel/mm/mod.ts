@@ -1,0 +1,14 @@
+/**
+ * Memory management: the early and physical frame allocators, per-frame
+ * metadata with refcounted `Page` handles, the kmem heap, and paging.
+ *
+ * @module
+ */
+
+export * from "./frame_source.ts";
+export * from "./early_allocator.ts";
+export * from "./frame_allocator.ts";
+export * from "./frame_metadata.ts";
+export * from "./page.ts";
+export * from "./kmem_heap.ts";
+export * from "./boot_frames.ts";
