@@ -20,8 +20,7 @@
  */
 
 import { type FrameNumber, PAGE_SIZE_4K, type PhysAddr, PhysicalMemory } from "../hal/mod.ts";
-import { KernelError } from "../kernel/errors.ts";
-import { FrameAllocator } from "../kernel/mm/frame_allocator.ts";
+import { FrameAllocator, KernelError } from "../kernel/mod.ts";
 import { CHECKSUM_SEED, foldChecksum, Xorshift32 } from "../testing/mod.ts";
 
 const GIB = 2 ** 30;

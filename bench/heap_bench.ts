@@ -1,7 +1,8 @@
 /**
  * Benchmarks of the kmem heap: workload W4 of shared/BENCHMARKS.md (native
  * first-fit reference: 157 ns per operation, 0 failures) and a kmalloc/kfree
- * pair of 64 bytes. Setup (RAM, frame source, heap creation) is not timed.
+ * pair of 64 bytes, over the kernel's FrameAllocator. Setup (RAM, frame
+ * allocator, heap creation) is not timed.
  *
  * Deno.bench reports the time of one W4 run of 200,000 operations; divide by
  * 200,000 for ns/op. The file also prints the per-operation figure itself
@@ -10,10 +11,8 @@
  * @module
  */
 
-import { type FrameNumber, PhysicalMemory, type VirtAddr } from "../hal/mod.ts";
-import { KernelError } from "../kernel/errors.ts";
-import type { FrameSource } from "../kernel/mm/frame_source.ts";
-import { KmemHeap } from "../kernel/mm/kmem_heap.ts";
+import { PhysicalMemory, type VirtAddr } from "../hal/mod.ts";
+import { FrameAllocator, KernelError, KmemHeap } from "../kernel/mod.ts";
 import { Xorshift32 } from "../testing/mod.ts";
 
 /** RAM of the benchmark machine. */
@@ -24,41 +23,6 @@ const W4_OPERATIONS = 200_000;
 const W4_MAX_LIVE = 200;
 /** W4: PRNG seed. */
 const W4_SEED = 0xdeadbeef;
-
-/**
- * The frame source the benchmarks run on: a minimal lowest-free-first
- * allocator over all of RAM. Swap this one function's body for the real
- * FrameAllocator once it is integrated.
- *
- * @param memory The machine's RAM.
- * @returns A FrameSource handing out frames of `memory`.
- */
-function benchFrameSource(memory: PhysicalMemory): FrameSource {
-  const isUsed = new Uint8Array(memory.endBytes / 4096);
-  let lowestFree = 0;
-  const allocateContiguous = (frameCount: number, alignFrames: number): FrameNumber => {
-    const start = Math.ceil(lowestFree / alignFrames) * alignFrames;
-    for (let first = start; first + frameCount <= isUsed.length; first += alignFrames) {
-      let run = 0;
-      while (run < frameCount && isUsed[first + run] === 0) run++;
-      if (run < frameCount) continue;
-      isUsed.fill(1, first, first + frameCount);
-      while (lowestFree < isUsed.length && isUsed[lowestFree] === 1) lowestFree++;
-      return first as FrameNumber;
-    }
-    throw new KernelError("OutOfMemory", `No ${frameCount} contiguous free frames`);
-  };
-  const freeContiguous = (frame: FrameNumber, frameCount: number): void => {
-    isUsed.fill(0, frame, frame + frameCount);
-    lowestFree = Math.min(lowestFree, frame);
-  };
-  return {
-    allocate: () => allocateContiguous(1, 1),
-    allocateContiguous,
-    free: (frame) => freeContiguous(frame, 1),
-    freeContiguous,
-  };
-}
 
 /**
  * Runs workload W4 once on `heap` exactly as shared/BENCHMARKS.md defines it.
@@ -92,7 +56,11 @@ function runW4(heap: KmemHeap, live: Float64Array): { failed: number; liveCount:
 }
 
 const memory = PhysicalMemory.contiguous(RAM_BYTES);
-const frames = benchFrameSource(memory);
+// The kernel's real frame allocator over all of RAM but the first 1 MiB.
+const frames = FrameAllocator.create(memory, {
+  usableRegions: [{ base: 0, length: RAM_BYTES }],
+  exclusions: [{ base: 0, length: 2 ** 20 }],
+});
 const live = new Float64Array(W4_MAX_LIVE);
 let w4TimedMs = 0;
 let w4Runs = 0;

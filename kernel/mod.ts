@@ -11,3 +11,4 @@ export * from "./panic.ts";
 export * from "./log.ts";
 export * from "./boot/mod.ts";
 export * from "./drivers/mod.ts";
+export * from "./mm/mod.ts";
