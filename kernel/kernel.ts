@@ -8,7 +8,13 @@
  * @module
  */
 
-import { DEBUG_CONSOLE_PORT, hex, type Machine, type PhysAddr } from "../hal/mod.ts";
+import {
+  DEBUG_CONSOLE_PORT,
+  hex,
+  KERNEL_LOAD_ADDRESS,
+  type Machine,
+  type PhysAddr,
+} from "../hal/mod.ts";
 import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
 import {
   type BootInfo,
@@ -22,12 +28,16 @@ import { KernelLog } from "./log.ts";
 import {
   bootReservations,
   createBootFrameAllocator,
+  DIRECT_MAP_BASE,
   type FrameAllocator,
+  KernelAddressSpace,
+  KernelPageFaultHandler,
   KmemHeap,
   type KmemHeapStats,
+  type PagingReport,
 } from "./mm/mod.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
-import { memorySelftests, runSelftests, type SelftestResult } from "./selftest.ts";
+import { memorySelftests, pagingSelftests, runSelftests, type SelftestResult } from "./selftest.ts";
 
 /** Timer interrupt rate, as Linux's classic HZ. */
 const TIMER_HZ = 100;
@@ -65,6 +75,8 @@ export interface KernelReport {
   };
   /** The kmem heap's counters. */
   heap: { bytesInUse: number; bytesMapped: number; allocations: number };
+  /** The kernel address space and the MMU's counters. */
+  paging: PagingReport;
   /** Self-test outcome, with `--selftest`. */
   selftest?: { passed: number; failed: number };
 }
@@ -83,7 +95,11 @@ export class Kernel {
   readonly config: KernelConfig;
   /** The physical frame allocator. */
   readonly frames: FrameAllocator;
-  /** The kmem heap (kmalloc/kfree). */
+  /** The kernel's address space: direct map, kernel image, recursive entry. */
+  readonly kernelSpace: KernelAddressSpace;
+  /** The page-fault handler: demand-zero and copy-on-write. */
+  readonly pageFaults: KernelPageFaultHandler;
+  /** The kmem heap (kmalloc/kfree), handing out direct-map addresses. */
   readonly heap: KmemHeap;
   /** The PIT driver: ticks and uptime. */
   readonly timer: PitTimer;
@@ -97,6 +113,8 @@ export class Kernel {
     this.bootInfo = parts.bootInfo;
     this.config = parts.config;
     this.frames = parts.frames;
+    this.kernelSpace = parts.kernelSpace;
+    this.pageFaults = parts.pageFaults;
     this.heap = parts.heap;
     this.timer = parts.timer;
     this.selftestResults = parts.selftestResults;
@@ -137,14 +155,31 @@ export class Kernel {
     const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
     const frames = createBootFrameAllocator(machine.memory, bootInfo, reservations, !!config.debug);
     logFrames(log, frames);
-    const heap = KmemHeap.create(machine.memory, frames); // kmalloc/kfree
-    log.info("heap", `kmem heap up, root descriptor at ${hex(heap.rootAddress)}`);
+    const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
+      memoryMap: bootInfo.memoryMap,
+      kernelImage: {
+        base: bootInfo.loadBaseAddr ?? KERNEL_LOAD_ADDRESS,
+        length: KERNEL_IMAGE_SIZE_BYTES,
+      },
+    }); // page tables: direct map, kernel image, PML4[510]
+    kernelSpace.enablePaging(); // EFER.LME|NXE, CR4.PAE|PGE, CR3, CR0.PG|WP
+    for (const line of kernelSpace.layoutLines()) log.info("paging", line);
+    const pageFaults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, frames); // #PF
+    pageFaults.attach(kernelSpace.addressSpace);
+    const heap = KmemHeap.create(machine.memory, frames, { directMapOffset: DIRECT_MAP_BASE });
+    log.info(
+      "heap",
+      `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
+    );
     const timer = new PitTimer(machine.cpu); // IRQ 0 at TIMER_HZ
     timer.programPeriodic(TIMER_HZ);
     machine.cpu.sti(); // interrupts on
     log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
     const selftestResults = config.selftest
-      ? runSelftests(memorySelftests({ frames, heap, mmu: machine.mmu }))
+      ? runSelftests([
+        ...memorySelftests({ frames, heap, mmu: machine.mmu }),
+        ...pagingSelftests({ frames, mmu: machine.mmu, cpu: machine.cpu, kernelSpace, pageFaults }),
+      ])
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -155,6 +190,8 @@ export class Kernel {
       bootInfo,
       config,
       frames,
+      kernelSpace,
+      pageFaults,
       heap,
       timer,
       selftestResults,
@@ -195,6 +232,7 @@ export class Kernel {
         bytesMapped: heapStats.bytesMapped,
         allocations: heapStats.allocations,
       },
+      paging: this.kernelSpace.pagingReport(this.machine.mmu),
     };
     if (this.selftestResults) {
       const passed = this.selftestResults.filter((r) => r.passed).length;

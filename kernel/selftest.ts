@@ -6,10 +6,25 @@
  * @module
  */
 
-import type { FrameNumber, Mmu, VirtAddr } from "../hal/mod.ts";
+import {
+  type CpuContext,
+  type FrameNumber,
+  type Mmu,
+  PAGE_SIZE_2M,
+  PAGE_SIZE_4K,
+  type VirtAddr,
+} from "../hal/mod.ts";
 import { Xorshift32 } from "../testing/xorshift32.ts";
 import { KernelError } from "./errors.ts";
-import { ContigPages, type FrameAllocator, type KmemHeap, Page } from "./mm/mod.ts";
+import {
+  AddressSpace,
+  ContigPages,
+  type FrameAllocator,
+  type KernelAddressSpace,
+  type KernelPageFaultHandler,
+  type KmemHeap,
+  Page,
+} from "./mm/mod.ts";
 
 /** What the self-tests need from the kernel. */
 export interface SelftestContext {
@@ -19,8 +34,20 @@ export interface SelftestContext {
   readonly heap: KmemHeap;
   /** The MMU, through which the tests touch heap memory at its virtual addresses. */
   readonly mmu: Mmu;
-  /** Extra tests from subsystems that come up later (paging). */
-  readonly extraTests?: readonly Selftest[];
+}
+
+/** What the paging self-tests need from the kernel. */
+export interface PagingSelftestContext {
+  /** The physical frame allocator. */
+  readonly frames: FrameAllocator;
+  /** The MMU the accesses go through. */
+  readonly mmu: Mmu;
+  /** The CPU whose CR3 the tests switch. */
+  readonly cpu: CpuContext;
+  /** The kernel's address space, restored after each test. */
+  readonly kernelSpace: KernelAddressSpace;
+  /** The kernel's page-fault handler. */
+  readonly pageFaults: KernelPageFaultHandler;
 }
 
 /** One named self-test: throws on failure. */
@@ -142,7 +169,86 @@ export function memorySelftests(context: SelftestContext): Selftest[] {
         check(end.liveAllocations === start.liveAllocations, "live allocations not back");
       },
     },
-    ...(context.extraTests ?? []),
+  ];
+}
+
+/** A user-half address the paging self-tests map in their scratch spaces. */
+const SCRATCH_VA = 0x4000_0000 as VirtAddr;
+
+/**
+ * Paging self-tests. Each builds scratch address spaces, switches CR3 to
+ * them, and always switches back to the kernel's and frees everything.
+ */
+export function pagingSelftests(context: PagingSelftestContext): Selftest[] {
+  const { frames, mmu, cpu, kernelSpace, pageFaults } = context;
+  /** Runs `body` with fresh address spaces, then restores CR3 and checks no frame leaked. */
+  const withScratchSpaces = (count: number, body: (spaces: AddressSpace[]) => void) => {
+    const before = frames.stats().freeFrames;
+    const spaces: AddressSpace[] = [];
+    try {
+      for (let i = 0; i < count; i++) spaces.push(AddressSpace.create(frames, cpu));
+      body(spaces);
+    } finally {
+      kernelSpace.addressSpace.activate();
+      for (const space of spaces) {
+        pageFaults.detach(space);
+        space[Symbol.dispose]();
+      }
+    }
+    check(frames.stats().freeFrames === before, "frames leaked by the address spaces");
+  };
+  return [
+    {
+      name: "paging: map, translate and unmap every page size, no frame lost",
+      run: () =>
+        withScratchSpaces(1, ([space]) => {
+          using data = ContigPages.alloc(frames, 512, { alignFrames: 512, zeroed: false });
+          space.map(SCRATCH_VA, data.physAddr, { writable: true }, PAGE_SIZE_2M);
+          const small = (SCRATCH_VA + 64 * PAGE_SIZE_2M) as VirtAddr;
+          space.mapRange(small, data.physAddr, 16 * PAGE_SIZE_4K, { writable: true });
+          check(
+            space.translate((SCRATCH_VA + 0x1234) as VirtAddr) === data.physAddr + 0x1234,
+            "2M",
+          );
+          check(space.translate((small + 0x5000) as VirtAddr) === data.physAddr + 0x5000, "4K");
+          space.activate();
+          mmu.writeVirt32((small + 0x10) as VirtAddr, 0xc0ffee);
+          check(mmu.readVirt32((SCRATCH_VA + 0x10) as VirtAddr) === 0xc0ffee, "aliases differ");
+          space.unmapRange(small, 16 * PAGE_SIZE_4K);
+          check(space.translate(small) === undefined, "unmapped page still translates");
+          space.unmap(SCRATCH_VA, PAGE_SIZE_2M);
+        }),
+    },
+    {
+      name: "paging: demand-zero pages appear on first touch",
+      run: () =>
+        withScratchSpaces(1, ([space]) => {
+          pageFaults.declareLazy(space, SCRATCH_VA, 8 * PAGE_SIZE_4K, { writable: true });
+          space.activate();
+          check(mmu.readVirt32((SCRATCH_VA + 0x3000) as VirtAddr) === 0, "lazy page not zero");
+          mmu.writeVirt32((SCRATCH_VA + 0x7ffc) as VirtAddr, 42);
+          check(mmu.readVirt32((SCRATCH_VA + 0x7ffc) as VirtAddr) === 42, "write lost");
+          check(space.stats().ownedPages === 2, "expected exactly two pages faulted in");
+        }),
+    },
+    {
+      name: "paging: copy-on-write keeps both sides' writes separate",
+      run: () =>
+        withScratchSpaces(2, ([parent, child]) => {
+          parent.mapPage(SCRATCH_VA, Page.alloc(frames), { writable: true });
+          parent.activate();
+          mmu.writeVirt32(SCRATCH_VA, 1111);
+          pageFaults.shareCopyOnWrite(parent, child, SCRATCH_VA, PAGE_SIZE_4K);
+          check(parent.translate(SCRATCH_VA) === child.translate(SCRATCH_VA), "not shared");
+          mmu.writeVirt32(SCRATCH_VA, 2222); // parent copies
+          child.activate();
+          check(mmu.readVirt32(SCRATCH_VA) === 1111, "child sees the parent's write");
+          mmu.writeVirt32(SCRATCH_VA, 3333); // last reference: made writable in place
+          parent.activate();
+          check(mmu.readVirt32(SCRATCH_VA) === 2222, "parent sees the child's write");
+          check(parent.translate(SCRATCH_VA) !== child.translate(SCRATCH_VA), "still shared");
+        }),
+    },
   ];
 }
 

@@ -12,3 +12,6 @@ export * from "./frame_metadata.ts";
 export * from "./page.ts";
 export * from "./kmem_heap.ts";
 export * from "./boot_frames.ts";
+export * from "./address_space.ts";
+export * from "./kernel_address_space.ts";
+export * from "./page_fault_handler.ts";

@@ -1,0 +1,1414 @@
+/**
+ * A virtual address space: x86-64 4-level page tables in RAM, changed the way
+ * the rust-osdev `x86_64` crate's `Mapper` changes them (map, unmap, translate,
+ * update flags), plus range operations that walk the tables once for a whole
+ * range, ownership of mapped frames, freeing of page tables that become empty,
+ * and TLB invalidation.
+ *
+ * ## What lives where
+ *
+ * Every paging structure is a 4 KiB frame in RAM in the exact format the MMU
+ * walks, obtained as a {@linkcode Page} from the frame allocator (count 1) and
+ * stored in its parent entry as a raw address. The JavaScript object is a
+ * handle: it holds the PML4's page handle and the machine it edits; all other
+ * state is in the entries. The kernel edits tables by physical address through
+ * `memory`, which stands for its accesses through the direct map (a
+ * direct-map address is a fixed offset from the physical one). The half of
+ * an entry that holds P is written with `Atomics.store`, after the other half
+ * when the entry becomes present and before it when it is cleared, so page
+ * walkers on other Workers never use a half-written entry. Changes to one
+ * address space are not meant to race each other (an SMP kernel takes the
+ * address space's lock, as every kernel does).
+ *
+ * The processor ignores some entry bits (Intel SDM vol. 3A, tables 4-15 to
+ * 4-20); the kernel keeps its own facts there:
+ *
+ * | bits | in | meaning |
+ * |---|---|---|
+ * | 9 | leaf | OWNED: the entry holds one reference to its frame (a `Page` given to {@linkcode AddressSpace.mapPage}); unmap and dispose drop it |
+ * | 10 | leaf | COW: copy-on-write; R/W is clear and a write fault gives the writer a copy (see `page_fault_handler.ts`) |
+ * | 9 | non-leaf | FOREIGN: the table is not this address space's (the recursive PML4 entry); never walked into by map or unmap, never freed |
+ * | 61:52 | non-leaf | the number of present entries (0 to 512) in the table the entry points to |
+ *
+ * The live-entry count sits in the parent entry because a paging structure
+ * has no spare room (all 512 entries are architectural), a side array would
+ * be one more allocation per table, and scanning 512 entries at every unmap
+ * costs more than the whole map + unmap budget. Bits 62:52 of a non-leaf entry
+ * are ignored by the processor; ten of them hold 0 to 512. The PML4 has no
+ * parent and is freed only with the address space, so it has no count. (Bits
+ * 62:59 of a leaf are the protection key when CR4.PKE is set; through the
+ * recursive mapping a table entry reads as a leaf, so a kernel that turns on
+ * protection keys must move the count to bits 58:52 plus 11:10.)
+ *
+ * ## Ownership
+ *
+ * A mapping made with {@linkcode AddressSpace.mapPage} takes the page
+ * handle's reference: the entry is marked OWNED and the reference is dropped
+ * (freeing the frame if it was the last) when the page is unmapped or the
+ * address space is disposed. Mappings of raw physical addresses
+ * ({@linkcode AddressSpace.map}, {@linkcode AddressSpace.mapRange}: the direct
+ * map, MMIO, the kernel image) own nothing. Page-table frames always belong
+ * to the address space.
+ *
+ * ## TLB
+ *
+ * A change to a present leaf (unmap, protect, remap) invalidates its page
+ * with INVLPG when the address space is active (its PML4 is in CR3) or the
+ * leaf was global (a global translation survives CR3 switches). A new mapping
+ * over a not-present entry needs no invalidation: the processor never caches
+ * a not-present entry. Range operations over more than
+ * {@linkcode FLUSH_CEILING_PAGES} pages flush the whole TLB once instead (a
+ * CR3 reload, and a CR4.PGE toggle when a global leaf changed), as Linux's
+ * `tlb_single_page_flush_ceiling`.
+ *
+ * @module
+ */
+
+import {
+  type CpuContext,
+  CR4_PGE,
+  formatVirtAddr,
+  hex,
+  PAGE_SIZE_1G,
+  PAGE_SIZE_2M,
+  PAGE_SIZE_4K,
+  type PageSizeBytes,
+  type PhysAddr,
+  PTE_A,
+  PTE_D,
+  PTE_G,
+  PTE_HIGH_NX,
+  PTE_P,
+  PTE_PCD,
+  PTE_PS,
+  PTE_PWT,
+  PTE_RW,
+  PTE_US,
+  VIRT_ADDR_LIMIT,
+  type VirtAddr,
+} from "../../hal/mod.ts";
+import { KernelError, type KernelErrorCode } from "../errors.ts";
+import type { FrameAllocator } from "./frame_allocator.ts";
+import { Page } from "./page.ts";
+
+/** Leaf bit 9 (ignored by the processor): the entry holds one reference to its frame. */
+export const PTE_SW_OWNED = 1 << 9;
+/** Leaf bit 10 (ignored by the processor): copy-on-write; R/W is withheld until a write fault. */
+export const PTE_SW_COW = 1 << 10;
+/** Non-leaf bit 9 (ignored by the processor): the table belongs to no address space (recursive entry). */
+export const PTE_SW_FOREIGN = 1 << 9;
+/** First bit of the live-entry count in a non-leaf entry's high half (bit 52 of the entry). */
+const COUNT_SHIFT = 20;
+/** The count field in the high half: entry bits 61:52. */
+const COUNT_MASK = 0x3ff << COUNT_SHIFT;
+
+/**
+ * Page permissions and attributes as bits: {@linkcode PAGE_WRITABLE},
+ * {@linkcode PAGE_USER}, {@linkcode PAGE_WRITE_THROUGH},
+ * {@linkcode PAGE_CACHE_DISABLED}, {@linkcode PAGE_GLOBAL},
+ * {@linkcode PAGE_COPY_ON_WRITE} and {@linkcode PAGE_NO_EXECUTE}. Build them
+ * with {@linkcode pageFlags} from {@linkcode MappingOptions}; the raw form is
+ * for tests and hot loops that convert once.
+ */
+export type PageFlags = number;
+/** Writes allowed (R/W, bit 1). */
+export const PAGE_WRITABLE = PTE_RW;
+/** User-mode accesses allowed (U/S, bit 2). */
+export const PAGE_USER = PTE_US;
+/** Write-through caching (PWT, bit 3). */
+export const PAGE_WRITE_THROUGH = PTE_PWT;
+/** Caching disabled (PCD, bit 4), for MMIO. */
+export const PAGE_CACHE_DISABLED = PTE_PCD;
+/** Global translation (G, bit 8): kept across CR3 writes while CR4.PGE is set. */
+export const PAGE_GLOBAL = PTE_G;
+/** Copy-on-write marker (software bit 10); the page should be mapped without {@linkcode PAGE_WRITABLE}. */
+export const PAGE_COPY_ON_WRITE = PTE_SW_COW;
+/**
+ * No instruction fetch: sets XD (bit 63). XD is a reserved bit unless
+ * EFER.NXE is set, so enable NXE before paging uses such a mapping.
+ */
+export const PAGE_NO_EXECUTE = 1 << 12;
+/** The flag bits that go into the low half of a leaf as they are. */
+const LEAF_LOW_FLAGS = PTE_RW | PTE_US | PTE_PWT | PTE_PCD | PTE_G | PTE_SW_COW;
+/** Every bit a PageFlags value may have. */
+const ALL_PAGE_FLAGS = LEAF_LOW_FLAGS | PAGE_NO_EXECUTE;
+/** Flags of every non-leaf entry: permissive, so the leaf alone decides. */
+const TABLE_FLAGS = PTE_P | PTE_RW | PTE_US;
+
+/**
+ * Range operations over more pages than this flush the whole TLB once rather
+ * than one INVLPG per page (Linux's default `tlb_single_page_flush_ceiling`).
+ */
+export const FLUSH_CEILING_PAGES = 33;
+
+/** Page permissions and attributes in words; every field defaults to false. */
+export interface MappingOptions {
+  /** Writes allowed. */
+  readonly writable?: boolean;
+  /** User-mode (CPL 3) accesses allowed; otherwise supervisor only. */
+  readonly user?: boolean;
+  /** Instruction fetches allowed; otherwise XD is set (which needs EFER.NXE). */
+  readonly executable?: boolean;
+  /** Global: the translation survives CR3 writes while CR4.PGE is set. */
+  readonly global?: boolean;
+  /** Caching disabled (PCD), for MMIO. */
+  readonly cacheDisabled?: boolean;
+  /** Write-through caching (PWT). */
+  readonly writeThrough?: boolean;
+  /** Copy-on-write marker; combine with `writable: false`. */
+  readonly copyOnWrite?: boolean;
+}
+
+/**
+ * Converts permissions in words to {@linkcode PageFlags}.
+ *
+ * @param options The permissions; absent fields are false.
+ * @returns The flag bits.
+ *
+ * @example
+ * ```ts
+ * import { PAGE_NO_EXECUTE, PAGE_WRITABLE, pageFlags } from "./address_space.ts";
+ * pageFlags({ writable: true }) === (PAGE_WRITABLE | PAGE_NO_EXECUTE); // true
+ * ```
+ */
+export function pageFlags(options: MappingOptions): PageFlags {
+  let flags = 0;
+  if (options.writable) flags |= PAGE_WRITABLE;
+  if (options.user) flags |= PAGE_USER;
+  if (!options.executable) flags |= PAGE_NO_EXECUTE;
+  if (options.global) flags |= PAGE_GLOBAL;
+  if (options.cacheDisabled) flags |= PAGE_CACHE_DISABLED;
+  if (options.writeThrough) flags |= PAGE_WRITE_THROUGH;
+  if (options.copyOnWrite) flags |= PAGE_COPY_ON_WRITE;
+  return flags;
+}
+
+/**
+ * Describes flags in words, e.g. `RW NX G` or `RO X COW`.
+ *
+ * @param flags The flag bits.
+ * @returns `RW` or `RO`, then `US`, `NX` or `X`, `G`, `PCD`, `PWT`, `COW` as set.
+ */
+export function formatPageFlags(flags: PageFlags): string {
+  const words = [flags & PAGE_WRITABLE ? "RW" : "RO"];
+  if (flags & PAGE_USER) words.push("US");
+  words.push(flags & PAGE_NO_EXECUTE ? "NX" : "X");
+  if (flags & PAGE_GLOBAL) words.push("G");
+  if (flags & PAGE_CACHE_DISABLED) words.push("PCD");
+  if (flags & PAGE_WRITE_THROUGH) words.push("PWT");
+  if (flags & PAGE_COPY_ON_WRITE) words.push("COW");
+  return words.join(" ");
+}
+
+/**
+ * A paging failure, with the virtual address it concerns and, for
+ * `PageAlreadyMapped`, what is mapped there. Codes as the `x86_64` crate's
+ * `MapToError` / `UnmapError` / `FlagUpdateError`: `FrameAllocationFailed`,
+ * `ParentEntryHugePage`, `PageAlreadyMapped`, `PageNotMapped`, plus
+ * `InvalidAddress` for misaligned or out-of-range arguments.
+ */
+export class MappingError extends KernelError {
+  /** The virtual address of the page the operation failed on. */
+  readonly address: VirtAddr;
+  /**
+   * For `PageAlreadyMapped`: the frame already mapped there (or the page
+   * table, when smaller pages are mapped where a huge page was asked for).
+   */
+  readonly frame: PhysAddr | undefined;
+
+  /**
+   * Creates a paging error.
+   *
+   * @param code The kind of failure.
+   * @param address The page's virtual address.
+   * @param message Sentence case, no full stop, addresses in hex.
+   * @param options `frame` for PageAlreadyMapped; `cause` for a wrapped error.
+   */
+  constructor(
+    code: KernelErrorCode,
+    address: VirtAddr,
+    message: string,
+    options: { readonly frame?: PhysAddr; readonly cause?: unknown } = {},
+  ) {
+    super(code, message);
+    this.address = address;
+    this.frame = options.frame;
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** One leaf mapping, as {@linkcode AddressSpace.mapping} reports it. */
+export interface Mapping {
+  /** First virtual address of the page. */
+  readonly virtAddr: VirtAddr;
+  /** First physical address of the frame. */
+  readonly physAddr: PhysAddr;
+  /** Size of the page. */
+  readonly pageSizeBytes: PageSizeBytes;
+  /** Permissions and attributes. */
+  readonly flags: PageFlags;
+  /** Whether the entry holds a reference to the frame (mapped with `mapPage`). */
+  readonly isOwned: boolean;
+  /** The processor's accessed bit. */
+  readonly isAccessed: boolean;
+  /** The processor's dirty bit. */
+  readonly isDirty: boolean;
+}
+
+/** Counts read from the page tables by {@linkcode AddressSpace.stats}. */
+export interface AddressSpaceStats {
+  /** Paging structures this address space owns, the PML4 included. */
+  readonly pageTableFrames: number;
+  /** 4 KiB leaves. */
+  readonly pages4K: number;
+  /** 2 MiB leaves. */
+  readonly pages2M: number;
+  /** 1 GiB leaves. */
+  readonly pages1G: number;
+  /** Leaves that hold a reference to their frame. */
+  readonly ownedPages: number;
+}
+
+/** Options of {@linkcode AddressSpace.create}. */
+export interface AddressSpaceOptions {
+  /**
+   * A PML4 index (0 to 511) to point back at the PML4 itself, so that every
+   * paging structure appears in that 512 GiB slot (xomb uses 510). Default:
+   * none.
+   */
+  readonly recursiveIndex?: number;
+}
+
+/** Bytes one entry covers at each level: index 1 = PT (4 KiB) ... 4 = PML4 (512 GiB). */
+const SPAN_BYTES = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 2 ** 39];
+/** 1 / SPAN_BYTES: a multiplication is several times cheaper than a division. */
+const INVERSE_SPAN = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
+const TWO_POW_32 = 2 ** 32;
+// Pending whole-TLB flushes of a range operation.
+const FLUSH_NONE = 0;
+const FLUSH_LOCAL = 1;
+const FLUSH_GLOBAL = 2;
+
+/**
+ * One address space: a PML4 and the tables below it.
+ *
+ * @example
+ * ```ts
+ * import { DeviceBus, InterruptController, CpuContext, PhysicalMemory } from "../../hal/mod.ts";
+ * import type { PhysAddr, VirtAddr } from "../../hal/mod.ts";
+ * import { FrameAllocator } from "./frame_allocator.ts";
+ * import { AddressSpace } from "./address_space.ts";
+ *
+ * const memory = PhysicalMemory.contiguous(16 * 2 ** 20);
+ * const cpu = new CpuContext(new DeviceBus(memory), new InterruptController());
+ * const frames = FrameAllocator.create(memory, {
+ *   usableRegions: [{ base: 0, length: 16 * 2 ** 20 }],
+ *   exclusions: [{ base: 0, length: 2 ** 20 }],
+ * });
+ * using space = AddressSpace.create(frames, cpu);
+ * space.map(0x40_0000 as VirtAddr, 0x20_0000 as PhysAddr, { writable: true });
+ * space.translate(0x40_0123 as VirtAddr); // 0x200123
+ * space.unmap(0x40_0000 as VirtAddr); // 0x200000; the three tables below the PML4 are freed
+ * ```
+ */
+export class AddressSpace implements Disposable {
+  readonly #frames: FrameAllocator;
+  readonly #cpu: CpuContext;
+  readonly #pml4Page: Page;
+  readonly #pml4: number;
+  /** The PML4's first word index in `memory.u32` (its address / 4). */
+  readonly #pml4Word: number;
+  readonly #u32: Uint32Array;
+  readonly #i32: Int32Array;
+  /** Entry word indexes followed by the last single-page walk, by level (scratch). */
+  readonly #path = new Float64Array(5);
+  /** Whether the current range operation defers invalidation to one flush. */
+  #isBatching = false;
+  /** FLUSH_* bits the current range operation still owes. */
+  #pendingFlush = FLUSH_NONE;
+  /** Whether the current operation's address space is in CR3 (set per operation). */
+  #isActiveNow = false;
+  #isDisposed = false;
+
+  private constructor(frames: FrameAllocator, cpu: CpuContext, pml4Page: Page) {
+    this.#frames = frames;
+    this.#cpu = cpu;
+    this.#pml4Page = pml4Page;
+    this.#pml4 = pml4Page.physAddr;
+    this.#pml4Word = this.#pml4 / 4;
+    this.#u32 = frames.memory.u32;
+    this.#i32 = frames.memory.i32;
+  }
+
+  /**
+   * Creates an empty address space: a zeroed PML4 from the frame allocator.
+   *
+   * @param frames The frame allocator every page table comes from.
+   * @param cpu The CPU whose CR3 tells whether this space is active and whose TLB it invalidates.
+   * @param options An optional recursive PML4 entry.
+   * @returns The address space; dispose it to free every page table.
+   * @throws {MappingError} `FrameAllocationFailed` if no frame is free.
+   * @throws {RangeError} If `recursiveIndex` is not an integer from 0 to 511.
+   */
+  static create(
+    frames: FrameAllocator,
+    cpu: CpuContext,
+    options: AddressSpaceOptions = {},
+  ): AddressSpace {
+    const recursiveIndex = options.recursiveIndex;
+    if (
+      recursiveIndex !== undefined &&
+      !(Number.isInteger(recursiveIndex) && recursiveIndex >= 0 && recursiveIndex < 512)
+    ) {
+      throw new RangeError(`Invalid recursive PML4 index ${recursiveIndex}: expected 0 to 511`);
+    }
+    let pml4Page: Page;
+    try {
+      pml4Page = Page.alloc(frames);
+    } catch (error) {
+      throw new MappingError(
+        "FrameAllocationFailed",
+        0 as VirtAddr,
+        "Cannot create an address space: no free frame for the PML4",
+        { cause: error },
+      );
+    }
+    const space = new AddressSpace(frames, cpu, pml4Page);
+    if (recursiveIndex !== undefined) {
+      // The PML4 maps itself: read-only would stop the kernel editing tables
+      // through it, so RW; XD, since tables are data; not user.
+      const pml4 = space.#pml4;
+      space.#storeEntry(
+        pml4 / 4 + 2 * recursiveIndex,
+        (pml4 % TWO_POW_32) | PTE_P | PTE_RW | PTE_SW_FOREIGN,
+        Math.floor(pml4 / TWO_POW_32) | PTE_HIGH_NX,
+      );
+    }
+    return space;
+  }
+
+  /** Physical address of the PML4: the value to load into CR3. */
+  get pml4Addr(): PhysAddr {
+    return this.#pml4 as PhysAddr;
+  }
+
+  /** Whether CR3 points at this address space's PML4. */
+  get isActive(): boolean {
+    const cr3 = this.#cpu.cr3;
+    return cr3 - (cr3 % PAGE_SIZE_4K) === this.#pml4;
+  }
+
+  /** Whether {@linkcode AddressSpace[Symbol.dispose]} has run. */
+  get isDisposed(): boolean {
+    return this.#isDisposed;
+  }
+
+  /**
+   * Switches the CPU to this address space: MOV to CR3, which flushes every
+   * non-global TLB entry.
+   *
+   * @throws {KernelError} `UseAfterDispose` if the address space is disposed.
+   */
+  activate(): void {
+    this.#live("activate");
+    this.#cpu.writeCr3(this.#pml4);
+  }
+
+  /**
+   * Maps one page of `pageSizeBytes` at `va` to the frame at `pa`, creating
+   * the page tables it needs. The mapping owns nothing. Does not allocate
+   * JavaScript objects unless it needs a new page table or fails.
+   *
+   * @param va The page's first virtual address, aligned to the page size.
+   * @param pa The frame's first physical address, aligned to the page size.
+   * @param flags Permissions: {@linkcode MappingOptions} or {@linkcode PageFlags}.
+   * @param pageSizeBytes 4 KiB (default), 2 MiB or 1 GiB.
+   * @throws {MappingError} `PageAlreadyMapped` (naming the frame) if something
+   *   is mapped there; `ParentEntryHugePage` if a larger page covers `va`;
+   *   `FrameAllocationFailed` if a page table cannot be allocated (tables
+   *   created by the call are freed again); `InvalidAddress` for a misaligned
+   *   or out-of-range address or a page inside the recursive mapping.
+   * @throws {RangeError} For an unsupported page size or unknown flag bits.
+   */
+  map(
+    va: VirtAddr,
+    pa: PhysAddr,
+    flags: PageFlags | MappingOptions,
+    pageSizeBytes: PageSizeBytes = PAGE_SIZE_4K,
+  ): void {
+    this.#mapOne(va, pa, toPageFlags(flags), pageSizeBytes, 0);
+  }
+
+  /**
+   * Maps the 4 KiB page at `va` to `page`'s frame and takes the handle's
+   * reference: the handle is consumed on success, and the reference is
+   * dropped when the page is unmapped or the address space disposed. On
+   * failure the caller keeps the handle.
+   *
+   * @param va The page's first virtual address, 4 KiB aligned.
+   * @param page The frame; consumed on success.
+   * @param flags Permissions.
+   * @throws {MappingError} As {@linkcode AddressSpace.map}.
+   * @throws {KernelError} `UseAfterDispose` if `page` is disposed.
+   */
+  mapPage(va: VirtAddr, page: Page, flags: PageFlags | MappingOptions): void {
+    this.#mapOne(va, page.physAddr, toPageFlags(flags), PAGE_SIZE_4K, PTE_SW_OWNED);
+    page.intoRaw();
+  }
+
+  /**
+   * Maps `sizeBytes` of virtual memory at `va` to the physical range at `pa`
+   * with pages of one size, walking the tables once. All or nothing: on
+   * failure every page it mapped and every table it created is removed again.
+   *
+   * @param va First virtual address, aligned to the page size.
+   * @param pa First physical address, aligned to the page size.
+   * @param sizeBytes A positive multiple of the page size.
+   * @param flags Permissions.
+   * @param pageSizeBytes 4 KiB (default), 2 MiB or 1 GiB.
+   * @throws {MappingError} As {@linkcode AddressSpace.map}, for the first page that fails.
+   * @throws {RangeError} For an unsupported page size or unknown flag bits.
+   */
+  mapRange(
+    va: VirtAddr,
+    pa: PhysAddr,
+    sizeBytes: number,
+    flags: PageFlags | MappingOptions,
+    pageSizeBytes: PageSizeBytes = PAGE_SIZE_4K,
+  ): void {
+    this.#live("map");
+    const bits = toPageFlags(flags);
+    const leafLevel = leafLevelOf(pageSizeBytes);
+    checkPageAddress("map", va, pageSizeBytes);
+    checkFrameAddress("map", va, pa, pageSizeBytes);
+    checkRangeSize("map", va, sizeBytes, pageSizeBytes);
+    if (pa + sizeBytes > 2 ** 52) {
+      throw new MappingError(
+        "InvalidAddress",
+        va,
+        `Cannot map range at ${formatVirtAddr(va)}: frames end beyond 2^52`,
+      );
+    }
+    this.#checkNoForeign("map", va, sizeBytes);
+    const low = leafLow(bits, leafLevel, 0);
+    const high = leafHigh(bits);
+    try {
+      this.#mapIn(this.#pml4, 4, -1, va, va + sizeBytes, pa, leafLevel, low, high);
+    } catch (error) {
+      if (error instanceof MappingError) {
+        // Everything below the failing page was mapped by this call.
+        const mappedBytes = error.address - va;
+        if (mappedBytes > 0) this.unmapRange(va, mappedBytes);
+        this.#prune(error.address);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Removes the mapping of the page of `pageSizeBytes` at `va`, drops its
+   * reference if it owned one, invalidates the TLB, and frees every page
+   * table the removal leaves empty.
+   *
+   * @param va The page's first virtual address.
+   * @param pageSizeBytes The size it was mapped with: 4 KiB (default), 2 MiB or 1 GiB.
+   * @returns The physical address of the frame it mapped (freed if the entry
+   *   held its last reference).
+   * @throws {MappingError} `PageNotMapped` if no page of that size is mapped
+   *   there; `ParentEntryHugePage` if a larger page covers `va`;
+   *   `InvalidAddress` for a misaligned address or the recursive mapping.
+   */
+  unmap(va: VirtAddr, pageSizeBytes: PageSizeBytes = PAGE_SIZE_4K): PhysAddr {
+    const e = this.#findLeaf("unmap", va, pageSizeBytes);
+    const leafLevel = leafLevelOf(pageSizeBytes);
+    const u32 = this.#u32;
+    const low = u32[e];
+    const pa = frameOf(low, u32[e + 1], leafLevel);
+    this.#clearEntry(e);
+    this.#isActiveNow = this.isActive;
+    this.#invalidate(va, low);
+    if ((low & PTE_SW_OWNED) !== 0) this.#release(pa);
+    // Drop the count of each table on the path; free those that empty.
+    const path = this.#path;
+    for (let level = leafLevel + 1; level <= 4; level++) {
+      const parent = path[level];
+      if (this.#addCount(parent, -1) !== 0) break;
+      const table = tableOf(u32[parent], u32[parent + 1]);
+      this.#clearEntry(parent);
+      this.#release(table);
+    }
+    return pa as PhysAddr;
+  }
+
+  /**
+   * Removes every mapping in `[va, va + sizeBytes)`, whatever its page size,
+   * walking the tables once; holes are skipped. Owned frames are released and
+   * emptied tables freed. Checks first that no huge page sticks out of the
+   * range, so on error nothing has changed.
+   *
+   * @param va First virtual address, 4 KiB aligned.
+   * @param sizeBytes A positive multiple of 4 KiB.
+   * @returns How many pages (leaves of any size) were unmapped.
+   * @throws {MappingError} `ParentEntryHugePage` if a huge page straddles an
+   *   end of the range; `InvalidAddress` for a misaligned range or one that
+   *   includes the recursive mapping.
+   */
+  unmapRange(va: VirtAddr, sizeBytes: number): number {
+    this.#live("unmap");
+    this.#checkRange("unmap", va, sizeBytes);
+    this.#beginBatch(sizeBytes);
+    const count = this.#unmapIn(this.#pml4, 4, -1, va, va + sizeBytes);
+    this.#endBatch();
+    return count;
+  }
+
+  /**
+   * Changes the permissions of the page of `pageSizeBytes` at `va`, keeping
+   * its frame, its accessed and dirty bits and its ownership, and invalidates
+   * the TLB.
+   *
+   * @param va The page's first virtual address.
+   * @param flags The new permissions (they replace the old ones).
+   * @param pageSizeBytes The size it was mapped with (default 4 KiB).
+   * @throws {MappingError} As {@linkcode AddressSpace.unmap}.
+   * @throws {RangeError} For unknown flag bits.
+   */
+  protect(
+    va: VirtAddr,
+    flags: PageFlags | MappingOptions,
+    pageSizeBytes: PageSizeBytes = PAGE_SIZE_4K,
+  ): void {
+    const bits = toPageFlags(flags);
+    const e = this.#findLeaf("protect", va, pageSizeBytes);
+    this.#isActiveNow = this.isActive;
+    this.#reflag(e, va, leafLevelOf(pageSizeBytes), bits);
+  }
+
+  /**
+   * Changes the permissions of every page in `[va, va + sizeBytes)`, walking
+   * the tables once; holes are skipped. Checks first that no huge page sticks
+   * out of the range, so on error nothing has changed.
+   *
+   * @param va First virtual address, 4 KiB aligned.
+   * @param sizeBytes A positive multiple of 4 KiB.
+   * @param flags The new permissions.
+   * @returns How many pages were changed.
+   * @throws {MappingError} As {@linkcode AddressSpace.unmapRange}.
+   * @throws {RangeError} For unknown flag bits.
+   */
+  protectRange(va: VirtAddr, sizeBytes: number, flags: PageFlags | MappingOptions): number {
+    this.#live("protect");
+    const bits = toPageFlags(flags);
+    this.#checkRange("protect", va, sizeBytes);
+    this.#beginBatch(sizeBytes);
+    const count = this.#protectIn(this.#pml4, 4, va, va + sizeBytes, bits);
+    this.#endBatch();
+    return count;
+  }
+
+  /**
+   * Points the mapped 4 KiB page at `va` to `page`'s frame (taking its
+   * reference, as {@linkcode AddressSpace.mapPage}) with new permissions,
+   * drops the reference the old entry held, and invalidates the TLB. The
+   * copy-on-write fault path uses it to install a private copy.
+   *
+   * @param va The page's first virtual address.
+   * @param page The new frame; consumed on success.
+   * @param flags The new permissions.
+   * @returns The physical address of the frame the page mapped before.
+   * @throws {MappingError} As {@linkcode AddressSpace.unmap}.
+   */
+  remapPage(va: VirtAddr, page: Page, flags: PageFlags | MappingOptions): PhysAddr {
+    const bits = toPageFlags(flags);
+    const newPa = page.physAddr;
+    const e = this.#findLeaf("remap", va, PAGE_SIZE_4K);
+    const u32 = this.#u32;
+    const low = u32[e];
+    const oldPa = frameOf(low, u32[e + 1], 1);
+    this.#storeEntry(
+      e,
+      leafLow(bits, 1, PTE_SW_OWNED) | (newPa % TWO_POW_32),
+      leafHigh(bits) |
+        Math.floor(newPa / TWO_POW_32),
+    );
+    page.intoRaw();
+    this.#isActiveNow = this.isActive;
+    this.#invalidate(va, low);
+    if ((low & PTE_SW_OWNED) !== 0) this.#release(oldPa);
+    return oldPa as PhysAddr;
+  }
+
+  /**
+   * Translates `va` through the page tables in RAM (not the TLB), as the
+   * processor's walk would, ignoring permissions. Allocates nothing.
+   *
+   * @param va Any 48-bit virtual address.
+   * @returns The physical address, or undefined if nothing maps `va`.
+   */
+  translate(va: VirtAddr): PhysAddr | undefined {
+    const u32 = this.#u32;
+    let word = this.#pml4Word;
+    for (let level = 4; level >= 1; level--) {
+      const e = word + 2 * indexAt(va, level);
+      const low = u32[e];
+      if ((low & PTE_P) === 0) return undefined;
+      const high = u32[e + 1];
+      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
+        return (frameOf(low, high, level) + (va - pageBase(va, level))) as PhysAddr;
+      }
+      word = tableWordOf(low, high);
+    }
+    return undefined;
+  }
+
+  /**
+   * The leaf that maps `va`, in words: page start, frame, size, permissions,
+   * ownership, accessed and dirty bits.
+   *
+   * @param va Any 48-bit virtual address.
+   * @returns The mapping, or undefined if nothing maps `va`.
+   */
+  mapping(va: VirtAddr): Mapping | undefined {
+    const u32 = this.#u32;
+    let word = this.#pml4Word;
+    for (let level = 4; level >= 1; level--) {
+      const e = word + 2 * indexAt(va, level);
+      const low = u32[e];
+      if ((low & PTE_P) === 0) return undefined;
+      const high = u32[e + 1];
+      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
+        return describeLeaf(pageBase(va, level), low, high, level);
+      }
+      word = tableWordOf(low, high);
+    }
+    return undefined;
+  }
+
+  /**
+   * Every leaf that maps part of `[va, va + sizeBytes)`, lowest first
+   * (skipping the recursive mapping).
+   *
+   * @param va First virtual address.
+   * @param sizeBytes Length of the range in bytes.
+   * @returns The mappings, each described as by {@linkcode AddressSpace.mapping}.
+   */
+  mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
+    const result: Mapping[] = [];
+    if (sizeBytes > 0) {
+      this.#collect(this.#pml4, 4, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), result);
+    }
+    return result;
+  }
+
+  /**
+   * Counts the page tables and leaves by reading every table (meant for
+   * reports and tests, not hot paths).
+   *
+   * @returns The counts.
+   */
+  stats(): AddressSpaceStats {
+    const counts = { pageTableFrames: 1, pages4K: 0, pages2M: 0, pages1G: 0, ownedPages: 0 };
+    this.#count(this.#pml4, 4, counts);
+    return counts;
+  }
+
+  /**
+   * Frees every page table and drops every reference owned mappings hold;
+   * frames mapped raw are left alone. Global translations are flushed from
+   * the TLB. Disposing twice is a no-op.
+   *
+   * @throws {KernelError} `FrameInUse` if the address space is active (in CR3).
+   */
+  [Symbol.dispose](): void {
+    if (this.#isDisposed) return;
+    if (this.isActive) {
+      throw new KernelError(
+        "FrameInUse",
+        `Cannot dispose the address space at PML4 ${hex(this.#pml4)}: it is active (in CR3)`,
+      );
+    }
+    this.#isDisposed = true;
+    const sawGlobal = this.#freeTables(this.#pml4, 4);
+    this.#pml4Page[Symbol.dispose]();
+    if (sawGlobal) this.#flushEverything();
+  }
+
+  // -------------------------------------------------------------------------
+  // Single pages
+
+  #mapOne(
+    va: VirtAddr,
+    pa: PhysAddr,
+    flags: number,
+    pageSizeBytes: PageSizeBytes,
+    extraLow: number,
+  ): void {
+    this.#live("map");
+    const leafLevel = leafLevelOf(pageSizeBytes);
+    checkPageAddress("map", va, pageSizeBytes);
+    checkFrameAddress("map", va, pa, pageSizeBytes);
+    const u32 = this.#u32;
+    let word = this.#pml4Word;
+    let parent = -1;
+    for (let level = 4; level > leafLevel; level--) {
+      const e = word + 2 * indexAt(va, level);
+      const low = u32[e];
+      if ((low & PTE_P) === 0) {
+        word = this.#newTable(e, parent, va, pageSizeBytes) / 4;
+      } else {
+        if ((low & (PTE_PS | PTE_SW_FOREIGN)) !== 0) {
+          throw this.#blockedBy("map", va, pageSizeBytes, low, u32[e + 1], level);
+        }
+        word = tableWordOf(low, u32[e + 1]);
+      }
+      parent = e;
+    }
+    const e = word + 2 * indexAt(va, leafLevel);
+    const low = u32[e];
+    if ((low & PTE_P) !== 0) throw alreadyMapped(va, pageSizeBytes, low, u32[e + 1], leafLevel);
+    this.#storeEntry(
+      e,
+      leafLow(flags, leafLevel, extraLow) | (pa % TWO_POW_32),
+      leafHigh(flags) | Math.floor(pa / TWO_POW_32),
+    );
+    this.#addCount(parent, 1);
+  }
+
+  /**
+   * Walks to the leaf entry of the page of `pageSizeBytes` at `va`, recording
+   * the entries followed in #path. Returns the leaf's word index.
+   */
+  #findLeaf(action: string, va: VirtAddr, pageSizeBytes: PageSizeBytes): number {
+    this.#live(action);
+    const leafLevel = leafLevelOf(pageSizeBytes);
+    checkPageAddress(action, va, pageSizeBytes);
+    const u32 = this.#u32;
+    const path = this.#path;
+    let word = this.#pml4Word;
+    for (let level = 4; level > leafLevel; level--) {
+      const e = word + 2 * indexAt(va, level);
+      const low = u32[e];
+      if ((low & PTE_P) === 0) throw notMapped(action, va, pageSizeBytes);
+      if ((low & (PTE_PS | PTE_SW_FOREIGN)) !== 0) {
+        throw this.#blockedBy(action, va, pageSizeBytes, low, u32[e + 1], level);
+      }
+      path[level] = e;
+      word = tableWordOf(low, u32[e + 1]);
+    }
+    const e = word + 2 * indexAt(va, leafLevel);
+    const low = u32[e];
+    if ((low & PTE_P) === 0) throw notMapped(action, va, pageSizeBytes);
+    if (leafLevel > 1 && (low & PTE_PS) === 0) {
+      throw new MappingError(
+        "PageNotMapped",
+        va,
+        `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: mapped with smaller pages`,
+      );
+    }
+    return e;
+  }
+
+  /** Rewrites a present leaf's permissions in place and invalidates it. */
+  #reflag(e: number, va: number, level: number, flags: number): void {
+    const u32 = this.#u32;
+    const low = u32[e];
+    const high = u32[e + 1];
+    const keepLow = (low & (PTE_A | PTE_D | PTE_SW_OWNED)) |
+      (level === 1 ? low & 0xfffff000 : low & 0xffffe000);
+    const newLow = (keepLow | leafLow(flags, level, 0)) >>> 0;
+    const newHigh = ((high & 0x7fffffff) | leafHigh(flags)) >>> 0;
+    if (newLow === low && newHigh === high) return;
+    this.#storeEntry(e, newLow, newHigh);
+    this.#invalidate(va, low);
+  }
+
+  // -------------------------------------------------------------------------
+  // Ranges (recursive over levels; each call handles the part of the range
+  // inside one table, `[start, end)`)
+
+  #mapIn(
+    table: number,
+    level: number,
+    parent: number,
+    start: number,
+    end: number,
+    pa: number,
+    leafLevel: number,
+    low: number,
+    high: number,
+  ): void {
+    const u32 = this.#u32;
+    const i32 = this.#i32;
+    const span = SPAN_BYTES[level];
+    const base = table / 4;
+    let index = indexAt(start as VirtAddr, level);
+    if (level === leafLevel) {
+      let added = 0;
+      for (let va = start; va < end; va += span, pa += span, index++) {
+        const e = base + 2 * index;
+        const old = u32[e];
+        if ((old & PTE_P) !== 0) {
+          this.#addCount(parent, added);
+          throw alreadyMapped(va as VirtAddr, span as PageSizeBytes, old, u32[e + 1], level);
+        }
+        i32[e + 1] = high | Math.floor(pa / TWO_POW_32);
+        Atomics.store(i32, e, low | (pa % TWO_POW_32)); // publishes the entry, as #storeEntry
+        added++;
+      }
+      this.#addCount(parent, added);
+      return;
+    }
+    for (let va = start; va < end; index++) {
+      const e = base + 2 * index;
+      const childEnd = Math.min(end, va - (va % span) + span);
+      const entryLow = u32[e];
+      let child: number;
+      if ((entryLow & PTE_P) === 0) {
+        child = this.#newTable(e, parent, va as VirtAddr, SPAN_BYTES[leafLevel] as PageSizeBytes);
+      } else if ((entryLow & (PTE_PS | PTE_SW_FOREIGN)) !== 0) {
+        throw this.#blockedBy(
+          "map",
+          va as VirtAddr,
+          SPAN_BYTES[leafLevel] as PageSizeBytes,
+          entryLow,
+          u32[e + 1],
+          level,
+        );
+      } else {
+        child = tableOf(entryLow, u32[e + 1]);
+      }
+      this.#mapIn(child, level - 1, e, va, childEnd, pa, leafLevel, low, high);
+      pa += childEnd - va;
+      va = childEnd;
+    }
+  }
+
+  /** Unmaps every leaf in [start, end) below `table`; returns how many. */
+  #unmapIn(table: number, level: number, parent: number, start: number, end: number): number {
+    const u32 = this.#u32;
+    const span = SPAN_BYTES[level];
+    const base = table / 4;
+    let index = indexAt(start as VirtAddr, level);
+    let leaves = 0;
+    let removed = 0;
+    for (let va = start; va < end; index++) {
+      const entryStart = va - (va % span);
+      const childEnd = Math.min(end, entryStart + span);
+      const e = base + 2 * index;
+      const low = u32[e];
+      if ((low & PTE_P) !== 0) {
+        const high = u32[e + 1];
+        if (level === 1 || (low & PTE_PS) !== 0) {
+          // #checkRange guarantees the leaf lies wholly inside the range.
+          this.#clearEntry(e);
+          this.#invalidate(entryStart, low);
+          if ((low & PTE_SW_OWNED) !== 0) this.#release(frameOf(low, high, level));
+          leaves++;
+          removed++;
+        } else {
+          const child = tableOf(low, high);
+          leaves += this.#unmapIn(child, level - 1, e, va, childEnd);
+          if (countOf(u32[e + 1]) === 0) {
+            this.#clearEntry(e);
+            this.#release(child);
+            removed++;
+          }
+        }
+      }
+      va = childEnd;
+    }
+    if (removed > 0) this.#addCount(parent, -removed);
+    return leaves;
+  }
+
+  /** Applies `flags` to every leaf in [start, end) below `table`; returns how many. */
+  #protectIn(table: number, level: number, start: number, end: number, flags: number): number {
+    const u32 = this.#u32;
+    const span = SPAN_BYTES[level];
+    const base = table / 4;
+    let index = indexAt(start as VirtAddr, level);
+    let leaves = 0;
+    for (let va = start; va < end; index++) {
+      const entryStart = va - (va % span);
+      const childEnd = Math.min(end, entryStart + span);
+      const e = base + 2 * index;
+      const low = u32[e];
+      if ((low & PTE_P) !== 0) {
+        if (level === 1 || (low & PTE_PS) !== 0) {
+          this.#reflag(e, entryStart, level, flags);
+          leaves++;
+        } else {
+          leaves += this.#protectIn(tableOf(low, u32[e + 1]), level - 1, va, childEnd, flags);
+        }
+      }
+      va = childEnd;
+    }
+    return leaves;
+  }
+
+  /** Appends a description of every leaf touching [start, end) below `table`. */
+  #collect(table: number, level: number, start: number, end: number, out: Mapping[]): void {
+    const u32 = this.#u32;
+    const span = SPAN_BYTES[level];
+    const base = table / 4;
+    let index = indexAt(start as VirtAddr, level);
+    for (let va = start; va < end; index++) {
+      const entryStart = va - (va % span);
+      const childEnd = Math.min(end, entryStart + span);
+      const e = base + 2 * index;
+      const low = u32[e];
+      const high = u32[e + 1];
+      if ((low & PTE_P) !== 0 && (level !== 4 || (low & PTE_SW_FOREIGN) === 0)) {
+        if (level === 1 || (low & PTE_PS) !== 0) {
+          out.push(describeLeaf(entryStart, low, high, level));
+        } else {
+          this.#collect(tableOf(low, high), level - 1, va, childEnd, out);
+        }
+      }
+      va = childEnd;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Whole tables
+
+  #count(
+    table: number,
+    level: number,
+    counts: {
+      pageTableFrames: number;
+      pages4K: number;
+      pages2M: number;
+      pages1G: number;
+      ownedPages: number;
+    },
+  ): void {
+    const u32 = this.#u32;
+    const base = table / 4;
+    for (let index = 0; index < 512; index++) {
+      const low = u32[base + 2 * index];
+      if ((low & PTE_P) === 0) continue;
+      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
+        if (level === 1) counts.pages4K++;
+        else if (level === 2) counts.pages2M++;
+        else counts.pages1G++;
+        if ((low & PTE_SW_OWNED) !== 0) counts.ownedPages++;
+      } else if ((low & PTE_SW_FOREIGN) === 0) {
+        counts.pageTableFrames++;
+        this.#count(tableOf(low, u32[base + 2 * index + 1]), level - 1, counts);
+      }
+    }
+  }
+
+  /**
+   * Releases owned leaves and frees every table below `table` (not `table`
+   * itself). Returns whether a global leaf was seen.
+   */
+  #freeTables(table: number, level: number): boolean {
+    const u32 = this.#u32;
+    const base = table / 4;
+    let sawGlobal = false;
+    for (let index = 0; index < 512; index++) {
+      const low = u32[base + 2 * index];
+      if ((low & PTE_P) === 0) continue;
+      const high = u32[base + 2 * index + 1];
+      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
+        if ((low & PTE_G) !== 0) sawGlobal = true;
+        if ((low & PTE_SW_OWNED) !== 0) this.#release(frameOf(low, high, level));
+      } else if ((low & PTE_SW_FOREIGN) === 0) {
+        const child = tableOf(low, high);
+        if (this.#freeTables(child, level - 1)) sawGlobal = true;
+        this.#release(child);
+      }
+    }
+    return sawGlobal;
+  }
+
+  // -------------------------------------------------------------------------
+  // Helpers
+
+  /** Allocates a zeroed table and links it at entry `e` (whose table's count lives at `parent`). */
+  #newTable(e: number, parent: number, va: VirtAddr, pageSizeBytes: PageSizeBytes): number {
+    let table: number;
+    try {
+      table = Page.alloc(this.#frames).intoRaw();
+    } catch (error) {
+      if (!(error instanceof KernelError && error.code === "OutOfMemory")) throw error;
+      // Tables this operation created on the way down are empty: free them.
+      this.#prune(va);
+      throw new MappingError(
+        "FrameAllocationFailed",
+        va,
+        `Cannot map ${pageLabel(va, pageSizeBytes)}: no free frame for a page table`,
+        { cause: error },
+      );
+    }
+    this.#storeEntry(e, (table % TWO_POW_32) | TABLE_FLAGS, Math.floor(table / TWO_POW_32));
+    this.#addCount(parent, 1);
+    return table;
+  }
+
+  /** Frees the empty tables on the path to `va`, deepest first. */
+  #prune(va: number): void {
+    const u32 = this.#u32;
+    const path = this.#path;
+    let table = this.#pml4;
+    let deepest = 5;
+    for (let level = 4; level > 1; level--) {
+      const e = table / 4 + 2 * indexAt(va as VirtAddr, level);
+      const low = u32[e];
+      if ((low & PTE_P) === 0 || (low & (PTE_PS | PTE_SW_FOREIGN)) !== 0) break;
+      path[level] = e;
+      deepest = level;
+      table = tableOf(low, u32[e + 1]);
+    }
+    for (let level = deepest; level <= 4; level++) {
+      const e = path[level];
+      if (countOf(u32[e + 1]) !== 0) break;
+      const child = tableOf(u32[e], u32[e + 1]);
+      this.#clearEntry(e);
+      this.#release(child);
+      if (level < 4) this.#addCount(path[level + 1], -1);
+    }
+  }
+
+  /**
+   * Adds `delta` to the live-entry count kept in the entry at word `e`
+   * (nothing for the PML4, e = -1). Returns the new count.
+   */
+  #addCount(e: number, delta: number): number {
+    if (e < 0) return 1;
+    const high = this.#u32[e + 1];
+    const count = ((high & COUNT_MASK) >>> COUNT_SHIFT) + delta;
+    // Bits the walker ignores: a plain (tear-free, 32-bit) store is enough.
+    this.#i32[e + 1] = (high & ~COUNT_MASK) | (count << COUNT_SHIFT);
+    return count;
+  }
+
+  /**
+   * Writes a present entry: the high half first, then the low half (with P)
+   * as an atomic store, which publishes both, so a walker on another CPU
+   * never sees P with a stale address.
+   */
+  #storeEntry(e: number, low: number, high: number): void {
+    this.#i32[e + 1] = high;
+    Atomics.store(this.#i32, e, low | 0);
+  }
+
+  /** Clears an entry: the low half (P) first, atomically; then the ignored high half. */
+  #clearEntry(e: number): void {
+    Atomics.store(this.#i32, e, 0);
+    this.#i32[e + 1] = 0;
+  }
+
+  /** Drops one reference to the frame at `pa` (a table or an owned page); the last frees it. */
+  #release(pa: number): void {
+    Page.fromRaw(this.#frames, pa as PhysAddr)[Symbol.dispose]();
+  }
+
+  /**
+   * Invalidates a changed or removed present leaf of the page at `va` whose
+   * old low half was `low`: INVLPG if the space is active or the leaf was
+   * global, or a deferred whole flush in a large range operation.
+   */
+  #invalidate(va: number, low: number): void {
+    const isGlobal = (low & PTE_G) !== 0;
+    if (!isGlobal && !this.#isActiveNow) return;
+    if (this.#isBatching) {
+      this.#pendingFlush |= isGlobal ? FLUSH_GLOBAL : FLUSH_LOCAL;
+    } else {
+      this.#cpu.invlpg(va as VirtAddr);
+    }
+  }
+
+  #beginBatch(sizeBytes: number): void {
+    this.#isActiveNow = this.isActive;
+    this.#isBatching = sizeBytes / PAGE_SIZE_4K > FLUSH_CEILING_PAGES;
+    this.#pendingFlush = FLUSH_NONE;
+  }
+
+  #endBatch(): void {
+    const pending = this.#pendingFlush;
+    this.#isBatching = false;
+    this.#pendingFlush = FLUSH_NONE;
+    if ((pending & FLUSH_GLOBAL) !== 0) this.#flushEverything();
+    else if ((pending & FLUSH_LOCAL) !== 0) this.#cpu.writeCr3(this.#cpu.cr3);
+  }
+
+  /** Flushes global entries too: toggling CR4.PGE (Linux's `__flush_tlb_global`). */
+  #flushEverything(): void {
+    const cpu = this.#cpu;
+    const cr4 = cpu.cr4;
+    if ((cr4 & CR4_PGE) !== 0) {
+      cpu.writeCr4(cr4 & ~CR4_PGE);
+      cpu.writeCr4(cr4);
+    } else {
+      cpu.tlb.flushAll();
+    }
+  }
+
+  /** Validates a range for unmapRange / protectRange, so that on error nothing changes. */
+  #checkRange(action: string, va: VirtAddr, sizeBytes: number): void {
+    checkPageAddress(action, va, PAGE_SIZE_4K);
+    checkRangeSize(action, va, sizeBytes, PAGE_SIZE_4K);
+    this.#checkNoForeign(action, va, sizeBytes);
+    // Only a leaf containing an end of the range can stick out of it.
+    const end = va + sizeBytes;
+    for (const edge of [va, end - 1]) {
+      const leaf = this.mapping(edge as VirtAddr);
+      if (
+        leaf !== undefined &&
+        (leaf.virtAddr < va || leaf.virtAddr + leaf.pageSizeBytes > end)
+      ) {
+        throw new MappingError(
+          "ParentEntryHugePage",
+          edge as VirtAddr,
+          `Cannot ${action} range ${formatVirtAddr(va)}..${formatVirtAddr(end as VirtAddr)}: ` +
+            `${pageLabel(leaf.virtAddr, leaf.pageSizeBytes)} extends beyond it`,
+        );
+      }
+    }
+  }
+
+  /** Throws if [va, va + sizeBytes) overlaps a foreign (recursive) PML4 slot. */
+  #checkNoForeign(action: string, va: VirtAddr, sizeBytes: number): void {
+    const u32 = this.#u32;
+    const base = this.#pml4 / 4;
+    const last = indexAt((va + sizeBytes - 1) as VirtAddr, 4);
+    for (let index = indexAt(va, 4); index <= last; index++) {
+      if ((u32[base + 2 * index] & (PTE_P | PTE_SW_FOREIGN)) === (PTE_P | PTE_SW_FOREIGN)) {
+        throw new MappingError(
+          "InvalidAddress",
+          va,
+          `Cannot ${action} range at ${formatVirtAddr(va)}: it includes the recursive mapping ` +
+            `(PML4 entry ${index})`,
+        );
+      }
+    }
+  }
+
+  /** The error for a walk stopped by a huge leaf or the recursive entry at `level`. */
+  #blockedBy(
+    action: string,
+    va: VirtAddr,
+    pageSizeBytes: PageSizeBytes,
+    low: number,
+    high: number,
+    level: number,
+  ): MappingError {
+    if (level === 4 || (low & PTE_PS) === 0) {
+      return new MappingError(
+        "InvalidAddress",
+        va,
+        `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: inside the recursive mapping`,
+      );
+    }
+    const span = SPAN_BYTES[level] as PageSizeBytes;
+    return new MappingError(
+      "ParentEntryHugePage",
+      va,
+      `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: ` +
+        `parent entry maps ${pageLabel((va - (va % span)) as VirtAddr, span)} ` +
+        `to frame ${hex(frameOf(low, high, level))}`,
+    );
+  }
+
+  #live(action: string): void {
+    if (this.#isDisposed) {
+      throw new KernelError(
+        "UseAfterDispose",
+        `Cannot ${action} in the address space at PML4 ${hex(this.#pml4)}: already disposed`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Entry arithmetic. Addresses are numbers below 2^52; `%` and `Math.floor` by
+// 2^32 split them, never `>>` (which would truncate to 32 bits).
+
+/** The index into the table at `level` for `va`. */
+function indexAt(va: number, level: number): number {
+  // Multiplying by a power of two is exact; `&` truncates (a floor, for
+  // non-negative values) and reduces modulo 2^32, which keeps the low 9 bits.
+  return (va * INVERSE_SPAN[level]) & 511;
+}
+
+/** Address bits 51:12 of an entry: the next table. */
+function tableOf(low: number, high: number): number {
+  return (high & 0xfffff) * TWO_POW_32 + ((low & 0xfffff000) >>> 0);
+}
+
+/** The frame a leaf at `level` maps (bit 12 of a huge leaf is PAT, not address). */
+function frameOf(low: number, high: number, level: number): number {
+  const mask = level === 1 ? 0xfffff000 : level === 2 ? 0xffe00000 : 0xc0000000;
+  return (high & 0xfffff) * TWO_POW_32 + ((low & mask) >>> 0);
+}
+
+/**
+ * The word index (address / 4) of the table an entry points to. For tables
+ * below 8 GiB it stays a small integer, which keeps typed-array indexing on
+ * V8's fast path.
+ */
+function tableWordOf(low: number, high: number): number {
+  return (high & 0xfffff) * 2 ** 30 + ((low >>> 2) & 0x3fff_fc00);
+}
+
+/** The first address of the page at `level` (1 = 4 KiB ... 3 = 1 GiB) containing `va`. */
+function pageBase(va: number, level: number): number {
+  return Math.floor(va * INVERSE_SPAN[level]) * SPAN_BYTES[level];
+}
+
+/** The live-entry count in a non-leaf entry's high half. */
+function countOf(high: number): number {
+  return (high & COUNT_MASK) >>> COUNT_SHIFT;
+}
+
+/** The low-half flag bits of a leaf at `level` (address bits not included). */
+function leafLow(flags: number, level: number, extra: number): number {
+  return PTE_P | (flags & LEAF_LOW_FLAGS) | (level > 1 ? PTE_PS : 0) | extra;
+}
+
+/** The high-half flag bits of a leaf (address bits not included). */
+function leafHigh(flags: number): number {
+  return (flags & PAGE_NO_EXECUTE) !== 0 ? PTE_HIGH_NX : 0;
+}
+
+/**
+ * Converts either form of flags to {@linkcode PageFlags}, checking raw bits.
+ *
+ * @param flags Permissions in words or as bits.
+ * @returns The flag bits.
+ * @throws {RangeError} If a raw value has bits that are not page flags.
+ */
+export function toPageFlags(flags: PageFlags | MappingOptions): PageFlags {
+  if (typeof flags !== "number") return pageFlags(flags);
+  if ((flags & ~ALL_PAGE_FLAGS) !== 0 || !Number.isInteger(flags)) {
+    throw new RangeError(`Invalid page flags ${hex(flags >>> 0)}: unknown bits set`);
+  }
+  return flags;
+}
+
+/** The leaf level for a page size: 1 (4 KiB), 2 (2 MiB) or 3 (1 GiB). */
+function leafLevelOf(pageSizeBytes: number): number {
+  if (pageSizeBytes === PAGE_SIZE_4K) return 1;
+  if (pageSizeBytes === PAGE_SIZE_2M) return 2;
+  if (pageSizeBytes === PAGE_SIZE_1G) return 3;
+  throw new RangeError(`Invalid page size ${pageSizeBytes}: expected 4 KiB, 2 MiB or 1 GiB`);
+}
+
+function describeLeaf(pageVa: number, low: number, high: number, level: number): Mapping {
+  return {
+    virtAddr: pageVa as VirtAddr,
+    physAddr: frameOf(low, high, level) as PhysAddr,
+    pageSizeBytes: SPAN_BYTES[level] as PageSizeBytes,
+    flags: (low & LEAF_LOW_FLAGS) | ((high & PTE_HIGH_NX) !== 0 ? PAGE_NO_EXECUTE : 0),
+    isOwned: (low & PTE_SW_OWNED) !== 0,
+    isAccessed: (low & PTE_A) !== 0,
+    isDirty: (low & PTE_D) !== 0,
+  };
+}
+
+/** "page 0x…", "2 MiB page 0x…" or "1 GiB page 0x…". */
+function pageLabel(va: number, pageSizeBytes: number): string {
+  const size = pageSizeBytes === PAGE_SIZE_2M
+    ? "2 MiB "
+    : pageSizeBytes === PAGE_SIZE_1G
+    ? "1 GiB "
+    : "";
+  return `${size}page ${formatVirtAddr(va as VirtAddr)}`;
+}
+
+function checkPageAddress(action: string, va: number, pageSizeBytes: number): void {
+  // `&` keeps the low 32 bits of an integer, enough for masks below 2^30;
+  // `%` on numbers above 2^31 is a slow floating-point remainder.
+  if (
+    (va & (pageSizeBytes - 1)) === 0 && Number.isInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT
+  ) {
+    return;
+  }
+  const isVirtAddr = Number.isSafeInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT;
+  throw new MappingError(
+    "InvalidAddress",
+    va as VirtAddr,
+    isVirtAddr
+      ? `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: not ${sizeName(pageSizeBytes)} aligned`
+      : `Cannot ${action} page ${String(va)}: not a 48-bit virtual address`,
+  );
+}
+
+function checkFrameAddress(action: string, va: number, pa: number, pageSizeBytes: number): void {
+  if ((pa & (pageSizeBytes - 1)) === 0 && Number.isInteger(pa) && pa >= 0 && pa < 2 ** 52) {
+    return;
+  }
+  throw new MappingError(
+    "InvalidAddress",
+    va as VirtAddr,
+    `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: frame ${
+      Number.isSafeInteger(pa) && pa >= 0 ? hex(pa) : String(pa)
+    } is not ${sizeName(pageSizeBytes)} aligned below 2^52`,
+  );
+}
+
+function checkRangeSize(
+  action: string,
+  va: number,
+  sizeBytes: number,
+  pageSizeBytes: number,
+): void {
+  if (
+    Number.isSafeInteger(sizeBytes) && sizeBytes > 0 && sizeBytes % pageSizeBytes === 0 &&
+    va + sizeBytes <= VIRT_ADDR_LIMIT
+  ) {
+    return;
+  }
+  throw new MappingError(
+    "InvalidAddress",
+    va as VirtAddr,
+    `Cannot ${action} range at ${formatVirtAddr(va as VirtAddr)}: size ${
+      String(sizeBytes)
+    } is not a positive multiple of ${sizeName(pageSizeBytes)} within the 48-bit space`,
+  );
+}
+
+function sizeName(pageSizeBytes: number): string {
+  return pageSizeBytes === PAGE_SIZE_2M
+    ? "2 MiB"
+    : pageSizeBytes === PAGE_SIZE_1G
+    ? "1 GiB"
+    : "4 KiB";
+}
+
+function alreadyMapped(
+  va: VirtAddr,
+  pageSizeBytes: PageSizeBytes,
+  low: number,
+  high: number,
+  level: number,
+): MappingError {
+  if (level > 1 && (low & PTE_PS) === 0) {
+    const table = tableOf(low, high) as PhysAddr;
+    return new MappingError(
+      "PageAlreadyMapped",
+      va,
+      `Cannot map ${pageLabel(va, pageSizeBytes)}: smaller pages are mapped there ` +
+        `(page table ${hex(table)})`,
+      { frame: table },
+    );
+  }
+  const frame = frameOf(low, high, level) as PhysAddr;
+  return new MappingError(
+    "PageAlreadyMapped",
+    va,
+    `Cannot map ${pageLabel(va, pageSizeBytes)}: already mapped to frame ${hex(frame)}`,
+    { frame },
+  );
+}
+
+function notMapped(action: string, va: VirtAddr, pageSizeBytes: PageSizeBytes): MappingError {
+  return new MappingError(
+    "PageNotMapped",
+    va,
+    `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: not mapped`,
+  );
+}
