@@ -17,41 +17,40 @@
 
 import { type CpuContext, hex, IRQ_COM1 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
-
-// 16550A register offsets and bits (SPECS.md register table; Linux serial_reg.h).
-const RBR = 0; // receive buffer (read), DLAB = 0
-const THR = 0; // transmit holding (write), DLAB = 0
-const DLL = 0; // divisor latch low, DLAB = 1
-const IER = 1; // interrupt enable, DLAB = 0
-const DLM = 1; // divisor latch high, DLAB = 1
-const IIR = 2; // interrupt identification (read)
-const FCR = 2; // FIFO control (write)
-const LCR = 3; // line control
-const MCR = 4; // modem control
-const LSR = 5; // line status
-const MSR = 6; // modem status
-const SCR = 7; // scratch
-
-const IER_RDI = 0x01; // received data available (and character timeout)
-const IER_RLSI = 0x04; // receiver line status
-const IIR_NO_INT = 0x01;
-const IIR_ID_MASK = 0x0e;
-const IIR_MSI = 0x00;
-const IIR_FIFO_BITS = 0xc0; // both set while FIFOs work
-const FCR_ENABLE = 0x01;
-const FCR_CLEAR_RX = 0x02;
-const FCR_CLEAR_TX = 0x04;
-const FCR_TRIGGER_14 = 0xc0;
-const LCR_DLAB = 0x80;
-const LCR_8N1 = 0x03; // 8 data bits, no parity, 1 stop bit
-const MCR_DTR = 0x01;
-const MCR_RTS = 0x02;
-const MCR_OUT1 = 0x04;
-const MCR_OUT2 = 0x08; // gates the UART's IRQ onto the ISA bus on a PC
-const MCR_LOOP = 0x10;
-const LSR_DR = 0x01;
-const LSR_OE = 0x02;
-const LSR_THRE = 0x20;
+import {
+  DLL,
+  DLM,
+  FCR,
+  FCR_CLEAR_RX,
+  FCR_CLEAR_TX,
+  FCR_ENABLE,
+  FCR_TRIGGER_14,
+  IER,
+  IER_RDI,
+  IER_RLSI,
+  IIR,
+  IIR_FIFO_BITS,
+  IIR_ID_MASK,
+  IIR_MSI,
+  IIR_NO_INT,
+  LCR,
+  LCR_8N1,
+  LCR_DLAB,
+  LSR,
+  LSR_DR,
+  LSR_OE,
+  LSR_THRE,
+  MCR,
+  MCR_DTR,
+  MCR_LOOP,
+  MCR_OUT1,
+  MCR_OUT2,
+  MCR_RTS,
+  MSR,
+  RBR,
+  SCR,
+  THR,
+} from "./_uart_registers.ts";
 
 /** COM1's base port on a PC. */
 export const SERIAL_COM1_PORT = 0x3f8;

@@ -10,41 +10,43 @@
  */
 
 import type { CpuContext } from "../../hal/mod.ts";
+import {
+  DLL,
+  DLM,
+  FCR,
+  FCR_CLEAR_RX,
+  FCR_CLEAR_TX,
+  FCR_ENABLE,
+  IER,
+  IIR,
+  LCR,
+  LCR_8N1,
+  LCR_DLAB,
+  LSR,
+  LSR_DR,
+  MCR,
+  MCR_LOOP,
+  MSR,
+  RBR,
+  SCR,
+  THR,
+} from "./_uart_registers.ts";
 
 /** The UART types {@linkcode identifyUart} tells apart. */
 export type UartType = "none" | "8250" | "16450" | "16550" | "16550A";
 
-// 16550A register offsets and bits (SPECS.md register table; Linux serial_reg.h).
-const RBR = 0; // receive buffer (read), DLAB = 0
-const THR = 0; // transmit holding (write), DLAB = 0
-const DLL = 0; // divisor latch low, DLAB = 1
-const IER = 1; // interrupt enable, DLAB = 0
-const DLM = 1; // divisor latch high, DLAB = 1
-const IIR = 2; // interrupt identification (read)
-const FCR = 2; // FIFO control (write)
+// Registers and bits beyond the shared set, for telling chips apart.
 const EFR = 2; // enhanced features on 16650 and later, visible with LCR = 0xBF
-const LCR = 3; // line control
-const MCR = 4; // modem control
-const LSR = 5; // line status
-const MSR = 6; // modem status
-const SCR = 7; // scratch
 
-const LCR_DLAB = 0x80; // divisor latch access
 const LCR_CONF_MODE_A = 0x80; // Linux: DLAB, where a 16650 V1 shows its EFR
 const LCR_CONF_MODE_B = 0xbf; // Linux: where 16650 V2 and later show their EFR
 const LCR_NS_BANK_2 = 0xe0; // Linux: National SuperIO register bank 2 (EXCR1 at offset 2)
-const LCR_8N1 = 0x03;
-const FCR_ENABLE = 0x01;
-const FCR_CLEAR_RX = 0x02;
-const FCR_CLEAR_TX = 0x04;
 const FCR_64_BYTE = 0x20; // TI16750: 64-byte FIFO enable
 const IER_UUE = 0x40; // XScale: UART unit enable
 const IIR_FIFO_BITS_SHIFT = 6; // IIR bits 7:6 = 11 when FIFOs work
 const IIR_64_BYTE_FIFO = 0x20; // TI16750: IIR bit 5
-const MCR_LOOP = 0x10;
 const MCR_LOOP_PROBE = MCR_LOOP | 0x0a; // LOOP + OUT2 + RTS: MSR must read DCD + CTS
 const MSR_LOOP_PROBE_EXPECTED = 0x90;
-const LSR_DR = 0x01;
 const FIFO_PROBE_BYTES = 256;
 const FIFO_SIZE_16550A_BYTES = 16;
 
