@@ -35,6 +35,7 @@ import {
   type InterruptController,
   IRQ_COM1,
   type PortDevice,
+  type Tracer,
 } from "../hal/mod.ts";
 
 /** Number of I/O ports a 16550A decodes: offsets 0 to 7. */
@@ -334,6 +335,10 @@ export class Uart16550 implements PortDevice {
   #rxIdleCharTimes = 0;
   #isIrqLineHigh = false;
   #transmittedByteCount = 0;
+  #receivedByteCount = 0;
+  #overrunCount = 0;
+  /** Event tracing (`--trace uart`); undefined when off. */
+  #tracer: Tracer | undefined;
 
   /** Creates a UART in its reset state; it drives `options.irq` on `options.interrupts`. */
   constructor(options: Uart16550Options) {
@@ -386,6 +391,26 @@ export class Uart16550 implements PortDevice {
   /** Bytes the transmitter has shifted out (to the sink or, in loopback, to RX). */
   get transmittedByteCount(): number {
     return this.#transmittedByteCount;
+  }
+
+  /** Bytes that arrived at the receiver (from the line or, in loopback, the transmitter). */
+  get receivedByteCount(): number {
+    return this.#receivedByteCount;
+  }
+
+  /** Bytes lost to receiver overruns. */
+  get overrunCount(): number {
+    return this.#overrunCount;
+  }
+
+  /**
+   * Sets (or with `undefined` removes) the tracer that receives `uart`
+   * events: one line per byte sent or received and per IRQ line change.
+   *
+   * @param tracer The tracer.
+   */
+  setTracer(tracer: Tracer | undefined): void {
+    this.#tracer = tracer;
   }
 
   /** Handles an IN; wider accesses read consecutive registers, as the ISA bus splits them. */
@@ -765,6 +790,9 @@ export class Uart16550 implements PortDevice {
   }
 
   #receiveByte(byte: number, flags: number): void {
+    this.#receivedByteCount++;
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.uart) this.#traceReceive(tracer, byte, flags);
     if (this.#rxCount < this.#rxCapacity()) {
       const index = (this.#rxHead + this.#rxCount) & FIFO_INDEX_MASK;
       this.#rxData[index] = byte;
@@ -778,6 +806,7 @@ export class Uart16550 implements PortDevice {
     } else if (this.#isFifoEnabled()) {
       // A full FIFO keeps its contents; the byte in the shift register is lost.
       this.#lsrErrors |= UART_LSR_OE;
+      this.#overrunCount++;
     } else {
       // Without FIFOs the new byte overwrites the unread one in RBR.
       const index = this.#rxHead;
@@ -786,6 +815,7 @@ export class Uart16550 implements PortDevice {
       this.#rxData[index] = byte;
       this.#rxFlags[index] = flags;
       this.#lsrErrors |= UART_LSR_OE | flags;
+      this.#overrunCount++;
     }
     this.#rxIdleCharTimes = 0;
   }
@@ -816,6 +846,14 @@ export class Uart16550 implements PortDevice {
   /** A byte leaves the transmitter: to the line, or back to RX in loopback. */
   #emit(byte: number): void {
     this.#transmittedByteCount++;
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.uart) {
+      tracer.emit(
+        "uart",
+        `${this.name} tx ${describeByte(byte)}` +
+          ((this.#mcr & UART_MCR_LOOP) !== 0 ? " (loopback)" : ""),
+      );
+    }
     if ((this.#mcr & UART_MCR_LOOP) !== 0) this.#receiveByte(byte, 0);
     else this.#sink(byte);
   }
@@ -865,9 +903,55 @@ export class Uart16550 implements PortDevice {
     const isHigh = this.#shouldIrqBeHigh();
     if (isHigh === this.#isIrqLineHigh) return;
     this.#isIrqLineHigh = isHigh;
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.uart) {
+      tracer.emit(
+        "uart",
+        isHigh
+          ? `${this.name} raise IRQ ${this.#irq} (${IIR_NAMES[this.#pendingInterruptId() >>> 1]})`
+          : `${this.name} lower IRQ ${this.#irq}`,
+      );
+    }
     if (isHigh) this.#interrupts.raise(this.#irq);
     else this.#interrupts.lower(this.#irq);
   }
+
+  /** The trace line of a byte arriving at the receiver. */
+  #traceReceive(tracer: Tracer, byte: number, flags: number): void {
+    const isFull = this.#rxCount >= this.#rxCapacity();
+    const notes = [];
+    if ((this.#mcr & UART_MCR_LOOP) !== 0) notes.push("loopback");
+    if ((flags & UART_LSR_PE) !== 0) notes.push("parity error");
+    if ((flags & UART_LSR_FE) !== 0) notes.push("framing error");
+    if ((flags & UART_LSR_BI) !== 0) notes.push("break");
+    if (isFull) notes.push(this.#isFifoEnabled() ? "overrun, byte lost" : "overrun, RBR replaced");
+    tracer.emit(
+      "uart",
+      `${this.name} rx ${describeByte(byte)}${notes.length > 0 ? ` (${notes.join(", ")})` : ""}`,
+    );
+  }
+}
+
+/** Interrupt names by IIR id / 2, for trace lines. */
+const IIR_NAMES: readonly string[] = [
+  "modem status",
+  "THR empty",
+  "received data",
+  "line status",
+  "unknown",
+  "unknown",
+  "character timeout",
+  "unknown",
+];
+
+/** A byte for trace lines: `0x41 'A'`, `0x0a '\n'`, `0xff`. */
+function describeByte(byte: number): string {
+  const code = "0x" + byte.toString(16).padStart(2, "0");
+  if (byte >= 0x20 && byte < 0x7f) return `${code} '${String.fromCharCode(byte)}'`;
+  if (byte === 0x0a) return `${code} '\\n'`;
+  if (byte === 0x0d) return `${code} '\\r'`;
+  if (byte === 0x09) return `${code} '\\t'`;
+  return code;
 }
 
 function lineStateInputs(state: UartLineState): number {

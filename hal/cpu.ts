@@ -20,6 +20,7 @@ import type { AccessWidth, DeviceBus } from "./bus.ts";
 import { GeneralProtection } from "./faults.ts";
 import { type InterruptController, IRQ_LINE_COUNT } from "./interrupt_controller.ts";
 import { Tlb } from "./tlb.ts";
+import type { Tracer } from "./trace.ts";
 
 /** CR0.PE (bit 0): protected mode. */
 export const CR0_PE = 1 << 0;
@@ -61,6 +62,8 @@ export class CpuContext {
   alignmentCheck = false;
   /** Interrupts delivered since reset. */
   interruptsDelivered = 0;
+  /** Interrupts delivered since reset, per IRQ line. */
+  readonly interruptsDeliveredPerIrq: Uint32Array = new Uint32Array(IRQ_LINE_COUNT);
   /** This CPU's TLB; INVLPG and control-register writes invalidate it. */
   readonly tlb: Tlb = new Tlb();
   readonly #bus: DeviceBus;
@@ -68,6 +71,8 @@ export class CpuContext {
   readonly #handlers: (InterruptHandler | undefined)[] = new Array(IRQ_LINE_COUNT);
   #interruptsEnabled = false;
   #inHandler = false;
+  /** Event tracing (`--trace irq`); undefined when off. */
+  #tracer: Tracer | undefined;
 
   /** Creates a CPU wired to a bus and an interrupt controller. */
   constructor(bus: DeviceBus, pic: InterruptController) {
@@ -148,6 +153,18 @@ export class CpuContext {
     this.tlb.flushPage(va);
   }
 
+  /**
+   * Sets (or with `undefined` removes) the tracer that receives `irq`
+   * events (one line per interrupt delivered) and hands it to the TLB for
+   * `mmu` events.
+   *
+   * @param tracer The tracer.
+   */
+  setTracer(tracer: Tracer | undefined): void {
+    this.#tracer = tracer;
+    this.tlb.setTracer(tracer);
+  }
+
   /** Whether RFLAGS.IF is set. */
   get interruptsEnabled(): boolean {
     return this.#interruptsEnabled;
@@ -220,6 +237,13 @@ export class CpuContext {
     for (let irq = this.#pic.pendingIrq(); irq >= 0; irq = this.#pic.pendingIrq()) {
       this.#pic.acknowledge(irq);
       const handler = this.#handlers[irq];
+      const tracer = this.#tracer;
+      if (tracer !== undefined && tracer.irq) {
+        tracer.emit(
+          "irq",
+          handler === undefined ? `deliver IRQ ${irq} (no handler)` : `deliver IRQ ${irq}`,
+        );
+      }
       this.#inHandler = true;
       this.#interruptsEnabled = false;
       try {
@@ -231,6 +255,7 @@ export class CpuContext {
       }
       delivered++;
       this.interruptsDelivered++;
+      this.interruptsDeliveredPerIrq[irq]++;
     }
     return delivered;
   }

@@ -12,6 +12,7 @@ import { CpuContext } from "./cpu.ts";
 import { InterruptController } from "./interrupt_controller.ts";
 import { Mmu, type MmuOptions } from "./mmu.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
+import type { Tracer } from "./trace.ts";
 
 /** A simulated computer that a kernel can run on. */
 export class Machine {
@@ -38,6 +39,17 @@ export class Machine {
     this.interrupts = new InterruptController();
     this.cpu = new CpuContext(this.bus, this.interrupts);
     this.mmu = new Mmu(this.cpu, memory, options);
+  }
+
+  /**
+   * Hands `tracer` (or `undefined` to stop tracing) to the CPU (`irq`), its
+   * TLB and the MMU (`mmu`). Devices and the kernel take it separately.
+   *
+   * @param tracer The tracer.
+   */
+  setTracer(tracer: Tracer | undefined): void {
+    this.cpu.setTracer(tracer);
+    this.mmu.setTracer(tracer);
   }
 
   /** Registers a device whose state depends on time. */

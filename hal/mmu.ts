@@ -38,6 +38,7 @@ import type { AccessWidth, DeviceBus } from "./bus.ts";
 import { type CpuContext, CR0_PG, CR0_WP, CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_NXE } from "./cpu.ts";
 import {
   BusError,
+  describePageFaultCode,
   GeneralProtection,
   PageFault,
   PF_FETCH,
@@ -62,6 +63,7 @@ import {
 } from "./page_table_entry.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import { type Tlb, TLB_DIRTY, TLB_GLOBAL, TLB_NO_EXECUTE, TLB_USER, TLB_WRITABLE } from "./tlb.ts";
+import type { Tracer } from "./trace.ts";
 
 /** The kind of a memory access: a data read, a data write or an instruction fetch. */
 export type MemoryAccess = "read" | "write" | "fetch";
@@ -167,6 +169,8 @@ export class Mmu {
   /** High-half bits 51:MAXPHYADDR. */
   readonly #reservedHigh: number;
   #handler: PageFaultHandler | undefined;
+  /** Event tracing (`--trace mmu`); undefined when off. */
+  #tracer: Tracer | undefined;
   // What the last walk found, for probe(): the entries read and the leaf.
   readonly #stepAddr = new Float64Array(4);
   readonly #stepLow = new Uint32Array(4);
@@ -204,6 +208,17 @@ export class Mmu {
     this.#tlb = cpu.tlb;
     this.maxPhysAddrBits = options.maxPhysAddrBits ?? DEFAULT_MAX_PHYS_ADDR_BITS;
     this.#reservedHigh = reservedHighMask(this.maxPhysAddrBits);
+  }
+
+  /**
+   * Sets (or with `undefined` removes) the tracer that receives `mmu`
+   * events: one line per page fault. TLB fills and flushes are traced by
+   * the TLB ({@linkcode Tlb.setTracer}).
+   *
+   * @param tracer The tracer.
+   */
+  setTracer(tracer: Tracer | undefined): void {
+    this.#tracer = tracer;
   }
 
   /** The TLB this MMU fills: the CPU's. */
@@ -536,6 +551,14 @@ export class Mmu {
     let errorCode = firstErrorCode;
     let previousErrorCode = -1;
     for (let handlerCalls = 0;; handlerCalls++) {
+      const tracer = this.#tracer;
+      if (tracer !== undefined && tracer.mmu) {
+        tracer.emit(
+          "mmu",
+          `page fault at ${formatVirtAddr(va)}: ${describePageFaultCode(errorCode)} ` +
+            `(error code ${hex(errorCode)})`,
+        );
+      }
       this.#cpu.cr2 = va;
       this.#tlb.flushPage(va);
       this.pageFaults++;

@@ -19,3 +19,4 @@ export * from "./machine.ts";
 export * from "./memory_layout.ts";
 export * from "./multiboot2.ts";
 export * from "./boot_loader.ts";
+export * from "./trace.ts";

@@ -19,6 +19,8 @@
  */
 
 import {
+  formatVirtAddr,
+  hex,
   PAGE_SIZE_1G,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
@@ -26,6 +28,7 @@ import {
   type PhysAddr,
   type VirtAddr,
 } from "./address.ts";
+import type { Tracer } from "./trace.ts";
 
 /** Entry flag: R/W was 1 at every level of the walk. Same bit as the entry's R/W. */
 export const TLB_WRITABLE = 1 << 1;
@@ -114,6 +117,8 @@ export class Tlb {
   #hits = 0;
   #misses = 0;
   #flushes = 0;
+  /** Event tracing (`--trace mmu`); undefined when off. */
+  #tracer: Tracer | undefined;
 
   /**
    * Creates an empty TLB. Throws RangeError if a set count is not a power of
@@ -138,6 +143,16 @@ export class Tlb {
   /** Hit, miss and flush counts since creation or {@linkcode resetStats}. */
   get stats(): TlbStats {
     return { hits: this.#hits, misses: this.#misses, flushes: this.#flushes };
+  }
+
+  /**
+   * Sets (or with `undefined` removes) the tracer that receives `mmu`
+   * events: one line per fill and per flush.
+   *
+   * @param tracer The tracer.
+   */
+  setTracer(tracer: Tracer | undefined): void {
+    this.#tracer = tracer;
   }
 
   /** Sets every counter to zero. */
@@ -211,6 +226,15 @@ export class Tlb {
     tag[slot] = page;
     this.#offset[slot] = frameBase - page * pageSizeBytes;
     this.#flags[slot] = flags;
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mmu) {
+      tracer.emit(
+        "mmu",
+        `tlb fill ${formatVirtAddr((page * pageSizeBytes) as VirtAddr)} -> ${hex(frameBase)} (${
+          describeTlbEntry(pageSizeBytes, flags)
+        })`,
+      );
+    }
     return slot;
   }
 
@@ -223,9 +247,14 @@ export class Tlb {
     const page4K = Math.floor(va / PAGE_SIZE_4K);
     const page2M = Math.floor(va / PAGE_SIZE_2M);
     const page1G = Math.floor(va / PAGE_SIZE_1G);
-    return this.#remove(page4K, this.#firstSlot(page4K, PAGE_SIZE_4K)) +
+    const removed = this.#remove(page4K, this.#firstSlot(page4K, PAGE_SIZE_4K)) +
       this.#remove(page2M, this.#firstSlot(page2M, PAGE_SIZE_2M)) +
       this.#remove(page1G, this.#firstSlot(page1G, PAGE_SIZE_1G));
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mmu) {
+      tracer.emit("mmu", `tlb flush page ${formatVirtAddr(va)} (${removed} removed)`);
+    }
+    return removed;
   }
 
   /**
@@ -242,6 +271,13 @@ export class Tlb {
       if (keepGlobal && (this.#flags[slot] & TLB_GLOBAL) !== 0) continue;
       tag[slot] = INVALID_TAG;
       removed++;
+    }
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mmu) {
+      tracer.emit(
+        "mmu",
+        `tlb flush ${keepGlobal ? "non-global" : "all"} (${removed} removed)`,
+      );
     }
     return removed;
   }
@@ -312,6 +348,25 @@ export class Tlb {
     }
     return removed;
   }
+}
+
+/**
+ * A TLB entry's page size and TLB_* flags in words for trace lines, e.g.
+ * `1 GiB, W G NX`: W writable (else RO), U user, G global, NX no-execute,
+ * D dirty known.
+ */
+export function describeTlbEntry(pageSizeBytes: PageSizeBytes, flags: number): string {
+  const size = pageSizeBytes === PAGE_SIZE_4K
+    ? "4 KiB"
+    : pageSizeBytes === PAGE_SIZE_2M
+    ? "2 MiB"
+    : "1 GiB";
+  let words = (flags & TLB_WRITABLE) !== 0 ? "W" : "RO";
+  if ((flags & TLB_USER) !== 0) words += " U";
+  if ((flags & TLB_GLOBAL) !== 0) words += " G";
+  if ((flags & TLB_NO_EXECUTE) !== 0) words += " NX";
+  if ((flags & TLB_DIRTY) !== 0) words += " D";
+  return `${size}, ${words}`;
 }
 
 function checkSets(sets: number, name: string): number {

@@ -14,6 +14,7 @@ import {
   KERNEL_LOAD_ADDRESS,
   type Machine,
   type PhysAddr,
+  type Tracer,
 } from "../hal/mod.ts";
 import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
 import {
@@ -50,6 +51,8 @@ export interface KernelConfig {
   readonly selftest?: boolean;
   /** Debug checks: poison freed frames, record allocation sites. */
   readonly debug?: boolean;
+  /** Where allocation events go with `--trace mm` (absent: not traced). */
+  readonly tracer?: Tracer;
 }
 
 /** The `--report json` object; later subsystems add their sections. */
@@ -154,6 +157,7 @@ export class Kernel {
     logBootInfo(log, bootInfo);
     const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
     const frames = createBootFrameAllocator(machine.memory, bootInfo, reservations, !!config.debug);
+    frames.setTracer(config.tracer); // before the page tables, so their frames are traced
     logFrames(log, frames);
     const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
       memoryMap: bootInfo.memoryMap,
@@ -167,6 +171,7 @@ export class Kernel {
     const pageFaults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, frames); // #PF
     pageFaults.attach(kernelSpace.addressSpace);
     const heap = KmemHeap.create(machine.memory, frames, { directMapOffset: DIRECT_MAP_BASE });
+    heap.setTracer(config.tracer);
     log.info(
       "heap",
       `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,

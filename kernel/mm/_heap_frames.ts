@@ -123,6 +123,21 @@ export class HeapFrames {
   }
 
   /**
+   * Frames holding owner-table leaves, in address order (not a hot path).
+   *
+   * @returns The leaf frames, ascending.
+   */
+  leafFrames(): number[] {
+    const u32 = this.#u32;
+    const leaves: number[] = [];
+    for (let d = 0; d < this.#entryCount; d++) {
+      const leaf = u32[this.#directoryWord + d * DIRECTORY_ENTRY_WORDS];
+      if (leaf !== 0) leaves.push(leaf - 1);
+    }
+    return leaves.sort((a, b) => a - b);
+  }
+
+  /**
    * Checks the table: every directory count matches its leaf, every entry
    * names a head that owns itself, and a head's run of frames matches the
    * frame count `frameCountOf` reads from its header.

@@ -35,6 +35,7 @@ import {
   hex,
   type PhysAddr,
   type PhysicalMemory,
+  type Tracer,
   VIRT_ADDR_LIMIT,
   type VirtAddr,
 } from "../../hal/mod.ts";
@@ -162,6 +163,21 @@ export interface KmemHeapStats {
   readonly sizeClasses: readonly KmemSizeClassStats[];
 }
 
+/** What a run of heap frames holds, from {@linkcode KmemHeap.frameRanges}. */
+export type KmemFrameKind = "root" | "owner-table" | "slab" | "arena";
+
+/** A run of frames the heap holds. */
+export interface KmemFrameRange {
+  /** The first frame. */
+  readonly firstFrame: FrameNumber;
+  /** How many frames. */
+  readonly frameCount: number;
+  /** What the frames hold: the root descriptor, an owner-table leaf, a slab or an arena. */
+  readonly kind: KmemFrameKind;
+  /** For a slab, its object size in bytes. */
+  readonly objectSizeBytes?: number;
+}
+
 /**
  * A kernel heap whose state lives in simulated RAM; see the module documentation.
  *
@@ -194,6 +210,8 @@ export class KmemHeap {
   readonly #frames: HeapFrames;
   readonly #slabs: SlabCaches;
   readonly #large: LargeBlocks;
+  /** Event tracing (`--trace mm`); undefined when off. */
+  #tracer: Tracer | undefined;
 
   private constructor(
     memory: PhysicalMemory,
@@ -276,6 +294,16 @@ export class KmemHeap {
   }
 
   /**
+   * Sets (or with `undefined` removes) the tracer that receives `mm` events:
+   * one line per kmalloc, kzalloc, krealloc and kfree.
+   *
+   * @param tracer The tracer.
+   */
+  setTracer(tracer: Tracer | undefined): void {
+    this.#tracer = tracer;
+  }
+
+  /**
    * Allocates `sizeBytes` bytes. The memory is not cleared (see
    * {@linkcode KmemHeap.kzalloc}); the address is 16-aligned, or aligned to
    * `options.alignBytes` when larger.
@@ -291,7 +319,12 @@ export class KmemHeap {
     const alignBytes = options?.alignBytes === undefined
       ? KMALLOC_MIN_ALIGN_BYTES
       : checkedAlignment(options.alignBytes);
-    return (this.#allocate(sizeBytes, alignBytes) + this.directMapOffset) as VirtAddr;
+    const va = (this.#allocate(sizeBytes, alignBytes) + this.directMapOffset) as VirtAddr;
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mm) {
+      tracer.emit("mm", `kmalloc ${sizeBytes} bytes -> ${formatVirtAddr(va)}`);
+    }
+    return va;
   }
 
   /**
@@ -310,7 +343,12 @@ export class KmemHeap {
     const address = this.#allocate(sizeBytes, alignBytes);
     const head = this.#frames.ownerOf(address) - 1;
     this.#memory.u8.fill(0, address, address + this.#usableAt(head, address));
-    return (address + this.directMapOffset) as VirtAddr;
+    const va = (address + this.directMapOffset) as VirtAddr;
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mm) {
+      tracer.emit("mm", `kzalloc ${sizeBytes} bytes -> ${formatVirtAddr(va)}`);
+    }
+    return va;
   }
 
   /**
@@ -328,6 +366,10 @@ export class KmemHeap {
   kfree(va: VirtAddr): void {
     const result = this.#free(va - this.directMapOffset);
     if (result < 0) throw badPointer("free", va, result);
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mm) {
+      tracer.emit("mm", `kfree ${formatVirtAddr(va)} (${result} bytes)`);
+    }
   }
 
   /**
@@ -357,16 +399,31 @@ export class KmemHeap {
       const isSlab = this.#u32[head * FRAME_WORDS] === SLAB_MAGIC;
       if (isSlab && newSizeBytes <= oldUsable) {
         const fittingBytes = CLASS_OBJECT_BYTES[CLASS_FOR_GRANULES[(newSizeBytes + 15) >>> 4]];
-        if (fittingBytes * 2 > oldUsable) return va;
+        if (fittingBytes * 2 > oldUsable) return this.#traceRealloc(va, newSizeBytes, va);
       }
       if (!isSlab && newSizeBytes > SLAB_MAX_OBJECT_BYTES) {
-        if (this.#large.resizeInPlace(address, newSizeBytes)) return va;
+        if (this.#large.resizeInPlace(address, newSizeBytes)) {
+          return this.#traceRealloc(va, newSizeBytes, va);
+        }
       }
     }
     const newAddress = this.#allocate(newSizeBytes, alignBytes);
     this.#memory.u8.copyWithin(newAddress, address, address + Math.min(oldUsable, newSizeBytes));
     this.#free(address);
-    return (newAddress + this.directMapOffset) as VirtAddr;
+    return this.#traceRealloc(va, newSizeBytes, (newAddress + this.directMapOffset) as VirtAddr);
+  }
+
+  /** Traces a krealloc (when `mm` tracing is on) and returns its result. */
+  #traceRealloc(va: VirtAddr, newSizeBytes: number, result: VirtAddr): VirtAddr {
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mm) {
+      tracer.emit(
+        "mm",
+        `krealloc ${formatVirtAddr(va)} to ${newSizeBytes} bytes -> ${formatVirtAddr(result)}` +
+          (result === va ? " (in place)" : ""),
+      );
+    }
+    return result;
   }
 
   /**
@@ -411,6 +468,44 @@ export class KmemHeap {
     const rootFrame = (this.#rootWord / FRAME_WORDS) as FrameNumber;
     if (rootFrames === 1) this.#source.free(rootFrame);
     else this.#source.freeContiguous(rootFrame, rootFrames);
+  }
+
+  /**
+   * Every run of frames the heap holds, in address order: its root
+   * descriptor, the owner-table leaves, and each slab and arena (not a hot
+   * path; for reports and pictures of memory).
+   *
+   * @returns The runs; their frame counts sum to `stats().framesMapped`.
+   */
+  frameRanges(): KmemFrameRange[] {
+    const u32 = this.#u32;
+    const ranges: KmemFrameRange[] = [{
+      firstFrame: (this.#rootWord / FRAME_WORDS) as FrameNumber,
+      frameCount: u32[this.#rootWord + ROOT_FRAME_COUNT_W],
+      kind: "root",
+    }];
+    for (const leaf of this.#frames.leafFrames()) {
+      ranges.push({ firstFrame: leaf as FrameNumber, frameCount: 1, kind: "owner-table" });
+    }
+    for (const head of this.#frames.heads()) {
+      const word = head * FRAME_WORDS;
+      if (u32[word] === SLAB_MAGIC) {
+        const slab = this.#slabs.describe(head);
+        ranges.push({
+          firstFrame: head as FrameNumber,
+          frameCount: u32[word + SLAB_FRAME_COUNT_W],
+          kind: "slab",
+          objectSizeBytes: CLASS_OBJECT_BYTES[slab.classIndex],
+        });
+      } else {
+        ranges.push({
+          firstFrame: head as FrameNumber,
+          frameCount: u32[word + ARENA_FRAME_COUNT_W],
+          kind: "arena",
+        });
+      }
+    }
+    return ranges.sort((a, b) => a.firstFrame - b.firstFrame);
   }
 
   /**

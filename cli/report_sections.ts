@@ -1,0 +1,151 @@
+/**
+ * The `--report json` sections beyond the boot information: the frame
+ * allocator per pool, the heap with its size classes, paging (page tables
+ * read from RAM, MMU and TLB counters), the serial port and interrupts.
+ * Everything is read from existing kernel and machine state; nothing is
+ * changed.
+ *
+ * @module
+ */
+
+import type { Machine } from "../hal/mod.ts";
+import type { SerialPort } from "../kernel/drivers/mod.ts";
+import type { FrameAllocator, KmemHeap } from "../kernel/mm/mod.ts";
+import { pagingData, type PagingReportData } from "./html_report_data.ts";
+import { scanPageTables } from "./page_table_scan.ts";
+
+/** The sections {@linkcode extendedReportSections} adds to the report. */
+export interface ExtendedReportSections {
+  /** The frame allocator's counters, totals and per pool. */
+  frames: {
+    totalFrames: number;
+    freeFrames: number;
+    reservedFrames: number;
+    allocatedFrames: number;
+    pools: {
+      base: number;
+      frameCount: number;
+      freeFrames: number;
+      reservedFrames: number;
+      allocatedFrames: number;
+    }[];
+  };
+  /** The kmem heap's counters and its non-empty size classes. */
+  heap: {
+    bytesInUse: number;
+    bytesMapped: number;
+    allocations: number;
+    frees: number;
+    liveAllocations: number;
+    bytesFree: number;
+    framesMapped: number;
+    metadataFrames: number;
+    slabFrames: number;
+    arenaFrames: number;
+    cachedFrames: number;
+    largeBytesInUse: number;
+    sizeClasses: {
+      objectSizeBytes: number;
+      slabCount: number;
+      objectsInUse: number;
+      objectsFree: number;
+    }[];
+  };
+  /** Paging: the page tables CR3 (or the given root) points to, and MMU/TLB counters. */
+  paging: PagingReportData | { isEnabled: false; rootAddress: 0 };
+  /** The serial console driver's counters. */
+  uart: { bytesTransmitted: number; bytesReceived: number; overruns: number; droppedBytes: number };
+  /** Interrupts delivered to the CPU, in total and per IRQ line (index = IRQ). */
+  interrupts: { delivered: number; perIrq: number[]; raisedPerIrq: number[] };
+}
+
+/** What {@linkcode extendedReportSections} reads: a booted `Kernel` fits. */
+export interface ReportSectionsSource {
+  /** The hardware: CPU (CR3, TLB, interrupt counters), MMU counters, interrupt controller. */
+  readonly machine: Machine;
+  /** The frame allocator. */
+  readonly frames: FrameAllocator;
+  /** The kmem heap. */
+  readonly heap: KmemHeap;
+  /** The serial console driver. */
+  readonly serial: SerialPort;
+}
+
+/** Options for {@linkcode extendedReportSections}. */
+export interface ReportSectionsOptions {
+  /** Physical address of the root page table to scan (default: CR3, when not 0). */
+  readonly pageTableRoot?: number;
+}
+
+/**
+ * Reads the extended report sections from a booted kernel, to merge into
+ * `kernel.report()`.
+ *
+ * @param kernel The kernel (or anything with its machine, allocator, heap and serial port).
+ * @param options The page-table root, if not CR3.
+ * @returns Plain JSON-able data.
+ * @example
+ * ```ts ignore
+ * const report = { ...kernel.report(), ...extendedReportSections(kernel) };
+ * ```
+ */
+export function extendedReportSections(
+  kernel: ReportSectionsSource,
+  options: ReportSectionsOptions = {},
+): ExtendedReportSections {
+  const { machine, frames, heap, serial } = kernel;
+  const frameStats = frames.stats();
+  const heapStats = heap.stats();
+  const root = options.pageTableRoot ?? machine.cpu.cr3;
+  return {
+    frames: {
+      totalFrames: frameStats.totalFrames,
+      freeFrames: frameStats.freeFrames,
+      reservedFrames: frameStats.reservedFrames,
+      allocatedFrames: frameStats.allocatedFrames,
+      pools: frameStats.pools.map((pool) => ({
+        base: pool.base,
+        frameCount: pool.frameCount,
+        freeFrames: pool.freeFrames,
+        reservedFrames: pool.reservedFrames,
+        allocatedFrames: pool.allocatedFrames,
+      })),
+    },
+    heap: {
+      bytesInUse: heapStats.bytesInUse,
+      bytesMapped: heapStats.bytesMapped,
+      allocations: heapStats.allocations,
+      frees: heapStats.frees,
+      liveAllocations: heapStats.liveAllocations,
+      bytesFree: heapStats.bytesFree,
+      framesMapped: heapStats.framesMapped,
+      metadataFrames: heapStats.metadataFrames,
+      slabFrames: heapStats.slabFrames,
+      arenaFrames: heapStats.arenaFrames,
+      cachedFrames: heapStats.cachedFrames,
+      largeBytesInUse: heapStats.largeBytesInUse,
+      sizeClasses: heapStats.sizeClasses
+        .filter((c) => c.slabCount > 0 || c.objectsInUse > 0)
+        .map(({ objectSizeBytes, slabCount, objectsInUse, objectsFree }) => ({
+          objectSizeBytes,
+          slabCount,
+          objectsInUse,
+          objectsFree,
+        })),
+    },
+    paging: root === 0
+      ? { isEnabled: false, rootAddress: 0 }
+      : pagingData(machine, scanPageTables(machine.memory, root)),
+    uart: {
+      bytesTransmitted: serial.bytesWritten,
+      bytesReceived: serial.bytesReceived,
+      overruns: serial.overruns,
+      droppedBytes: serial.droppedBytes,
+    },
+    interrupts: {
+      delivered: machine.cpu.interruptsDelivered,
+      perIrq: [...machine.cpu.interruptsDeliveredPerIrq],
+      raisedPerIrq: [...machine.interrupts.raisedCount],
+    },
+  };
+}

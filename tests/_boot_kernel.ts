@@ -1,0 +1,63 @@
+/**
+ * Boots a kernel in-process on a fresh PC, as `cli/run.ts` does, for tests
+ * that inspect a running kernel (reports, tracing).
+ *
+ * @module
+ */
+
+import { createPc, type Pc } from "../devices/mod.ts";
+import {
+  loadMultiboot2,
+  pcMemoryMap,
+  PhysicalMemory,
+  ramRangesFor,
+  VirtualClock,
+} from "../hal/mod.ts";
+import { buildKernelImage, Kernel } from "../kernel/mod.ts";
+
+/** What to boot. */
+export interface TestBootOptions {
+  /** RAM size in bytes (default 128 MiB). */
+  readonly memoryBytes?: number;
+  /** Kernel command line. */
+  readonly cmdline?: string;
+  /** Modules to load: name, contents, string. */
+  readonly modules?: readonly { name: string; bytes: Uint8Array; string: string }[];
+  /** Runs before the kernel boots, e.g. to attach a tracer to the machine. */
+  readonly beforeBoot?: (pc: Pc) => void;
+}
+
+/** A booted kernel, its PC and what the serial console printed. */
+export interface TestBoot {
+  /** The running kernel. */
+  readonly kernel: Kernel;
+  /** The PC it runs on. */
+  readonly pc: Pc;
+  /** The virtual clock driving the PC. */
+  readonly clock: VirtualClock;
+  /** Everything the UART transmitted, as text. */
+  serialText(): string;
+}
+
+/** Boots a kernel on a PC with a virtual clock. */
+export function bootTestKernel(options: TestBootOptions = {}): TestBoot {
+  const memoryMap = pcMemoryMap(options.memoryBytes ?? 128 * 2 ** 20);
+  const memory = new PhysicalMemory(ramRangesFor(memoryMap));
+  const clock = new VirtualClock();
+  const serial: number[] = [];
+  const pc = createPc(memory, clock, { serialSink: (byte) => serial.push(byte) });
+  options.beforeBoot?.(pc);
+  const loaded = loadMultiboot2(memory, buildKernelImage(), {
+    memoryMap,
+    loaderVersion: "test",
+    cmdline: options.cmdline ?? "",
+    modules: options.modules ?? [],
+  });
+  const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, { version: "test" });
+  return {
+    kernel,
+    pc,
+    clock,
+    serialText: () => new TextDecoder().decode(new Uint8Array(serial)),
+  };
+}
