@@ -7,9 +7,11 @@
 import { runCli } from "./cli/run.ts";
 
 if (import.meta.main) {
-  Deno.exit(runCli(Deno.args, {
+  const status = await runCli(Deno.args, {
     stdout: Deno.stdout,
     stderr: Deno.stderr,
+    stdin: Deno.stdin,
     readFile: (path) => Deno.readFileSync(path),
-  }));
+  });
+  Deno.exit(status);
 }

@@ -46,10 +46,18 @@ export interface CliOptions {
   readonly clock: ClockKind;
   /** Run the kernel self-tests at boot. */
   readonly selftest: boolean;
-  /** Print nothing of the serial log (the report and errors still print). */
+  /** Print nothing of the boot log (the report, errors and the monitor's console still print). */
   readonly quiet: boolean;
   /** Debug checks: poison freed frames, record allocation sites. */
   readonly debug: boolean;
+  /**
+   * Run the kernel monitor on the serial console after boot: true
+   * (`--console`), false (`--no-console`), or undefined to decide from stdin
+   * (a terminal: yes; a pipe, a file or nothing: no).
+   */
+  readonly console?: boolean;
+  /** A file of monitor commands to run after boot (`--script FILE`). */
+  readonly scriptPath?: string;
   /** Print the help text and exit. */
   readonly help: boolean;
   /** Print the version and exit. */
@@ -96,12 +104,15 @@ export function parseModuleOption(text: string): ModuleOption {
   return { path, string };
 }
 
-/** Parses the command line; throws UsageError on any bad option or value. */
+/**
+ * Parses the command line; throws UsageError on any bad option or value. A
+ * leading `--` is skipped: `deno task boot -- --memory 4G` passes it on.
+ */
 export function parseCliOptions(args: readonly string[]): CliOptions {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
+      args: args[0] === "--" ? args.slice(1) : [...args],
       strict: true,
       allowPositionals: false,
       options: {
@@ -115,6 +126,9 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         selftest: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         debug: { type: "boolean" },
+        console: { type: "boolean" },
+        "no-console": { type: "boolean" },
+        script: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -130,6 +144,13 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
   if (mbiAddress !== undefined && values.mbi === undefined) {
     throw new UsageError("Option --mbi-addr needs --mbi FILE");
   }
+  if (values.console && values["no-console"]) {
+    throw new UsageError("Options --console and --no-console cannot be combined");
+  }
+  if (values.script !== undefined && values["no-console"]) {
+    throw new UsageError("Options --script and --no-console cannot be combined");
+  }
+  if (values.script === "") throw new UsageError("Option --script needs a file name");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
@@ -147,6 +168,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     selftest: values.selftest ?? false,
     quiet: values.quiet ?? false,
     debug: values.debug ?? false,
+    console: values.console ? true : values["no-console"] ? false : undefined,
+    scriptPath: values.script,
     help: values.help ?? false,
     version: values.version ?? false,
   };
@@ -220,7 +243,13 @@ Options:
                           advances only with the machine
       --selftest          run the kernel self-tests at boot and report the result
       --debug             debug checks: poison freed frames, record allocation sites
-  -q, --quiet             do not print the serial log
+      --console           after boot, run the kernel monitor on the serial console
+                          (default when stdin is a terminal; with a pipe, its
+                          lines are the commands and the machine halts at its end)
+      --no-console        boot and exit even when stdin is a terminal
+      --script FILE       after boot, run the monitor commands in FILE, then halt
+                          (with --console, go on with stdin afterwards)
+  -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
 `;

@@ -71,3 +71,28 @@ Deno.test("parseCliOptions() takes --clock host or virtual, host by default", ()
   assertEquals(parseCliOptions(["--clock", "virtual"]).clock, "virtual");
   assertThrows(() => parseCliOptions(["--clock", "fast"]), UsageError, "expected virtual or host");
 });
+
+Deno.test("parseCliOptions() reads --console, --no-console and --script FILE", () => {
+  assertEquals(parseCliOptions([]).console, undefined);
+  assertEquals(parseCliOptions([]).scriptPath, undefined);
+  assertEquals(parseCliOptions(["--console"]).console, true);
+  assertEquals(parseCliOptions(["--no-console"]).console, false);
+  assertEquals(parseCliOptions(["--script", "cmds.txt"]).scriptPath, "cmds.txt");
+  assertEquals(parseCliOptions(["--script=a b.txt", "--console"]).console, true);
+  assertThrows(
+    () => parseCliOptions(["--console", "--no-console"]),
+    UsageError,
+    "--console and --no-console cannot be combined",
+  );
+  assertThrows(
+    () => parseCliOptions(["--script", "f", "--no-console"]),
+    UsageError,
+    "--script and --no-console",
+  );
+  assertThrows(() => parseCliOptions(["--script"]), UsageError, "--script needs a value");
+  assertThrows(() => parseCliOptions(["--script="]), UsageError, "--script needs a file name");
+});
+
+Deno.test("parseCliOptions() skips the -- that deno task passes on", () => {
+  assertEquals(parseCliOptions(["--", "--memory", "1G"]).memoryBytes, 2 ** 30);
+});

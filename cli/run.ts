@@ -1,10 +1,13 @@
 /**
  * What `main.ts` does, as a function of its arguments and host streams so
  * tests can run it in-process: parse options, build the PC, load the kernel
- * with the multiboot2 boot loader, boot it, and print the report.
+ * with the multiboot2 boot loader, boot it, run the kernel monitor on the
+ * serial console if asked (`--console`, `--script`, or stdin is a terminal),
+ * and print the report.
  *
- * Exit statuses: 0 booted, 1 the kernel panicked or the boot loader refused,
- * 2 bad command line or unreadable input file.
+ * Exit statuses: 0 booted (and the console ended: halt, end of input or
+ * Ctrl-A x), 1 the kernel panicked or the boot loader refused, 2 bad command
+ * line or unreadable input file.
  *
  * @module
  */
@@ -23,7 +26,14 @@ import {
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
 import { buildKernelImage, Kernel, KernelPanic } from "../kernel/mod.ts";
+import { startMonitor } from "../kernel/monitor/mod.ts";
 import { ByteWriter, type SyncWriter } from "./byte_writer.ts";
+import {
+  type ConsoleInput,
+  ConsoleStalled,
+  type ConsoleTerminal,
+  runConsoleSession,
+} from "./console_session.ts";
 import { type CliOptions, HELP_TEXT, parseCliOptions, UsageError } from "./options.ts";
 
 /** The project version, from deno.json. */
@@ -35,8 +45,16 @@ export interface CliHost {
   readonly stdout: SyncWriter;
   /** Standard error. */
   readonly stderr: SyncWriter;
+  /** Standard input, for the console. */
+  readonly stdin: CliStdin;
   /** Reads a whole file; throws a Deno error if it cannot. */
   readFile(path: string): Uint8Array;
+}
+
+/** Standard input as the console uses it (`Deno.stdin` fits). */
+export interface CliStdin extends ConsoleTerminal {
+  /** Whether stdin is a terminal (then the console is on by default, in raw mode). */
+  isTerminal(): boolean;
 }
 
 /** A failure the CLI reports as one line with an exit status. */
@@ -49,11 +67,11 @@ class CliFailure extends Error {
   }
 }
 
-/** Runs the CLI; returns the process exit status. */
-export function runCli(args: readonly string[], host: CliHost): number {
+/** Runs the CLI; resolves to the process exit status. */
+export async function runCli(args: readonly string[], host: CliHost): Promise<number> {
   const stderr = new ByteWriter(host.stderr);
   try {
-    return boot(parseCliOptions(args), host);
+    return await boot(parseCliOptions(args), host);
   } catch (error) {
     const [message, status] = error instanceof UsageError
       ? [error.message, 2]
@@ -65,7 +83,7 @@ export function runCli(args: readonly string[], host: CliHost): number {
   }
 }
 
-function boot(options: CliOptions, host: CliHost): number {
+async function boot(options: CliOptions, host: CliHost): Promise<number> {
   if (options.help) {
     writeText(new ByteWriter(host.stdout), HELP_TEXT);
     return 0;
@@ -75,6 +93,7 @@ function boot(options: CliOptions, host: CliHost): number {
     return 0;
   }
   const kernelImage = buildKernelImage();
+  const script = options.scriptPath === undefined ? undefined : readInput(host, options.scriptPath);
   const mbiBytes = options.mbiPath === undefined ? undefined : readInput(host, options.mbiPath);
   const modules = options.modules.map((module) => ({
     name: module.path,
@@ -91,9 +110,9 @@ function boot(options: CliOptions, host: CliHost): number {
     )
   );
   // With a JSON report on stdout, the serial console goes to stderr.
-  const console = new ByteWriter(
-    options.quiet ? undefined : options.report === "json" ? host.stderr : host.stdout,
-  );
+  const consoleStream = options.report === "json" ? host.stderr : host.stdout;
+  // --quiet drops the boot log; the monitor's console is shown even then.
+  let console = new ByteWriter(options.quiet ? undefined : consoleStream);
   const clock = createClock(options.clock);
   const pc = createPc(memory, clock, { serialSink: (byte) => console.writeByte(byte) });
   const loaded: LoadedKernel = hostGuard(() =>
@@ -113,6 +132,22 @@ function boot(options: CliOptions, host: CliHost): number {
       selftest: options.selftest,
       debug: options.debug,
     });
+    console.flush();
+    const inputs = consoleInputs(options, script, host.stdin);
+    if (inputs.length > 0) {
+      // The kernel's main loop from here on: the monitor, fed by the console session.
+      console = new ByteWriter(consoleStream);
+      const monitor = startMonitor(kernel);
+      const end = await runConsoleSession({
+        pc,
+        monitor,
+        flushOutput: () => console.flush(),
+        notice: (text) => writeText(new ByteWriter(host.stderr), `${text}\n`),
+        inputs,
+      });
+      // The last prompt is still open: end its line before the shell's prompt.
+      if (end === "end-of-input") console.writeByte(0x0a);
+    }
   } catch (error) {
     console.flush();
     if (error instanceof KernelPanic) {
@@ -121,6 +156,7 @@ function boot(options: CliOptions, host: CliHost): number {
       if (options.quiet) writeText(new ByteWriter(host.stderr), `${error.message}\n`);
       return 1;
     }
+    if (error instanceof ConsoleStalled) throw new CliFailure(error.message, 1);
     throw error;
   }
   console.flush();
@@ -128,6 +164,29 @@ function boot(options: CliOptions, host: CliHost): number {
     writeText(new ByteWriter(host.stdout), JSON.stringify(kernel.report(), null, 2) + "\n");
   }
   return 0;
+}
+
+/**
+ * Where the monitor's input comes from: the script, then stdin with
+ * `--console` (or by default when stdin is a terminal). Piped stdin is used
+ * only with `--console`, so that piping into a plain boot changes nothing.
+ */
+function consoleInputs(
+  options: CliOptions,
+  script: Uint8Array | undefined,
+  stdin: CliStdin,
+): ConsoleInput[] {
+  const inputs: ConsoleInput[] = [];
+  if (script !== undefined) inputs.push({ kind: "bytes", bytes: script });
+  const isTerminal = stdin.isTerminal();
+  // A script alone runs and halts; --console adds stdin after it.
+  const useStdin = options.console ?? (script === undefined && isTerminal);
+  if (useStdin) {
+    inputs.push(
+      isTerminal ? { kind: "terminal", terminal: stdin } : { kind: "stream", stream: stdin },
+    );
+  }
+  return inputs;
 }
 
 function readInput(host: CliHost, path: string): Uint8Array {

@@ -26,18 +26,27 @@ export async function runMain(args: readonly string[], stdin?: Uint8Array): Prom
     env: { NO_COLOR: "1" },
   });
   const child = command.spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(stdin);
-    await writer.close();
-  }
-  const output = await child.output();
+  // Write stdin while the output is read: a large input would otherwise
+  // fill both pipes and deadlock.
+  const writing = stdin === undefined ? Promise.resolve() : writeAll(child.stdin, stdin);
+  const [output] = await Promise.all([child.output(), writing]);
   const decoder = new TextDecoder();
   return {
     code: output.code,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+async function writeAll(stream: WritableStream<Uint8Array>, bytes: Uint8Array): Promise<void> {
+  const writer = stream.getWriter();
+  try {
+    await writer.write(bytes);
+    await writer.close();
+  } catch (error) {
+    // The child may exit (halt, panic) before reading all of its input.
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
 }
 
 /** Asserts nothing in `text` looks like a JavaScript stack trace. */

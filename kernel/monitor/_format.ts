@@ -1,0 +1,122 @@
+/**
+ * Formatting helpers of the monitor: addresses, hex dumps, and any error as
+ * the one line the monitor prints for it.
+ *
+ * @module
+ */
+
+import {
+  BusError,
+  describePageFaultCode,
+  formatVirtAddr,
+  GeneralProtection,
+  hex,
+  HIGHER_HALF_START,
+  PageFault,
+  type VirtAddr,
+} from "../../hal/mod.ts";
+import { KernelError } from "../errors.ts";
+
+/** A virtual address in canonical form with all 16 digits, e.g. `0x0000000000400000`. */
+export function formatVa(va: VirtAddr): string {
+  return va >= HIGHER_HALF_START ? formatVirtAddr(va) : hex(va, 16);
+}
+
+/** A count and a noun, plural when it is not 1: `1 frame`, `2 frames`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** Bytes per hex dump line. */
+const DUMP_LINE_BYTES = 16;
+
+/**
+ * A hex dump, 16 bytes a line: address, bytes, and the printable ones.
+ *
+ * @param va The address of `bytes[0]`.
+ * @param bytes What to show.
+ * @returns The lines.
+ */
+export function hexDump(va: VirtAddr, bytes: Uint8Array): string[] {
+  const lines: string[] = [];
+  for (let offset = 0; offset < bytes.length; offset += DUMP_LINE_BYTES) {
+    const row = bytes.subarray(offset, offset + DUMP_LINE_BYTES);
+    let hexPart = "";
+    let text = "";
+    for (let i = 0; i < DUMP_LINE_BYTES; i++) {
+      if (i === 8) hexPart += " ";
+      hexPart += i < row.length ? ` ${row[i].toString(16).padStart(2, "0")}` : "   ";
+      if (i < row.length) {
+        text += row[i] >= 0x20 && row[i] < 0x7f ? String.fromCharCode(row[i]) : ".";
+      }
+    }
+    // The address wraps past the top of the higher half as 64-bit addresses do.
+    const lineVa = ((va + offset) % 2 ** 48) as VirtAddr;
+    lines.push(`${formatVa(lineVa)} ${hexPart}  |${text}|`);
+  }
+  return lines;
+}
+
+/**
+ * Groups sorted physical addresses of frames into runs of consecutive
+ * frames, e.g. `0x200000-0x202fff, 0x300000`.
+ */
+export function formatFrameRuns(physAddrs: readonly number[]): string {
+  const runs: string[] = [];
+  for (let i = 0; i < physAddrs.length;) {
+    let end = i;
+    while (end + 1 < physAddrs.length && physAddrs[end + 1] === physAddrs[end] + 4096) end++;
+    runs.push(
+      end === i ? hex(physAddrs[i]) : `${hex(physAddrs[i])}-${hex(physAddrs[end] + 4095)}`,
+    );
+    i = end + 1;
+  }
+  return runs.join(", ");
+}
+
+/**
+ * Describes any error as one line, in words: a page fault (also one wrapped
+ * by the kernel's fault handler) as `page fault at 0x0000000000000000:
+ * not-present supervisor read (error code 0x0)`, a kernel error with its
+ * code, a hardware fault or a RangeError by its message.
+ */
+export function describeError(error: unknown): string {
+  const fault = findPageFault(error);
+  if (fault !== undefined) {
+    return `page fault at ${formatVa(fault.address)}: ${describePageFaultCode(fault.errorCode)} ` +
+      `(error code ${hex(fault.errorCode)})`;
+  }
+  if (!(error instanceof Error)) return `unexpected ${typeof error}: ${String(error)}`;
+  const message = firstLine(error.message);
+  if (error instanceof GeneralProtection) {
+    const reason = message.replace(/^General protection fault: /, "");
+    return `general protection fault: ${lowerFirst(reason)}`;
+  }
+  if (error instanceof KernelError) return `${lowerFirst(message)} (${error.code})`;
+  if (
+    error instanceof BusError || error instanceof RangeError || error instanceof TypeError ||
+    error.name === "CommandError"
+  ) {
+    return lowerFirst(message);
+  }
+  return `${error.name}: ${message}`;
+}
+
+/** The PageFault in `error` or its chain of causes (the fault handler wraps it). */
+function findPageFault(error: unknown): PageFault | undefined {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 8; depth++) {
+    if (cause instanceof PageFault) return cause;
+    cause = cause.cause;
+  }
+  return undefined;
+}
+
+function firstLine(text: string): string {
+  const end = text.indexOf("\n");
+  return end < 0 ? text : text.slice(0, end);
+}
+
+/** Lower-cases the first letter of a sentence, but not of an acronym such as `TLB`. */
+function lowerFirst(text: string): string {
+  return /^[A-Z][a-z]/.test(text) ? text[0].toLowerCase() + text.slice(1) : text;
+}

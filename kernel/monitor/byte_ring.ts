@@ -1,0 +1,120 @@
+/**
+ * A byte queue in RAM between an interrupt handler (the producer) and the
+ * kernel's main loop (the consumer), as a tty driver's flip buffer: the
+ * serial IRQ handler pushes each received byte, the main loop takes them out
+ * in order. Its counters and data live in the memory it is given (a region
+ * of a kernel frame), so a RAM dump shows the queue; the object holds views.
+ *
+ * Layout of the state words:
+ *
+ * ```
+ * word 0  head: index of the oldest byte
+ * word 1  count: bytes queued
+ * word 2  bytes dropped because the queue was full
+ * word 3  zero
+ * ```
+ *
+ * @module
+ */
+
+/** Words of state a {@linkcode ByteRing} keeps. */
+export const BYTE_RING_STATE_WORDS = 4;
+
+const W_HEAD = 0;
+const W_COUNT = 1;
+const W_DROPPED = 2;
+
+/**
+ * A fixed-capacity FIFO of bytes over caller-provided memory. Neither
+ * {@linkcode ByteRing.push} nor {@linkcode ByteRing.shift} allocates.
+ *
+ * @example
+ * ```ts
+ * import { ByteRing } from "./byte_ring.ts";
+ *
+ * const ring = new ByteRing(new Uint32Array(4), new Uint8Array(8));
+ * ring.push(0x41);
+ * ring.push(0x42);
+ * console.assert(ring.shift() === 0x41 && ring.length === 1);
+ * ```
+ */
+export class ByteRing {
+  /** How many bytes the ring holds. */
+  readonly capacityBytes: number;
+  readonly #state: Uint32Array;
+  readonly #data: Uint8Array;
+
+  /**
+   * Creates an empty ring over `state` ({@linkcode BYTE_RING_STATE_WORDS}
+   * words) and `data` (its capacity), clearing the state.
+   *
+   * @throws {RangeError} If `state` is too short or `data` is empty.
+   */
+  constructor(state: Uint32Array, data: Uint8Array) {
+    if (state.length < BYTE_RING_STATE_WORDS) {
+      throw new RangeError(
+        `Invalid ring state: ${state.length} words, expected ${BYTE_RING_STATE_WORDS}`,
+      );
+    }
+    if (data.length === 0) throw new RangeError("Invalid ring data: no room for a byte");
+    this.#state = state;
+    this.#data = data;
+    this.capacityBytes = data.length;
+    state.fill(0, 0, BYTE_RING_STATE_WORDS);
+  }
+
+  /** Bytes queued. */
+  get length(): number {
+    return this.#state[W_COUNT];
+  }
+
+  /** Bytes refused because the ring was full, since creation. */
+  get droppedBytes(): number {
+    return this.#state[W_DROPPED];
+  }
+
+  /**
+   * Appends `byte`. A full ring keeps what it has and counts the byte as
+   * dropped, as a tty's flip buffer does when the reader falls behind.
+   *
+   * @returns Whether the byte was queued.
+   */
+  push(byte: number): boolean {
+    const state = this.#state;
+    const count = state[W_COUNT];
+    if (count >= this.capacityBytes || state[W_HEAD] >= this.capacityBytes) {
+      state[W_DROPPED]++;
+      return false;
+    }
+    let tail = state[W_HEAD] + count;
+    if (tail >= this.capacityBytes) tail -= this.capacityBytes;
+    this.#data[tail] = byte;
+    state[W_COUNT] = count + 1;
+    return true;
+  }
+
+  /**
+   * Removes and returns the oldest byte. A corrupt state (a count or head
+   * out of range) empties the ring.
+   *
+   * @returns The byte, or -1 when the ring is empty.
+   */
+  shift(): number {
+    const state = this.#state;
+    const count = state[W_COUNT];
+    if (count === 0) return -1;
+    const head = state[W_HEAD];
+    if (count > this.capacityBytes || head >= this.capacityBytes) {
+      // The state in RAM is corrupt (a stray write, e.g. a monitor `poke`):
+      // empty the ring rather than read outside it or loop for billions of bytes.
+      state[W_DROPPED] += Math.min(count, this.capacityBytes);
+      state[W_HEAD] = 0;
+      state[W_COUNT] = 0;
+      return -1;
+    }
+    const byte = this.#data[head];
+    state[W_HEAD] = head + 1 === this.capacityBytes ? 0 : head + 1;
+    state[W_COUNT] = count - 1;
+    return byte;
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * Monitor commands for physical memory and the heap: `meminfo`, `mmap`,
+ * `alloc`, `free`, `pages`, `heap`, `kmalloc` and `kfree`.
+ *
+ * Frames from `alloc` are {@linkcode Page} handles the monitor holds until
+ * `free`; heap blocks from `kmalloc` are remembered so that `kfree` can
+ * refuse to free a block the kernel itself uses.
+ *
+ * @module
+ */
+
+import { type FrameNumber, hex, PAGE_SIZE_4K, type PhysAddr } from "../../hal/mod.ts";
+import { formatBytes, formatMemoryMap } from "../boot/mod.ts";
+import { KMALLOC_MAX_BYTES, Page } from "../mm/mod.ts";
+import { parseInteger, parsePhysAddr, parseVirtAddr } from "./_args.ts";
+import { formatFrameRuns, formatVa, plural } from "./_format.ts";
+import { type Command, type CommandContext, CommandError } from "./command.ts";
+
+/** The most frames one `alloc` hands out: 4 GiB worth. */
+export const ALLOC_MAX_FRAMES = 1_048_576;
+/** Up to this many frames, `alloc` lists each address; above, runs. */
+const ALLOC_LIST_FRAMES = 16;
+
+/** The memory commands, in help order. */
+export const memoryCommands: readonly Command[] = [
+  {
+    name: "meminfo",
+    usage: "",
+    summary: "frames total/free/reserved per pool, and heap statistics",
+    arity: [0, 0],
+    run(_args, context) {
+      const stats = context.kernel.frames.stats();
+      context.print(
+        `frames: ${stats.totalFrames} total, ${stats.freeFrames} free, ` +
+          `${stats.reservedFrames} reserved, ${stats.allocatedFrames} allocated ` +
+          `(${formatBytes(stats.freeFrames * PAGE_SIZE_4K)} free)`,
+      );
+      for (const pool of stats.pools) {
+        context.print(
+          `  pool ${hex(pool.base, 12)}: ${pool.frameCount} frames, ${pool.freeFrames} free, ` +
+            `${pool.reservedFrames} reserved, ${pool.allocatedFrames} allocated`,
+        );
+      }
+      const heap = context.kernel.heap.stats();
+      context.print(
+        `heap: ${heap.bytesInUse} bytes in use by ${plural(heap.liveAllocations, "allocation")}, ` +
+          `${heap.bytesFree} bytes free, ${plural(heap.framesMapped, "frame")} held ` +
+          `(${heap.slabFrames} slab, ${heap.arenaFrames} arena, ${heap.metadataFrames} metadata)`,
+      );
+      context.print(
+        `heap: ${plural(heap.allocations, "allocation")} and ${plural(heap.frees, "free")} ` +
+          "since boot",
+      );
+      context.print(
+        `monitor: ${plural(context.pages.size, "page handle")} held, ` +
+          `${plural(context.allocations.size, "kmalloc block")}`,
+      );
+    },
+  },
+  {
+    name: "mmap",
+    usage: "",
+    summary: "the firmware memory map from the multiboot2 information",
+    arity: [0, 0],
+    run(_args, context) {
+      for (const line of formatMemoryMap(context.kernel.bootInfo.memoryMap)) context.print(line);
+    },
+  },
+  {
+    name: "alloc",
+    usage: "N",
+    summary: "allocate N frames as page handles the monitor holds",
+    arity: [1, 1],
+    run(args, context) {
+      const frameCount = parseInteger(args.words[0], "a frame count", 1, ALLOC_MAX_FRAMES);
+      const taken: Page[] = [];
+      try {
+        for (let i = 0; i < frameCount; i++) taken.push(Page.alloc(context.kernel.frames));
+      } catch (error) {
+        // All or nothing: give back what this command took.
+        for (const page of taken) page[Symbol.dispose]();
+        throw error;
+      }
+      const addresses = taken.map((page) => page.physAddr as number).sort((a, b) => a - b);
+      for (const page of taken) context.pages.set(page.physAddr, page);
+      const list = frameCount <= ALLOC_LIST_FRAMES
+        ? addresses.map((pa) => hex(pa)).join(" ")
+        : formatFrameRuns(addresses);
+      context.print(`alloc: ${plural(frameCount, "frame")}: ${list}`);
+    },
+  },
+  {
+    name: "free",
+    usage: "PA|all",
+    summary: "drop the monitor's page handle for the frame at PA (or every handle)",
+    arity: [1, 1],
+    run(args, context) {
+      if (args.words[0] === "all") {
+        const count = context.pages.size;
+        for (const page of context.pages.values()) page[Symbol.dispose]();
+        context.pages.clear();
+        context.print(`free: dropped ${plural(count, "page handle")}`);
+        return;
+      }
+      const pa = parsePhysAddr(args.words[0]);
+      const page = context.pages.get(pa);
+      if (page === undefined) {
+        throw new CommandError(`the monitor holds no page handle for ${hex(pa)} (see pages)`);
+      }
+      context.pages.delete(pa);
+      page[Symbol.dispose]();
+      const refcount = refcountOf(context, pa);
+      context.print(
+        `free: dropped the handle to ${hex(pa)}: ` +
+          (refcount > 0
+            ? `refcount now ${refcount}, still referenced`
+            : "refcount 0, the frame is free again"),
+      );
+    },
+  },
+  {
+    name: "pages",
+    usage: "",
+    summary: "the page handles the monitor holds, with reference counts",
+    arity: [0, 0],
+    run(_args, context) {
+      if (context.pages.size === 0) {
+        context.print("pages: the monitor holds no page handles (alloc N makes some)");
+        return;
+      }
+      context.print(`pages: ${plural(context.pages.size, "page handle")} held by the monitor`);
+      const addresses = [...context.pages.keys()].sort((a, b) => a - b);
+      for (const pa of addresses) {
+        const page = context.pages.get(pa) as Page;
+        context.print(
+          `  ${hex(pa).padEnd(12)}  frame ${hex(page.frame).padEnd(8)}  refcount ${page.refcount}`,
+        );
+      }
+    },
+  },
+  {
+    name: "heap",
+    usage: "",
+    summary: "the kmem heap's slabs, arenas and blocks",
+    arity: [0, 0],
+    run(_args, context) {
+      for (const line of context.kernel.heap.dump().split("\n")) context.print(line);
+    },
+  },
+  {
+    name: "kmalloc",
+    usage: "SIZE",
+    summary: "allocate SIZE bytes from the kmem heap",
+    arity: [1, 1],
+    run(args, context) {
+      const sizeBytes = parseInteger(args.words[0], "a size in bytes", 1, KMALLOC_MAX_BYTES);
+      const heap = context.kernel.heap;
+      const va = heap.kmalloc(sizeBytes);
+      context.allocations.add(va);
+      context.print(
+        `kmalloc: ${formatVa(va)} (${sizeBytes} bytes asked, ${heap.usableSize(va)} usable)`,
+      );
+    },
+  },
+  {
+    name: "kfree",
+    usage: "ADDR",
+    summary: "free a block kmalloc returned",
+    arity: [1, 1],
+    run(args, context) {
+      const va = parseVirtAddr(args.words[0]);
+      const heap = context.kernel.heap;
+      if (!context.allocations.has(va) && isLiveAllocation(context, va)) {
+        throw new CommandError(
+          `${formatVa(va)} is a block the kernel allocated, not the monitor: not freeing it`,
+        );
+      }
+      // Anything else goes to the heap, which rejects invalid and double frees itself.
+      const usableBytes = context.allocations.has(va) ? heap.usableSize(va) : 0;
+      heap.kfree(va);
+      context.allocations.delete(va);
+      context.print(`kfree: freed ${formatVa(va)} (${usableBytes} bytes)`);
+    },
+  },
+];
+
+function isLiveAllocation(context: CommandContext, va: Parameters<typeof formatVa>[0]): boolean {
+  try {
+    context.kernel.heap.usableSize(va);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function refcountOf(context: CommandContext, pa: PhysAddr): number {
+  return Math.max(0, context.kernel.frames.metadata.refcount((pa / PAGE_SIZE_4K) as FrameNumber));
+}

@@ -1,0 +1,13 @@
+/**
+ * The kernel monitor: an interactive command line on the serial console,
+ * read through the UART's receive interrupt, with kernel-side echo and line
+ * editing, and commands that inspect and exercise memory management.
+ *
+ * @module
+ */
+
+export * from "./monitor.ts";
+export * from "./command.ts";
+export * from "./commands.ts";
+export * from "./byte_ring.ts";
+export * from "./line_editor.ts";

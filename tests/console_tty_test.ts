@@ -1,0 +1,148 @@
+/**
+ * The interactive console on a real pseudo-terminal: `main.ts` runs under
+ * util-linux `script`, which gives it a terminal as stdin and stdout, and the
+ * test types into it as a user would (raw mode, kernel-side echo and
+ * backspace, Ctrl-A x to quit).
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "../testing/mod.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Why the test cannot run here, or undefined when it can. */
+function missingTool(): string | undefined {
+  try {
+    const { success } = new Deno.Command("script", { args: ["--version"], stdout: "null" })
+      .outputSync();
+    if (success) return undefined;
+  } catch {
+    // Not installed.
+  }
+  return "util-linux `script` is not installed: the pseudo-terminal test is skipped";
+}
+
+const skipReason = missingTool();
+if (skipReason !== undefined) console.warn(skipReason);
+
+/** A program running on a pseudo-terminal, with what it printed so far. */
+class TerminalSession {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+  #output = "";
+
+  constructor(command: string) {
+    this.#child = new Deno.Command("script", {
+      // -q quiet, -e return the program's status, -f flush output at once.
+      args: ["-qefc", command, "/dev/null"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", TERM: "dumb" },
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#reading = this.#read();
+  }
+
+  /** Everything the terminal showed, with the terminal's CR LF as LF. */
+  get output(): string {
+    return this.#output.replaceAll("\r\n", "\n");
+  }
+
+  /** Types `text` (raw bytes: "\x7f" is backspace, "\r" is Enter). */
+  async type(text: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(text));
+  }
+
+  /** Waits until the output contains `text` after position `from`; returns where it ends. */
+  async waitFor(text: string, from = 0, timeoutMs = 20_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.output.indexOf(text, from);
+      if (index >= 0) return index + text.length;
+      if (Date.now() > deadline) {
+        throw new Error(`Timed out waiting for ${JSON.stringify(text)}; got:\n${this.output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Closes the input and waits for the program's exit status; a program
+   * still running after `timeoutMs` (a test that failed half-way) is killed.
+   */
+  async finish(timeoutMs = 5_000): Promise<number> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), timeoutMs);
+    const status = await this.#child.status;
+    clearTimeout(timer);
+    await this.#reading;
+    await this.#child.stderr.cancel();
+    return status.code;
+  }
+
+  async #read(): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of this.#child.stdout) {
+      this.#output += decoder.decode(chunk, { stream: true });
+    }
+  }
+}
+
+Deno.test({
+  name: "main.ts on a terminal: prompt, kernel-side echo and backspace, Ctrl-A x quits",
+  ignore: skipReason !== undefined,
+  async fn() {
+    const session = new TerminalSession(
+      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet`,
+    );
+    let code: number;
+    try {
+      // --quiet hides the boot log; a terminal on stdin starts the monitor by default.
+      let seen = await session.waitFor("kernelsim> ");
+      // A typo fixed with a backspace (DEL, as a terminal sends): "helo" -> "hel" -> "hello".
+      await session.type("echo helo");
+      seen = await session.waitFor("echo helo", seen);
+      await session.type("\x7flo world\r");
+      seen = await session.waitFor("kernelsim> ", seen);
+      const exchange = session.output.slice(session.output.lastIndexOf("kernelsim> echo"));
+      // The kernel echoed every key, erased with "\b \b", and ran the fixed line.
+      assertEquals(exchange, "kernelsim> echo helo\b \blo world\nhello world\nkernelsim> ");
+      // Backspace at the start of a line erases nothing; Ctrl-U drops a line.
+      await session.type("\x7fbogus\x15uptime\r");
+      seen = await session.waitFor("timer tick", seen);
+      await session.waitFor("kernelsim> ", seen);
+      // Ctrl-A Ctrl-A sends a literal Ctrl-A (ignored by the line editor); Ctrl-A x quits.
+      await session.type("\x01\x01\x01x");
+      await session.waitFor("kernelsim: terminated by Ctrl-A x", seen);
+    } finally {
+      code = await session.finish();
+    }
+    assertEquals(code, 0, session.output);
+    assert(!session.output.includes("Uncaught"), session.output);
+    assertStringIncludes(session.output, "bogus" + "\b \b".repeat(5) + "uptime\nup ");
+  },
+});
+
+Deno.test({
+  name: "main.ts on a terminal: halt ends the session with status 0 and restores the terminal",
+  ignore: skipReason !== undefined,
+  async fn() {
+    // `stty -a` after main.ts shows whether the terminal is back in cooked mode (icanon, echo).
+    const session = new TerminalSession(
+      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet; stty -a`,
+    );
+    let code: number;
+    try {
+      const seen = await session.waitFor("kernelsim> ");
+      await session.type("halt\r");
+      await session.waitFor("halt: halting the machine", seen);
+      await session.waitFor("icanon", seen);
+    } finally {
+      code = await session.finish();
+    }
+    assertEquals(code, 0, session.output);
+    const stty = session.output.slice(session.output.indexOf("speed"));
+    assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
+  },
+});
