@@ -18,13 +18,7 @@ import {
 } from "../hal/mod.ts";
 import { DebugConsole } from "./debug_console.ts";
 import { Pit8254, PIT_PORT_COUNT } from "./pit8254.ts";
-import {
-  Uart16550,
-  UART_FCR_ENABLE,
-  UART_PORT_COUNT,
-  UART_TIMEOUT_CHARACTER_TIMES,
-  type UartLineState,
-} from "./uart16550.ts";
+import { Uart16550, UART_PORT_COUNT, type UartLineState } from "./uart16550.ts";
 
 /** What the host connects to the board. */
 export interface PcOptions {
@@ -91,24 +85,12 @@ class UartTiming implements ClockedDevice {
     this.#uart.advanceCharacterTimes(characters);
   }
 
-  /**
-   * When the character timeout is due: only while FIFOs are on, data waits in
-   * RX and no timeout is pending yet (SPECS.md; the datasheet's 4 character
-   * times). Reads the device state (an allocation), which is fine here: the
-   * machine asks only when it is about to idle, never per byte.
-   */
+  /** When the UART's character timeout is due, if data waits below the trigger level. */
   nextEventNs(): number {
     const baudRate = this.#uart.baudRate;
-    if (baudRate === 0) return Infinity;
-    const state = this.#uart.saveState();
-    if (
-      state.rxBytes.length === 0 || (state.fcr & UART_FCR_ENABLE) === 0 ||
-      state.isTimeoutPending
-    ) {
-      return Infinity;
-    }
+    const remaining = this.#uart.characterTimesUntilTimeout();
+    if (baudRate === 0 || remaining === Infinity) return Infinity;
     const characterNs = 1e10 / baudRate;
-    const remaining = Math.max(1, UART_TIMEOUT_CHARACTER_TIMES - state.rxIdleCharTimes);
     // advanceTo counts whole character times from #lastNs; one extra
     // nanosecond keeps floating-point rounding from landing just short.
     return Math.ceil(this.#lastNs + remaining * characterNs) + 1;

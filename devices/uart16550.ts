@@ -469,6 +469,17 @@ export class Uart16550 implements PortDevice {
     this.#updateIrq();
   }
 
+  /**
+   * Character times until the character-timeout interrupt would fire, or
+   * Infinity when none is coming: it needs FIFOs on, data waiting in RX and
+   * no timeout already pending (the datasheet's 4 character times).
+   */
+  characterTimesUntilTimeout(): number {
+    const fifoEnabled = (this.#fcr & UART_FCR_ENABLE) !== 0;
+    if (this.#rxCount === 0 || !fifoEnabled || this.#isTimeoutPending) return Infinity;
+    return Math.max(1, UART_TIMEOUT_CHARACTER_TIMES - this.#rxIdleCharTimes);
+  }
+
   /** Host side: how many bytes {@linkcode Uart16550.receive} would accept now. */
   rxFreeSpace(): number {
     if ((this.#mcr & UART_MCR_LOOP) !== 0) return 0;

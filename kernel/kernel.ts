@@ -38,7 +38,13 @@ import {
   type PagingReport,
 } from "./mm/mod.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
-import { memorySelftests, pagingSelftests, runSelftests, type SelftestResult } from "./selftest.ts";
+import {
+  memorySelftests,
+  pagingSelftests,
+  runSelftests,
+  type Selftest,
+  type SelftestResult,
+} from "./selftest.ts";
 
 /** Timer interrupt rate, as Linux's classic HZ. */
 const TIMER_HZ = 100;
@@ -109,7 +115,7 @@ export class Kernel {
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
 
-  private constructor(parts: Omit<Kernel, "report">) {
+  private constructor(parts: Omit<Kernel, "report" | "selftests">) {
     this.machine = parts.machine;
     this.log = parts.log;
     this.serial = parts.serial;
@@ -144,13 +150,11 @@ export class Kernel {
     mbiAddress: PhysAddr,
     config: KernelConfig,
   ): Kernel {
+    const uartType = identifyUart(machine.cpu, SERIAL_COM1_PORT); // Linux-style probe, first
     const serial = new SerialPort(machine.cpu); // COM1 driver
-    serial.init(); // scratch test, 115200 8N1, FIFOs, loopback self-test
+    serial.init(); // scratch test, 115200 8N1, FIFOs (trigger 14), loopback self-test
     log.attachConsole((line) => serial.writeString(line));
-    log.info(
-      "serial",
-      `${identifyUart(machine.cpu, SERIAL_COM1_PORT)} at ${hex(SERIAL_COM1_PORT)}`,
-    );
+    log.info("serial", `${uartType} at ${hex(SERIAL_COM1_PORT)}, 115200 baud 8N1`);
     log.info("boot", `kernelsim ${config.version} starting`);
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
@@ -181,10 +185,7 @@ export class Kernel {
     machine.cpu.sti(); // interrupts on
     log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
     const selftestResults = config.selftest
-      ? runSelftests([
-        ...memorySelftests({ frames, heap, mmu: machine.mmu }),
-        ...pagingSelftests({ frames, mmu: machine.mmu, cpu: machine.cpu, kernelSpace, pageFaults }),
-      ])
+      ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults))
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -201,6 +202,11 @@ export class Kernel {
       timer,
       selftestResults,
     });
+  }
+
+  /** The kernel's self-tests (memory, then paging), as `--selftest` and the monitor run them. */
+  selftests(): Selftest[] {
+    return kernelSelftests(this.machine, this.frames, this.heap, this.kernelSpace, this.pageFaults);
   }
 
   /**
@@ -263,6 +269,20 @@ export class Kernel {
     machine.halt(reason);
     return error instanceof KernelPanic ? error : new KernelPanic(reason, { cause: error });
   }
+}
+
+function kernelSelftests(
+  machine: Machine,
+  frames: FrameAllocator,
+  heap: KmemHeap,
+  kernelSpace: KernelAddressSpace,
+  pageFaults: KernelPageFaultHandler,
+): Selftest[] {
+  const { mmu, cpu } = machine;
+  return [
+    ...memorySelftests({ frames, heap, mmu }),
+    ...pagingSelftests({ frames, mmu, cpu, kernelSpace, pageFaults }),
+  ];
 }
 
 function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {

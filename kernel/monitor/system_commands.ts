@@ -5,7 +5,7 @@
  * @module
  */
 
-import { memorySelftests, pagingSelftests, runSelftests } from "../selftest.ts";
+import { runSelftests } from "../selftest.ts";
 import { plural } from "./_format.ts";
 import { type Command, CommandError, synopsis } from "./command.ts";
 
@@ -40,12 +40,7 @@ export const systemCommands: readonly Command[] = [
     summary: "run the kernel's memory and paging self-tests and print pass/fail",
     arity: [0, 0],
     run(_args, context) {
-      const { frames, heap, machine, kernelSpace, pageFaults } = context.kernel;
-      const mmu = machine.mmu;
-      const results = runSelftests([
-        ...memorySelftests({ frames, heap, mmu }),
-        ...pagingSelftests({ frames, mmu, cpu: machine.cpu, kernelSpace, pageFaults }),
-      ]);
+      const results = runSelftests(context.kernel.selftests());
       for (const result of results) {
         context.print(
           result.passed ? `pass: ${result.name}` : `FAIL: ${result.name}: ${result.detail}`,
