@@ -12,6 +12,7 @@ if (import.meta.main) {
     stderr: Deno.stderr,
     stdin: Deno.stdin,
     readFile: (path) => Deno.readFileSync(path),
+    createFile: (path) => Deno.openSync(path, { write: true, create: true, truncate: true }),
   });
   Deno.exit(status);
 }

@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { CLOCK_KINDS, type ClockKind, parseUnsigned } from "../hal/mod.ts";
+import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from "../hal/mod.ts";
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -40,8 +40,12 @@ export interface CliOptions {
   readonly mbiAddress?: number;
   /** The report to produce after boot. */
   readonly report: ReportFormat;
-  /** Output file for `--report html`. */
+  /** Output file for `--report html FILE`. */
   readonly reportPath?: string;
+  /** Trace categories as a `TRACE_*` bit mask (0: tracing off). */
+  readonly traceMask: number;
+  /** File for trace lines (default: stderr). */
+  readonly traceFilePath?: string;
   /** The clock driving the machine: the host's, or a deterministic virtual one. */
   readonly clock: ClockKind;
   /** Run the kernel self-tests at boot. */
@@ -114,7 +118,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     parsed = parseArgs({
       args: args[0] === "--" ? args.slice(1) : [...args],
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
+      tokens: true,
       options: {
         memory: { type: "string", short: "m" },
         cmdline: { type: "string" },
@@ -123,6 +128,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         "mbi-addr": { type: "string" },
         report: { type: "string", multiple: true },
         clock: { type: "string" },
+        trace: { type: "string" },
+        "trace-file": { type: "string" },
         selftest: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         debug: { type: "boolean" },
@@ -137,7 +144,10 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     throw new UsageError(describeParseError(error));
   }
   const values = parsed.values;
-  const [report, reportPath] = parseReport(values.report ?? []);
+  const [report, reportPath] = parseReport(values.report ?? [], reportFileArgument(parsed.tokens));
+  if (values["trace-file"] !== undefined && values.trace === undefined) {
+    throw new UsageError("Option --trace-file needs --trace CATEGORIES");
+  }
   const mbiAddress = values["mbi-addr"] === undefined
     ? undefined
     : parseMbiAddress(values["mbi-addr"]);
@@ -165,6 +175,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     report,
     reportPath,
     clock: parseClock(values.clock ?? "host"),
+    traceMask: values.trace === undefined ? 0 : parseTrace(values.trace),
+    traceFilePath: values["trace-file"],
     selftest: values.selftest ?? false,
     quiet: values.quiet ?? false,
     debug: values.debug ?? false,
@@ -199,15 +211,52 @@ function parseMbiAddress(text: string): number {
   return address;
 }
 
-function parseReport(values: readonly string[]): [ReportFormat, string | undefined] {
+function parseTrace(text: string): number {
+  try {
+    return parseTraceCategories(text);
+  } catch (error) {
+    throw new UsageError(`Invalid --trace "${text}": ${(error as Error).message}`);
+  }
+}
+
+/** A parseArgs token, as far as this module looks at one. */
+type ArgToken =
+  | { kind: "option"; name: string; value?: string; index: number }
+  | { kind: "positional"; value: string; index: number }
+  | { kind: "option-terminator"; index: number };
+
+/**
+ * The FILE of `--report html FILE`: the one positional argument allowed,
+ * right after `--report html`. Any other positional is an error.
+ */
+function reportFileArgument(tokens: readonly ArgToken[]): string | undefined {
+  let file: string | undefined;
+  tokens.forEach((token, i) => {
+    if (token.kind !== "positional") return;
+    const previous = tokens[i - 1];
+    if (previous?.kind === "option" && previous.name === "report" && previous.value === "html") {
+      file = token.value;
+      return;
+    }
+    throw new UsageError(`Unexpected argument "${token.value}": options start with --`);
+  });
+  return file;
+}
+
+function parseReport(
+  values: readonly string[],
+  htmlFile: string | undefined,
+): [ReportFormat, string | undefined] {
   if (values.length === 0) return ["none", undefined];
   if (values.length > 1) throw new UsageError("Option --report may be given once");
-  const [format, ...rest] = values[0].split("=");
-  if (format === "json" && rest.length === 0) return ["json", undefined];
-  if (format === "html") {
-    throw new UsageError('Invalid --report "html": not available yet, use --report json');
+  if (values[0] === "json") return ["json", undefined];
+  if (values[0] === "html") {
+    if (htmlFile === undefined || htmlFile === "") {
+      throw new UsageError("Option --report html needs a file: --report html FILE");
+    }
+    return ["html", htmlFile];
   }
-  throw new UsageError(`Invalid --report "${values[0]}": expected json`);
+  throw new UsageError(`Invalid --report "${values[0]}": expected json or html FILE`);
 }
 
 function describeParseError(error: unknown): string {
@@ -216,8 +265,6 @@ function describeParseError(error: unknown): string {
   if (unknown) return `Unknown option ${unknown[1]}: see --help`;
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return `Option ${missing[1]} needs a value: see --help`;
-  const positional = /Unexpected argument '([^']+)'/.exec(message);
-  if (positional) return `Unexpected argument "${positional[1]}": options start with --`;
   const bool = /Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
   if (bool) return `Option ${bool[1]} takes no value`;
   return message.split("\n")[0];
@@ -237,6 +284,10 @@ Options:
       --mbi FILE          boot with a raw multiboot2 boot information structure
                           from FILE (e.g. captured from GRUB); RAM follows its map
       --mbi-addr ADDR     physical address for --mbi (8-byte aligned, default 0x10000)
+      --report html FILE  write a self-contained page picturing physical memory
+      --trace CATS        stream events to stderr, one line each: mm, mmu, uart,
+                          irq (comma-separated) or all
+      --trace-file FILE   write the --trace lines to FILE instead
       --report json       print one JSON object describing the booted kernel on
                           stdout (the serial log then goes to stderr)
       --clock KIND        host (default) or virtual: a deterministic clock that

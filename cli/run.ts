@@ -27,6 +27,10 @@ import {
 } from "../hal/mod.ts";
 import { buildKernelImage, Kernel, KernelPanic } from "../kernel/mod.ts";
 import { startMonitor } from "../kernel/monitor/mod.ts";
+import { collectHtmlReportData } from "./html_report_data.ts";
+import { renderHtmlReport } from "./html_report.ts";
+import { extendedReportSections } from "./report_sections.ts";
+import { attachMachineTracer, createTraceOutput, type TraceOutput } from "./tracing.ts";
 import { ByteWriter, type SyncWriter } from "./byte_writer.ts";
 import {
   type ConsoleInput,
@@ -39,6 +43,12 @@ import { type CliOptions, HELP_TEXT, parseCliOptions, UsageError } from "./optio
 /** The project version, from deno.json. */
 export const VERSION: string = denoConfig.version;
 
+/** A file the CLI writes (a trace), as `Deno.FsFile` is. */
+export interface WritableFile extends SyncWriter {
+  /** Closes the file. */
+  close(): void;
+}
+
 /** Host streams and file access the CLI uses. */
 export interface CliHost {
   /** Standard output. */
@@ -49,6 +59,8 @@ export interface CliHost {
   readonly stdin: CliStdin;
   /** Reads a whole file; throws a Deno error if it cannot. */
   readFile(path: string): Uint8Array;
+  /** Creates or truncates a file for writing; throws a Deno error if it cannot. */
+  createFile(path: string): WritableFile;
 }
 
 /** Standard input as the console uses it (`Deno.stdin` fits). */
@@ -73,6 +85,8 @@ export async function runCli(args: readonly string[], host: CliHost): Promise<nu
   try {
     return await boot(parseCliOptions(args), host);
   } catch (error) {
+    // Output piped into a program that stopped reading (`| head`): end quietly.
+    if (error instanceof Deno.errors.BrokenPipe) return 0;
     const [message, status] = error instanceof UsageError
       ? [error.message, 2]
       : error instanceof CliFailure
@@ -125,12 +139,23 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       })
       : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress, kernelImage })
   );
-  let kernel: Kernel;
+  const traceFile = options.traceFilePath === undefined
+    ? undefined
+    : createOutput(host, options.traceFilePath);
+  const trace = options.traceMask === 0 ? undefined : createTraceOutput(
+    options.traceMask,
+    traceFile ?? host.stderr,
+    () => clock.nowNs(),
+    // Sharing a stream with the serial console: write each line at once so they interleave.
+    traceFile === undefined && consoleStream === host.stderr ? 0 : undefined,
+  );
+  attachMachineTracer(pc, trace?.tracer);
   try {
-    kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, {
+    const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, {
       version: VERSION,
       selftest: options.selftest,
       debug: options.debug,
+      tracer: trace?.tracer,
     });
     console.flush();
     const inputs = consoleInputs(options, script, host.stdin);
@@ -141,13 +166,19 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       const end = await runConsoleSession({
         pc,
         monitor,
-        flushOutput: () => console.flush(),
+        flushOutput: () => {
+          trace?.flush();
+          console.flush();
+        },
         notice: (text) => writeText(new ByteWriter(host.stderr), `${text}\n`),
         inputs,
       });
       // The last prompt is still open: end its line before the shell's prompt.
       if (end === "end-of-input") console.writeByte(0x0a);
     }
+    console.flush();
+    writeReport(options, host, kernel);
+    return 0;
   } catch (error) {
     console.flush();
     if (error instanceof KernelPanic) {
@@ -158,12 +189,45 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     }
     if (error instanceof ConsoleStalled) throw new CliFailure(error.message, 1);
     throw error;
+  } finally {
+    trace?.flush();
+    traceFile?.close();
   }
-  console.flush();
+}
+
+/**
+ * The kernel's report with the CLI's extended sections: frames, heap, UART and
+ * interrupt counters, and the page-table scan folded into `paging` (whose
+ * kernel fields — directMapBase, pageTableFrames, tlb, pageFaults — stay).
+ */
+function fullReport(kernel: Kernel): object {
+  const base = kernel.report();
+  const extra = extendedReportSections(kernel);
+  const scan = extra.paging.isEnabled ? extra.paging : undefined;
+  const { tableFrames: _sameAsPageTableFrames, ...scanFields } = scan ?? { tableFrames: 0 };
+  return {
+    ...base,
+    ...extra,
+    paging: {
+      ...scanFields,
+      ...base.paging,
+      tlb: { ...scan?.tlb, ...base.paging.tlb },
+    },
+  };
+}
+
+/** Prints `--report json` on stdout or writes `--report html FILE`. */
+function writeReport(options: CliOptions, host: CliHost, kernel: Kernel): void {
   if (options.report === "json") {
-    writeText(new ByteWriter(host.stdout), JSON.stringify(kernel.report(), null, 2) + "\n");
+    writeText(new ByteWriter(host.stdout), JSON.stringify(fullReport(kernel), null, 2) + "\n");
+  } else if (options.report === "html" && options.reportPath !== undefined) {
+    const file = createOutput(host, options.reportPath);
+    try {
+      writeText(new ByteWriter(file), renderHtmlReport(collectHtmlReportData(kernel)));
+    } finally {
+      file.close();
+    }
   }
-  return 0;
 }
 
 /**
@@ -193,17 +257,29 @@ function readInput(host: CliHost, path: string): Uint8Array {
   try {
     return host.readFile(path);
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : error instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : error instanceof Deno.errors.IsADirectory
-      ? "is a directory"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new CliFailure(`Cannot read "${path}": ${reason}`, 2);
+    throw new CliFailure(`Cannot read "${path}": ${fileErrorReason(error)}`, 2);
   }
+}
+
+function createOutput(host: CliHost, path: string): WritableFile {
+  try {
+    return host.createFile(path);
+  } catch (error) {
+    throw new CliFailure(`Cannot write "${path}": ${fileErrorReason(error)}`, 2);
+  }
+}
+
+/** A file error in a few words: `no such file`, `permission denied` ... */
+function fileErrorReason(error: unknown): string {
+  return error instanceof Deno.errors.NotFound
+    ? "no such file"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "is a directory"
+    : error instanceof Error
+    ? error.message
+    : String(error);
 }
 
 /** Runs host-side machine setup, turning its typed errors into one-line failures. */

@@ -8,7 +8,6 @@
 
 import { Tracer } from "../hal/mod.ts";
 import type { Pc } from "../devices/mod.ts";
-import type { FrameAllocator, KmemHeap } from "../kernel/mm/mod.ts";
 import type { SyncWriter } from "./byte_writer.ts";
 
 /** A tracer writing to a host stream, with the buffer behind it. */
@@ -71,20 +70,4 @@ export function createTraceOutput(
 export function attachMachineTracer(pc: Pc, tracer: Tracer | undefined): void {
   pc.machine.setTracer(tracer);
   pc.uart.setTracer(tracer);
-}
-
-/**
- * Hands `tracer` to the kernel's memory managers (`mm`). The kernel should
- * do this itself right after creating them so boot-time allocations are
- * traced; this is for a kernel already running.
- *
- * @param kernel The kernel's allocator and heap.
- * @param tracer The tracer, or undefined to stop tracing.
- */
-export function attachKernelTracer(
-  kernel: { readonly frames: FrameAllocator; readonly heap: KmemHeap },
-  tracer: Tracer | undefined,
-): void {
-  kernel.frames.setTracer(tracer);
-  kernel.heap.setTracer(tracer);
 }

@@ -19,7 +19,7 @@ export interface CliRun {
 /** Runs `deno run main.ts ...args` with only read permission, optional stdin. */
 export async function runMain(args: readonly string[], stdin?: Uint8Array): Promise<CliRun> {
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", MAIN, ...args],
+    args: ["run", "--quiet", "--allow-read", "--allow-write", MAIN, ...args],
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
