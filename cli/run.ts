@@ -30,7 +30,7 @@ import { startMonitor } from "../kernel/monitor/mod.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
 import { renderHtmlReport } from "./html_report.ts";
 import { extendedReportSections } from "./report_sections.ts";
-import { attachMachineTracer, createTraceOutput, type TraceOutput } from "./tracing.ts";
+import { attachMachineTracer, createTraceOutput } from "./tracing.ts";
 import { ByteWriter, type SyncWriter } from "./byte_writer.ts";
 import {
   type ConsoleInput,
