@@ -15,7 +15,12 @@
 
 import { type Machine, PAGE_SIZE_4K, type PhysicalMemory } from "../hal/mod.ts";
 import { type BootInfo, KERNEL_IMAGE_SIZE_BYTES, usableBytes } from "../kernel/boot/mod.ts";
-import { bootReservations, type FrameAllocator, type KmemHeap } from "../kernel/mm/mod.ts";
+import {
+  bootReservations,
+  type FrameAllocator,
+  type KmemHeap,
+  type KmemHeapStats,
+} from "../kernel/mm/mod.ts";
 import { type PageTableScan, scanPageTables } from "./page_table_scan.ts";
 
 /**
@@ -97,6 +102,55 @@ export interface LabelledRange {
   readonly category: MemoryCategory;
 }
 
+/** The heap's counters, as both reports show them. */
+export interface HeapReportData {
+  readonly bytesInUse: number;
+  readonly bytesMapped: number;
+  readonly bytesFree: number;
+  readonly allocations: number;
+  readonly frees: number;
+  readonly liveAllocations: number;
+  readonly framesMapped: number;
+  readonly metadataFrames: number;
+  readonly slabFrames: number;
+  readonly arenaFrames: number;
+  readonly cachedFrames: number;
+  readonly largeBytesInUse: number;
+  /** The size classes that hold slabs or objects. */
+  readonly sizeClasses: readonly {
+    readonly objectSizeBytes: number;
+    readonly slabCount: number;
+    readonly objectsInUse: number;
+    readonly objectsFree: number;
+  }[];
+}
+
+/** The heap's counters from its statistics, size classes in use only. */
+export function heapReportData(stats: KmemHeapStats): HeapReportData {
+  return {
+    bytesInUse: stats.bytesInUse,
+    bytesMapped: stats.bytesMapped,
+    bytesFree: stats.bytesFree,
+    allocations: stats.allocations,
+    frees: stats.frees,
+    liveAllocations: stats.liveAllocations,
+    framesMapped: stats.framesMapped,
+    metadataFrames: stats.metadataFrames,
+    slabFrames: stats.slabFrames,
+    arenaFrames: stats.arenaFrames,
+    cachedFrames: stats.cachedFrames,
+    largeBytesInUse: stats.largeBytesInUse,
+    sizeClasses: stats.sizeClasses
+      .filter((c) => c.slabCount > 0 || c.objectsInUse > 0)
+      .map(({ objectSizeBytes, slabCount, objectsInUse, objectsFree }) => ({
+        objectSizeBytes,
+        slabCount,
+        objectsInUse,
+        objectsFree,
+      })),
+  };
+}
+
 /** Paging statistics, from the page tables in RAM and the MMU's counters. */
 export interface PagingReportData {
   /** CR0.PG. */
@@ -167,25 +221,7 @@ export interface HtmlReportData {
     }[];
   };
   /** Heap counters. */
-  readonly heap: {
-    readonly bytesInUse: number;
-    readonly bytesMapped: number;
-    readonly bytesFree: number;
-    readonly allocations: number;
-    readonly frees: number;
-    readonly liveAllocations: number;
-    readonly framesMapped: number;
-    readonly metadataFrames: number;
-    readonly slabFrames: number;
-    readonly arenaFrames: number;
-    readonly cachedFrames: number;
-    readonly sizeClasses: readonly {
-      readonly objectSizeBytes: number;
-      readonly slabCount: number;
-      readonly objectsInUse: number;
-      readonly objectsFree: number;
-    }[];
-  };
+  readonly heap: HeapReportData;
   /** Paging statistics, when page tables exist. */
   readonly paging?: PagingReportData;
   /** Frames per category over the whole machine. */
@@ -385,27 +421,7 @@ export function collectHtmlReportData(
       allocatedFrames: frameStats.allocatedFrames,
       pools: frameStats.pools.map((pool) => ({ ...pool })),
     },
-    heap: {
-      bytesInUse: heapStats.bytesInUse,
-      bytesMapped: heapStats.bytesMapped,
-      bytesFree: heapStats.bytesFree,
-      allocations: heapStats.allocations,
-      frees: heapStats.frees,
-      liveAllocations: heapStats.liveAllocations,
-      framesMapped: heapStats.framesMapped,
-      metadataFrames: heapStats.metadataFrames,
-      slabFrames: heapStats.slabFrames,
-      arenaFrames: heapStats.arenaFrames,
-      cachedFrames: heapStats.cachedFrames,
-      sizeClasses: heapStats.sizeClasses
-        .filter((c) => c.slabCount > 0 || c.objectsInUse > 0)
-        .map(({ objectSizeBytes, slabCount, objectsInUse, objectsFree }) => ({
-          objectSizeBytes,
-          slabCount,
-          objectsInUse,
-          objectsFree,
-        })),
-    },
+    heap: heapReportData(heapStats),
     paging: scan === undefined ? undefined : pagingData(machine, scan),
     categoryFrames,
     grids,

@@ -11,7 +11,12 @@
 import type { Machine } from "../hal/mod.ts";
 import type { SerialPort } from "../kernel/drivers/mod.ts";
 import type { FrameAllocator, KmemHeap } from "../kernel/mm/mod.ts";
-import { pagingData, type PagingReportData } from "./html_report_data.ts";
+import {
+  type HeapReportData,
+  heapReportData,
+  pagingData,
+  type PagingReportData,
+} from "./html_report_data.ts";
 import { scanPageTables } from "./page_table_scan.ts";
 
 /** The sections {@linkcode extendedReportSections} adds to the report. */
@@ -31,26 +36,7 @@ export interface ExtendedReportSections {
     }[];
   };
   /** The kmem heap's counters and its non-empty size classes. */
-  heap: {
-    bytesInUse: number;
-    bytesMapped: number;
-    allocations: number;
-    frees: number;
-    liveAllocations: number;
-    bytesFree: number;
-    framesMapped: number;
-    metadataFrames: number;
-    slabFrames: number;
-    arenaFrames: number;
-    cachedFrames: number;
-    largeBytesInUse: number;
-    sizeClasses: {
-      objectSizeBytes: number;
-      slabCount: number;
-      objectsInUse: number;
-      objectsFree: number;
-    }[];
-  };
+  heap: HeapReportData;
   /** Paging: the page tables CR3 (or the given root) points to, and MMU/TLB counters. */
   paging: PagingReportData | { isEnabled: false; rootAddress: 0 };
   /** The serial console driver's counters. */
@@ -111,28 +97,7 @@ export function extendedReportSections(
         allocatedFrames: pool.allocatedFrames,
       })),
     },
-    heap: {
-      bytesInUse: heapStats.bytesInUse,
-      bytesMapped: heapStats.bytesMapped,
-      allocations: heapStats.allocations,
-      frees: heapStats.frees,
-      liveAllocations: heapStats.liveAllocations,
-      bytesFree: heapStats.bytesFree,
-      framesMapped: heapStats.framesMapped,
-      metadataFrames: heapStats.metadataFrames,
-      slabFrames: heapStats.slabFrames,
-      arenaFrames: heapStats.arenaFrames,
-      cachedFrames: heapStats.cachedFrames,
-      largeBytesInUse: heapStats.largeBytesInUse,
-      sizeClasses: heapStats.sizeClasses
-        .filter((c) => c.slabCount > 0 || c.objectsInUse > 0)
-        .map(({ objectSizeBytes, slabCount, objectsInUse, objectsFree }) => ({
-          objectSizeBytes,
-          slabCount,
-          objectsInUse,
-          objectsFree,
-        })),
-    },
+    heap: heapReportData(heapStats),
     paging: root === 0
       ? { isEnabled: false, rootAddress: 0 }
       : pagingData(machine, scanPageTables(machine.memory, root)),
