@@ -66,7 +66,12 @@
 
 import {
   type CpuContext,
+  CR0_PG,
+  CR0_WP,
+  CR4_PAE,
   CR4_PGE,
+  EFER_LME,
+  EFER_NXE,
   formatVirtAddr,
   hex,
   PAGE_SIZE_1G,
@@ -412,6 +417,22 @@ export class AddressSpace implements Disposable {
   activate(): void {
     this.#live("activate");
     this.#cpu.writeCr3(this.#pml4);
+  }
+
+  /**
+   * Turns 4-level paging on with this address space: EFER.LME and NXE (long
+   * mode, execute-disable), CR4.PAE and PGE (4-level paging, global pages),
+   * CR3, then CR0.PG and WP (paging; read-only pages bind the kernel too).
+   * From here every virtual access goes through these tables.
+   *
+   * @throws {KernelError} `UseAfterDispose` if the address space is disposed.
+   */
+  enablePaging(): void {
+    const cpu = this.#cpu;
+    cpu.writeEfer(cpu.efer | EFER_LME | EFER_NXE);
+    cpu.writeCr4(cpu.cr4 | CR4_PAE | CR4_PGE);
+    this.activate();
+    cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
   }
 
   /**

@@ -1,11 +1,4 @@
 import {
-  CR0_PG,
-  CR0_WP,
-  CR4_PAE,
-  CR4_PGE,
-  EFER_LME,
-  EFER_NXE,
-  Machine,
   PAGE_SIZE_1G,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
@@ -19,7 +12,6 @@ import {
   PTE_RW,
   PTE_US,
   type VirtAddr,
-  VirtualClock,
 } from "../../hal/mod.ts";
 import { KernelError, type KernelErrorCode } from "../errors.ts";
 import { assert, assertEquals, assertThrows, Xorshift32 } from "../../testing/mod.ts";
@@ -37,7 +29,7 @@ import {
   PTE_SW_FOREIGN,
   PTE_SW_OWNED,
 } from "./address_space.ts";
-import { FrameAllocator } from "./frame_allocator.ts";
+import { bootTestMachine, disablePaging } from "./_test_machine.ts";
 import { heldFrames, Page } from "./page.ts";
 
 const MIB = 2 ** 20;
@@ -45,32 +37,7 @@ const GIB = 2 ** 30;
 const RW = PAGE_WRITABLE | PAGE_NO_EXECUTE;
 const va = (value: number) => value as VirtAddr;
 const pa = (value: number) => value as PhysAddr;
-
-/** A fresh machine of `ramBytes` with a frame allocator over all but the first MiB. */
-function boot(ramBytes = 64 * MIB) {
-  const memory = PhysicalMemory.contiguous(ramBytes);
-  const machine = new Machine(memory, new VirtualClock());
-  const frames = FrameAllocator.create(memory, {
-    usableRegions: [{ base: 0, length: ramBytes }],
-    exclusions: [{ base: 0, length: MIB }],
-  });
-  return { memory, machine, cpu: machine.cpu, mmu: machine.mmu, frames };
-}
-
-/** Turns on 4-level paging with `space` in CR3, as the kernel does at boot. */
-function enablePaging(machine: Machine, space: AddressSpace): void {
-  const cpu = machine.cpu;
-  cpu.writeEfer(cpu.efer | EFER_LME | EFER_NXE);
-  cpu.writeCr4(cpu.cr4 | CR4_PAE | CR4_PGE);
-  space.activate();
-  cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
-}
-
-/** Turns paging off and clears CR3, so every address space can be disposed. */
-function disablePaging(machine: Machine): void {
-  machine.cpu.writeCr0(machine.cpu.cr0 & ~CR0_PG);
-  machine.cpu.writeCr3(0);
-}
+const boot = bootTestMachine;
 
 function errorOf(fn: () => unknown): MappingError {
   return assertThrows(fn, MappingError);
@@ -147,7 +114,7 @@ Deno.test("AddressSpace mappings walk the same tables the MMU walks", () => {
   space.map(va(0x40_0000), pa(0x20_0000), RW);
   space.map(va(0x8000_0000), pa(0x20_0000), RW, PAGE_SIZE_2M);
   space.map(va(0x40_0000_0000), pa(0), RW, PAGE_SIZE_1G);
-  enablePaging(machine, space);
+  space.enablePaging();
   memory.write32(pa(0x20_0010), 0xfeedf00d);
   assertEquals(mmu.readVirt32(va(0x40_0010)), 0xfeedf00d);
   assertEquals(mmu.readVirt32(va(0x8000_0010)), 0xfeedf00d);
@@ -431,7 +398,7 @@ Deno.test("AddressSpace invalidates the TLB so the MMU sees every change", () =>
   memory.write32(pa(0x20_0000), 0xaaaa);
   memory.write32(pa(0x30_0000), 0xbbbb);
   space.map(page, pa(0x20_0000), RW);
-  enablePaging(machine, space);
+  space.enablePaging();
   assertEquals(mmu.readVirt32(page), 0xaaaa); // now cached in the TLB
 
   // Remapping to another frame: the next read must see it.
@@ -472,7 +439,7 @@ Deno.test("AddressSpace flushes the whole TLB once for ranges above the flush ce
   using space = AddressSpace.create(frames, machine.cpu);
   const pages = 2 * FLUSH_CEILING_PAGES;
   space.mapRange(va(0x40_0000), pa(0x20_0000), pages * PAGE_SIZE_4K, RW);
-  enablePaging(machine, space);
+  space.enablePaging();
   for (let i = 0; i < pages; i++) mmu.writeVirt8(va(0x40_0000 + i * PAGE_SIZE_4K), i);
   const flushesBefore = mmu.tlb.stats.flushes;
   space.protectRange(va(0x40_0000), pages * PAGE_SIZE_4K, PAGE_NO_EXECUTE);
@@ -495,7 +462,7 @@ Deno.test("AddressSpace invalidates a global page even when another space is act
   using other = AddressSpace.create(frames, machine.cpu);
   kernel.map(va(0x8000_0000_0000), pa(0x20_0000), RW | PAGE_GLOBAL);
   kernel.map(va(0x40_0000), pa(0x20_0000), RW);
-  enablePaging(machine, kernel);
+  kernel.enablePaging();
   mmu.readVirt8(va(0x8000_0000_0000));
   mmu.readVirt8(va(0x40_0000));
   other.activate(); // keeps the global entry, drops the other
@@ -545,7 +512,7 @@ Deno.test("AddressSpace keeps the recursive entry out of map, unmap and dispose"
   );
   assertEquals(codeOf(() => space.unmapRange(va(2 ** 47), 2 ** 47)), "InvalidAddress");
   space.map(va(0x1000), pa(0x9000), RW);
-  enablePaging(machine, space);
+  space.enablePaging();
   // The PML4 appears at 510/510/510/510; its entry 0 points at the PDPT.
   const pml4View = recursive + 510 * 2 ** 30 + 510 * 2 ** 21 + 510 * 2 ** 12;
   assertEquals(mmu.readVirt32(va(pml4View + 8 * 510)) & 0xfffff000, space.pml4Addr);

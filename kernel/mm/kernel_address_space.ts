@@ -37,12 +37,6 @@ import {
   alignDown,
   alignUp,
   type CpuContext,
-  CR0_PG,
-  CR0_WP,
-  CR4_PAE,
-  CR4_PGE,
-  EFER_LME,
-  EFER_NXE,
   formatVirtAddr,
   hex,
   HIGHER_HALF_START,
@@ -184,18 +178,15 @@ export class KernelAddressSpace {
   readonly regions: readonly KernelRegion[];
   /** Whether PML4[510] points at the PML4. */
   readonly hasRecursiveMapping: boolean;
-  readonly #cpu: CpuContext;
 
   private constructor(
     addressSpace: AddressSpace,
     regions: readonly KernelRegion[],
     hasRecursiveMapping: boolean,
-    cpu: CpuContext,
   ) {
     this.addressSpace = addressSpace;
     this.regions = regions;
     this.hasRecursiveMapping = hasRecursiveMapping;
-    this.#cpu = cpu;
   }
 
   /**
@@ -245,21 +236,12 @@ export class KernelAddressSpace {
         pages4K: (imageEnd - imageStart) / PAGE_SIZE_4K,
       });
     }
-    return new KernelAddressSpace(space, regions, hasRecursiveMapping, cpu);
+    return new KernelAddressSpace(space, regions, hasRecursiveMapping);
   }
 
-  /**
-   * Turns paging on with this address space: EFER.LME and NXE (long mode,
-   * execute-disable), CR4.PAE and PGE (4-level paging, global pages), CR3,
-   * then CR0.PG and WP (paging, read-only pages bind the kernel too). From
-   * here every virtual access goes through these tables.
-   */
+  /** Turns paging on with the kernel's address space ({@linkcode AddressSpace.enablePaging}). */
   enablePaging(): void {
-    const cpu = this.#cpu;
-    cpu.writeEfer(cpu.efer | EFER_LME | EFER_NXE);
-    cpu.writeCr4(cpu.cr4 | CR4_PAE | CR4_PGE);
-    this.addressSpace.activate();
-    cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
+    this.addressSpace.enablePaging();
   }
 
   /**

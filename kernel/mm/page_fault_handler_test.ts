@@ -1,19 +1,11 @@
 import {
-  CR0_PG,
-  CR0_WP,
-  CR4_PAE,
-  CR4_PGE,
-  EFER_LME,
-  EFER_NXE,
   type FrameNumber,
   Machine,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
   PageFault,
   type PhysAddr,
-  PhysicalMemory,
   type VirtAddr,
-  VirtualClock,
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
 import { panicReason } from "../panic.ts";
@@ -25,7 +17,8 @@ import {
   PAGE_NO_EXECUTE,
   PAGE_WRITABLE,
 } from "./address_space.ts";
-import { FrameAllocator } from "./frame_allocator.ts";
+import { bootTestMachine, disablePaging } from "./_test_machine.ts";
+import type { FrameAllocator } from "./frame_allocator.ts";
 import { heldFrames, Page } from "./page.ts";
 import {
   KernelPageFaultHandler,
@@ -38,32 +31,11 @@ const MIB = 2 ** 20;
 const RW = PAGE_WRITABLE | PAGE_NO_EXECUTE;
 const va = (value: number) => value as VirtAddr;
 const pa = (value: number) => value as PhysAddr;
-
 /** A fresh 64 MiB machine, its frame allocator, and the kernel's fault handler. */
 function boot() {
-  const memory = PhysicalMemory.contiguous(64 * MIB);
-  const machine = new Machine(memory, new VirtualClock());
-  const frames = FrameAllocator.create(memory, {
-    usableRegions: [{ base: 0, length: 64 * MIB }],
-    exclusions: [{ base: 0, length: MIB }],
-  });
-  const faults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, frames);
-  return { memory, machine, cpu: machine.cpu, mmu: machine.mmu, frames, faults };
-}
-
-/** Turns on 4-level paging with `space` in CR3. */
-function enablePaging(machine: Machine, space: AddressSpace): void {
-  const cpu = machine.cpu;
-  cpu.writeEfer(cpu.efer | EFER_LME | EFER_NXE);
-  cpu.writeCr4(cpu.cr4 | CR4_PAE | CR4_PGE);
-  space.activate();
-  cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
-}
-
-/** Turns paging off and clears CR3, so every address space can be disposed. */
-function disablePaging(machine: Machine): void {
-  machine.cpu.writeCr0(machine.cpu.cr0 & ~CR0_PG);
-  machine.cpu.writeCr3(0);
+  const machine = bootTestMachine();
+  const faults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, machine.frames);
+  return { ...machine, faults };
 }
 
 function frameOf(space: AddressSpace, address: number): FrameNumber {
@@ -83,7 +55,7 @@ Deno.test("KernelPageFaultHandler maps a zeroed frame on a read in a lazy region
   frames.free(next);
   using space = AddressSpace.create(frames, machine.cpu);
   faults.declareLazy(space, va(0x4000_0000), 16 * PAGE_SIZE_4K, { writable: true });
-  enablePaging(machine, space);
+  space.enablePaging();
   const free = frames.stats().freeFrames;
   assertEquals(mmu.readVirt32(va(0x4000_3ffc)), 0);
   assertEquals(faults.counts.demandZero, 1);
@@ -106,7 +78,7 @@ Deno.test("KernelPageFaultHandler gives a lazy read-only page, then refuses the 
   const { machine, mmu, frames, faults } = boot();
   using space = AddressSpace.create(frames, machine.cpu);
   faults.declareLazy(space, va(0x10_0000), PAGE_SIZE_4K, PAGE_NO_EXECUTE);
-  enablePaging(machine, space);
+  space.enablePaging();
   const error = assertThrows(() => mmu.writeVirt8(va(0x10_0010), 1), UnhandledPageFault);
   assertEquals(
     error.message,
@@ -126,7 +98,7 @@ Deno.test("KernelPageFaultHandler gives the frame back when no page table can be
   const { machine, mmu, frames, faults } = boot();
   using space = AddressSpace.create(frames, machine.cpu);
   faults.declareLazy(space, va(0x4000_0000), PAGE_SIZE_4K, RW);
-  enablePaging(machine, space);
+  space.enablePaging();
   const taken: FrameNumber[] = [];
   while (frames.stats().freeFrames > 2) taken.push(frames.allocate());
   // One frame for the data page, one for a PDPT, none for the PD.
@@ -197,7 +169,7 @@ Deno.test("KernelPageFaultHandler forgets the regions of a disposed address spac
   // The next address space gets the same PML4 frame but none of the old regions.
   using fresh = AddressSpace.create(frames, machine.cpu);
   assertEquals(fresh.pml4Addr, pml4);
-  enablePaging(machine, fresh);
+  fresh.enablePaging();
   assertThrows(() => mmu.readVirt8(va(0x1000)), UnhandledPageFault);
   faults.attach(fresh);
   assertEquals(faults.lazyRegions().length, 0);
@@ -211,7 +183,7 @@ Deno.test("KernelPageFaultHandler reports any other fault with the address, code
   const { machine, mmu, frames, faults } = boot();
   using space = AddressSpace.create(frames, machine.cpu);
   space.map(va(0x20_0000), pa(0x20_0000), RW);
-  enablePaging(machine, space);
+  space.enablePaging();
   const nullRead = assertThrows(() => mmu.readVirt32(va(0)), UnhandledPageFault);
   assertEquals(
     nullRead.message,
@@ -247,7 +219,7 @@ Deno.test("KernelPageFaultHandler treats faults in an unknown address space as u
   using known = AddressSpace.create(frames, machine.cpu);
   using unknown = AddressSpace.create(frames, machine.cpu);
   faults.declareLazy(known, va(0x1000), PAGE_SIZE_4K, RW);
-  enablePaging(machine, unknown);
+  unknown.enablePaging();
   assertThrows(() => mmu.readVirt8(va(0x1000)), UnhandledPageFault, "not-present");
   known.activate();
   assertEquals(mmu.readVirt8(va(0x1000)), 0);
@@ -262,7 +234,7 @@ Deno.test("KernelPageFaultHandler uninstalls itself and frees its frame when dis
   faults[Symbol.dispose]();
   faults[Symbol.dispose]();
   assertEquals(frames.stateOf((state / PAGE_SIZE_4K) as FrameNumber), "free");
-  enablePaging(machine, space);
+  space.enablePaging();
   // The MMU's own PageFault: no handler any more.
   assertThrows(() => mmu.readVirt8(va(0)), PageFault, "Page fault at 0x0");
   assertEquals(
@@ -296,7 +268,7 @@ Deno.test("copy-on-write: share, write from each side, contents stay separate, f
   const BASE = 0x7000_0000_0000;
   const parent = AddressSpace.create(frames, machine.cpu);
   const child = AddressSpace.create(frames, machine.cpu);
-  enablePaging(machine, parent);
+  parent.enablePaging();
   populate(mmu, parent, frames, BASE, PAGES);
 
   assertEquals(faults.shareCopyOnWrite(parent, child, va(BASE), 64 * PAGE_SIZE_4K), PAGES);
@@ -371,7 +343,7 @@ Deno.test("copy-on-write: three sharers each write and each ends up with private
   const startFrames = frames.stats();
   const BASE = 0x40_0000;
   const spaces = [0, 1, 2].map(() => AddressSpace.create(frames, machine.cpu));
-  enablePaging(machine, spaces[0]);
+  spaces[0].enablePaging();
   populate(mmu, spaces[0], frames, BASE, 4);
   faults.shareCopyOnWrite(spaces[0], spaces[1], va(BASE), 4 * PAGE_SIZE_4K);
   faults.shareCopyOnWrite(spaces[1], spaces[2], va(BASE), 4 * PAGE_SIZE_4K);
@@ -405,7 +377,7 @@ Deno.test("copy-on-write: a read-only page is shared without the copy-on-write m
   a.mapPage(va(0x1000), Page.alloc(frames), PAGE_NO_EXECUTE);
   faults.shareCopyOnWrite(a, b, va(0x1000), PAGE_SIZE_4K);
   assertEquals(b.mapping(va(0x1000))?.flags, PAGE_NO_EXECUTE);
-  enablePaging(machine, b);
+  b.enablePaging();
   assertThrows(
     () => mmu.writeVirt8(va(0x1000), 1),
     UnhandledPageFault,
