@@ -70,6 +70,7 @@ Deno.test("monitor: help lists every command with one line each", async () => {
     "alloc",
     "free",
     "pages",
+    "leaks",
     "heap",
     "kmalloc",
     "kfree",
@@ -244,6 +245,18 @@ Deno.test("monitor: alloc, pages, map, translate, pt, peek, poke, unmap and free
     outputOf(run, "unmap 0x500000"),
     "unmap: 0x0000000000500000 no longer maps 0x1000\n",
   );
+});
+
+Deno.test("monitor: leaks lists frames held by page handles, with sites under --debug", async () => {
+  const run = await runMonitor("leaks\nalloc 1\nleaks\n", ["--debug"]);
+  assertEquals(run.code, 0, run.stderr);
+  const before = Number(/^leaks: (\d+) frames/.exec(run.exchanges[0].output)?.[1]);
+  const after = /^leaks: (\d+) frames held by page handles\n([^]*)$/.exec(run.exchanges[2].output);
+  assert(after !== null, run.exchanges[2].output);
+  assertEquals(Number(after[1]), before + 1, "the monitor's new page is listed");
+  assertMatch(after[2], /^ {2}0x18[0-9a-f]000 +refcount 1 {2}AddressSpace\.create \(/);
+  const plain = await runMonitor("leaks\n");
+  assertStringIncludes(outputOf(plain, "leaks"), "boot with --debug to record allocation sites");
 });
 
 Deno.test("monitor: kmalloc and kfree, with double and invalid frees reported", async () => {

@@ -11,13 +11,15 @@
 
 import { type FrameNumber, hex, PAGE_SIZE_4K, type PhysAddr } from "../../hal/mod.ts";
 import { formatBytes, formatMemoryMap } from "../boot/mod.ts";
-import { KMALLOC_MAX_BYTES, Page } from "../mm/mod.ts";
+import { heldFrames, KMALLOC_MAX_BYTES, Page } from "../mm/mod.ts";
 import { parseInteger, parsePhysAddr, parseVirtAddr } from "./_args.ts";
 import { formatFrameRuns, formatVa, plural } from "./_format.ts";
 import { type Command, type CommandContext, CommandError } from "./command.ts";
 
 /** The most frames one `alloc` hands out: 4 GiB worth. */
 export const ALLOC_MAX_FRAMES = 1_048_576;
+/** The most frames `leaks` lists. */
+const LEAKS_LIST_MAX = 64;
 /** Up to this many frames, `alloc` lists each address; above, runs. */
 const ALLOC_LIST_FRAMES = 16;
 
@@ -135,6 +137,24 @@ export const memoryCommands: readonly Command[] = [
         context.print(
           `  ${hex(pa).padEnd(12)}  frame ${hex(page.frame).padEnd(8)}  refcount ${page.refcount}`,
         );
+      }
+    },
+  },
+  {
+    name: "leaks",
+    usage: "",
+    summary:
+      "every frame held by a Page handle (page tables included), with where it was allocated",
+    arity: [0, 0],
+    run(_args, context) {
+      const held = heldFrames(context.kernel.frames);
+      context.print(`leaks: ${plural(held.length, "frame")} held by page handles`);
+      for (const frame of held.slice(0, LEAKS_LIST_MAX)) {
+        const site = frame.allocationSite ?? "(boot with --debug to record allocation sites)";
+        context.print(`  ${hex(frame.physAddr).padEnd(12)}  refcount ${frame.refcount}  ${site}`);
+      }
+      if (held.length > LEAKS_LIST_MAX) {
+        context.print(`  ... and ${plural(held.length - LEAKS_LIST_MAX, "more frame")}`);
       }
     },
   },
