@@ -27,7 +27,6 @@ import {
   UnhandledPageFault,
 } from "./page_fault_handler.ts";
 
-const MIB = 2 ** 20;
 const RW = PAGE_WRITABLE | PAGE_NO_EXECUTE;
 const va = (value: number) => value as VirtAddr;
 const pa = (value: number) => value as PhysAddr;
