@@ -1,6 +1,6 @@
 /**
- * Frame allocator benchmarks: workloads W1, W2 and W3 of shared/BENCHMARKS.md
- * on 1 GiB and 16 GiB of simulated RAM, and the boot-time initialisation of a
+ * Frame allocator benchmarks: workloads W1, W2 and W3 (docs/benchmarks.md) on
+ * 1 GiB and 16 GiB of simulated RAM, and the boot-time initialisation of a
  * 64 GiB machine's frame allocator.
  *
  * N is the number of usable frames of one region starting at frame 0. Each
@@ -11,10 +11,10 @@
  * reserved: every free frame is in pool 0, as the workloads require.
  *
  * Setup is not timed (b.start() / b.end()); each run restarts from the seed
- * and throws if the checksum differs from the published one. ns/op is the
- * reported time per iteration divided by the op count named in each bench.
+ * and throws if the checksum differs from the published one.
  *
- * Run: `deno bench --allow-read bench/frames_bench.ts`
+ * Run: `deno bench --allow-read bench/frames_bench.ts` (or `deno task bench`
+ * for the summary table).
  *
  * @module
  */
@@ -22,12 +22,13 @@
 import { type FrameNumber, PAGE_SIZE_4K, type PhysAddr, PhysicalMemory } from "../hal/mod.ts";
 import { FrameAllocator, KernelError } from "../kernel/mod.ts";
 import { CHECKSUM_SEED, foldChecksum, Xorshift32 } from "../testing/mod.ts";
+import { FIGURES, FRAMES_16G, FRAMES_1G, W1_OPS } from "./_figures.ts";
+import { addFloorBench } from "./_floor.ts";
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;
 const W1_SEED = 0x9E3779B9;
 const W3_SEED = 0x2545F491;
-const W1_OPS = 500_000;
 
 /** One machine per size, reused across iterations: booting rewrites all allocator state. */
 const machines = new Map<number, PhysicalMemory>();
@@ -56,14 +57,30 @@ function expectChecksum(name: string, actual: number, expected: number): void {
   }
 }
 
+addFloorBench();
+
 const sizes = [
-  { label: "1 GiB", frameCount: 262_144, w1: 0x21b0f5e9, w2: 0x58e89dc5 },
-  { label: "16 GiB", frameCount: 4_194_304, w1: 0x0375e810, w2: 0x7a5c9dc5 },
+  {
+    label: "1 GiB",
+    frameCount: FRAMES_1G,
+    w1: 0x21b0f5e9,
+    w2: 0x58e89dc5,
+    w1Name: FIGURES.w1Small.name,
+    w2Name: FIGURES.w2Small.name,
+  },
+  {
+    label: "16 GiB",
+    frameCount: FRAMES_16G,
+    w1: 0x0375e810,
+    w2: 0x7a5c9dc5,
+    w1Name: FIGURES.w1Large.name,
+    w2Name: FIGURES.w2Large.name,
+  },
 ];
 
-for (const { label, frameCount, w1 } of sizes) {
+for (const { label, frameCount, w1, w1Name } of sizes) {
   Deno.bench({
-    name: `W1 churn ${label} (ns/op = time / 1,000,000)`,
+    name: w1Name,
     group: "W1 churn",
     n: 20,
     warmup: 3,
@@ -90,9 +107,9 @@ for (const { label, frameCount, w1 } of sizes) {
   });
 }
 
-for (const { label, frameCount, w2 } of sizes) {
+for (const { label, frameCount, w2, w2Name } of sizes) {
   Deno.bench({
-    name: `W2 fragmented refill ${label} (ns/op = time / ${frameCount / 2})`,
+    name: w2Name,
     group: "W2 fragmented refill",
     n: 20,
     warmup: 3,
@@ -134,29 +151,16 @@ function contiguousWorkload(frameCount: number, b: Deno.BenchContext): [number, 
 }
 
 Deno.bench({
-  name: "W3 contiguous 8 aligned 8, 1 GiB (ns/op = time / 128)",
+  name: FIGURES.w3.name,
   group: "W3 contiguous",
   n: 50,
   warmup: 5,
   fn(b) {
-    const [checksum, runs] = contiguousWorkload(262_144, b);
+    const [checksum, runs] = contiguousWorkload(FRAMES_1G, b);
     expectChecksum("W3 1 GiB", checksum, 0xa9e83bcf);
     if (runs !== 127) throw new Error(`W3 1 GiB: ${runs} runs, expected 127`);
   },
 });
-
-Deno.bench({
-  name: "W3 contiguous 8 aligned 8, 16 GiB, extra (ns/op = time / (runs + 1), runs printed once)",
-  group: "W3 contiguous",
-  n: 10,
-  warmup: 2,
-  fn(b) {
-    const [, runs] = contiguousWorkload(4_194_304, b);
-    if (!reportedW3Runs) console.log(`W3 16 GiB found ${runs} runs`);
-    reportedW3Runs = true;
-  },
-});
-let reportedW3Runs = false;
 
 /**
  * A 64 GiB PC: 3 GiB below the PCI hole, 61 GiB from 4 GiB, the BIOS area in
@@ -168,7 +172,7 @@ const bigMemory = new PhysicalMemory([
 ]);
 
 Deno.bench({
-  name: "boot a 64 GiB machine's frame allocator (init)",
+  name: FIGURES.init64G.name,
   group: "init",
   n: 10,
   warmup: 2,

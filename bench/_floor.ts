@@ -1,0 +1,47 @@
+/**
+ * The floor every benchmark figure is compared with: a loop that draws an
+ * index with xorshift32 and adds that element of a 4 KiB `Uint32Array` (L1
+ * resident) to a local sum. It is the cost of one step of a loop doing one
+ * cached typed-array load, measured in the same process as the figures, so
+ * ratios to it hold on any machine (docs/benchmarks.md).
+ *
+ * @module
+ */
+
+import { CHECKSUM_SEED, Xorshift32 } from "../testing/mod.ts";
+import { FIGURES, LOOP_OPS } from "./_figures.ts";
+
+/** The seed every per-operation loop restarts from. */
+export const LOOP_SEED = 0x9E3779B9;
+/** Elements of the floor's table: 4 KiB of 32-bit words. */
+export const FLOOR_TABLE_WORDS = 1024;
+
+/**
+ * Registers the floor bench in the calling bench file, so each file measures
+ * the floor beside its own figures.
+ */
+export function addFloorBench(): void {
+  const table = new Uint32Array(FLOOR_TABLE_WORDS);
+  const fill = new Xorshift32(CHECKSUM_SEED);
+  for (let i = 0; i < table.length; i++) table[i] = fill.next() >>> 1;
+  // The expected sum, from the reference PRNG rather than the loop under test.
+  const rng = new Xorshift32(LOOP_SEED);
+  let expected = 0;
+  for (let op = 0; op < LOOP_OPS; op++) expected += table[rng.next() & (FLOOR_TABLE_WORDS - 1)];
+
+  Deno.bench({
+    name: FIGURES.floor.name,
+    group: "floor",
+    fn() {
+      let x = LOOP_SEED;
+      let sum = 0;
+      for (let op = 0; op < LOOP_OPS; op++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        sum += table[x & (FLOOR_TABLE_WORDS - 1)];
+      }
+      if (sum !== expected) throw new Error(`Floor: sum ${sum}, expected ${expected}`);
+    },
+  });
+}
