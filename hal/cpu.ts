@@ -9,63 +9,60 @@
  *
  * The CPU owns its TLB. The `write*` methods are the MOV-to-control-register
  * instructions and invalidate it as the SDM (vol. 3A, 4.10.4.1) says; the
- * register fields can still be assigned directly (as a boot loader sets up
+ * register properties can still be assigned directly (as a boot loader sets up
  * state), which changes the register and flushes nothing.
+ *
+ * Every change of CR0, CR4, EFER, the CPL or EFLAGS.AC, by instruction or by
+ * assignment, recomputes the CPU's {@linkcode AccessRights}: the masks its MMU
+ * checks TLB hits against, so a new protection mode applies from the very next
+ * access without any per-access work.
  *
  * @module
  */
 
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, AccessRights } from "./access_rights.ts";
 import { hex, type VirtAddr } from "./address.ts";
 import type { AccessWidth, DeviceBus } from "./bus.ts";
+import { CR0_PE, CR0_PG, CR4_PAE, CR4_PGE, CR4_SMEP, EFER_LME } from "./control_registers.ts";
 import { GeneralProtection } from "./faults.ts";
 import { type InterruptController, IRQ_LINE_COUNT } from "./interrupt_controller.ts";
 import { Tlb } from "./tlb.ts";
 import type { Tracer } from "./trace.ts";
 
-/** CR0.PE (bit 0): protected mode. */
-export const CR0_PE = 1 << 0;
-/** CR0.WP (bit 16): supervisor writes honour read-only pages. */
-export const CR0_WP = 1 << 16;
-/** CR0.PG (bit 31): paging enabled. */
-export const CR0_PG = 1 << 31;
-/** CR4.PAE (bit 5): physical address extension, required for 4-level paging. */
-export const CR4_PAE = 1 << 5;
-/** CR4.PGE (bit 7): global pages survive CR3 writes. */
-export const CR4_PGE = 1 << 7;
-/** CR4.SMEP (bit 20): supervisor fetches from user pages fault. */
-export const CR4_SMEP = 1 << 20;
-/** CR4.SMAP (bit 21): supervisor data accesses to user pages fault unless AC. */
-export const CR4_SMAP = 1 << 21;
-/** EFER.LME (bit 8): long mode enable. */
-export const EFER_LME = 1 << 8;
-/** EFER.NXE (bit 11): execute-disable bit enable. */
-export const EFER_NXE = 1 << 11;
+export {
+  CR0_PE,
+  CR0_PG,
+  CR0_WP,
+  CR4_PAE,
+  CR4_PGE,
+  CR4_SMAP,
+  CR4_SMEP,
+  EFER_LME,
+  EFER_NXE,
+} from "./control_registers.ts";
 
 /** A kernel interrupt handler for one IRQ line. */
 export type InterruptHandler = (irq: number) => void;
 
 /** One simulated CPU: registers, port I/O and interrupt delivery. */
 export class CpuContext {
-  /** Control register 0 (PE, WP, PG ...). Bit 31 makes it negative as an int32. */
-  cr0 = CR0_PE;
   /** Control register 2: the last page-fault linear address (48-bit form). */
   cr2 = 0;
   /** Control register 3: physical address of the PML4 (flags in low bits). */
   cr3 = 0;
-  /** Control register 4 (PAE, PGE, SMEP, SMAP ...). */
-  cr4 = 0;
-  /** The EFER model-specific register (LME, NXE). */
-  efer = 0;
-  /** Current privilege level: 0 kernel, 3 user. */
-  cpl: 0 | 3 = 0;
-  /** EFLAGS.AC, which lets SMAP-protected supervisor accesses through. */
-  alignmentCheck = false;
   /** Interrupts delivered since reset. */
   interruptsDelivered = 0;
   /** Interrupts delivered since reset, per IRQ line. */
   readonly interruptsDeliveredPerIrq: Uint32Array = new Uint32Array(IRQ_LINE_COUNT);
   /** This CPU's TLB; INVLPG and control-register writes invalidate it. */
   readonly tlb: Tlb = new Tlb();
+  /** What each protection mode allows, recomputed on every mode change (the MMU reads it). */
+  readonly accessRights: AccessRights = new AccessRights();
+  #cr0 = CR0_PE;
+  #cr4 = 0;
+  #efer = 0;
+  #cpl: 0 | 3 = 0;
+  #alignmentCheck = false;
   readonly #bus: DeviceBus;
   readonly #pic: InterruptController;
   readonly #handlers: (InterruptHandler | undefined)[] = new Array(IRQ_LINE_COUNT);
@@ -78,6 +75,70 @@ export class CpuContext {
   constructor(bus: DeviceBus, pic: InterruptController) {
     this.#bus = bus;
     this.#pic = pic;
+    this.#updateAccessRights();
+  }
+
+  /** Control register 0 (PE, WP, PG ...), as an int32: bit 31 makes it negative. */
+  get cr0(): number {
+    return this.#cr0;
+  }
+
+  /** Sets CR0 without the checks and flushes of {@linkcode writeCr0}. */
+  set cr0(value: number) {
+    this.#cr0 = value | 0;
+    this.#updateAccessRights();
+  }
+
+  /** Control register 4 (PAE, PGE, SMEP, SMAP ...), as an int32. */
+  get cr4(): number {
+    return this.#cr4;
+  }
+
+  /** Sets CR4 without the checks and flushes of {@linkcode writeCr4}. */
+  set cr4(value: number) {
+    this.#cr4 = value | 0;
+    this.#updateAccessRights();
+  }
+
+  /** The EFER model-specific register (LME, NXE), as an int32. */
+  get efer(): number {
+    return this.#efer;
+  }
+
+  /** Sets EFER without the checks of {@linkcode writeEfer}. */
+  set efer(value: number) {
+    this.#efer = value | 0;
+    this.#updateAccessRights();
+  }
+
+  /** Current privilege level: 0 kernel, 3 user. */
+  get cpl(): 0 | 3 {
+    return this.#cpl;
+  }
+
+  /** Changes privilege level (an interrupt, SYSCALL or IRET would). */
+  set cpl(value: 0 | 3) {
+    this.#cpl = value;
+    this.#updateAccessRights();
+  }
+
+  /** EFLAGS.AC, which lets SMAP-protected supervisor accesses through. */
+  get alignmentCheck(): boolean {
+    return this.#alignmentCheck;
+  }
+
+  /** Sets EFLAGS.AC (STAC / CLAC). */
+  set alignmentCheck(value: boolean) {
+    this.#alignmentCheck = value;
+    this.#updateAccessRights();
+  }
+
+  /** Recomputes the access rights for the current mode and installs the hit masks in the TLB. */
+  #updateAccessRights(): void {
+    const rights = this.accessRights;
+    rights.update(this);
+    const hit = rights.hit;
+    this.tlb.setHitMasks(hit[ACCESS_READ], hit[ACCESS_WRITE], hit[ACCESS_FETCH]);
   }
 
   /**

@@ -18,52 +18,47 @@
  * again to set it, as the processor does.
  *
  * Hot paths (a TLB hit, a walk) allocate nothing: no objects, closures or
- * BigInts; addresses are numbers and 48-bit arithmetic uses division, never
- * `>>` on values of 2^31 and above.
+ * BigInts. Addresses are numbers; 48-bit arithmetic multiplies by exact
+ * powers of two and lets `&` / `>>>` take the low 32 bits where that is all
+ * it needs, never dividing. Protection on a TLB hit is one test against a mask
+ * the CPU recomputes when its protection mode changes (hal/access_rights.ts).
  *
  * @module
  */
 
+import * as address from "./address.ts";
 import {
   formatVirtAddr,
   hex,
-  HIGHER_HALF_START,
-  PAGE_SIZE_4K,
   type PageSizeBytes,
   type PhysAddr,
-  VIRT_ADDR_LIMIT,
   type VirtAddr,
 } from "./address.ts";
+import * as accessRights from "./access_rights.ts";
+import type { AccessKind } from "./access_rights.ts";
 import type { AccessWidth, DeviceBus } from "./bus.ts";
-import { type CpuContext, CR0_PG, CR0_WP, CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_NXE } from "./cpu.ts";
-import {
-  BusError,
-  describePageFaultCode,
-  GeneralProtection,
-  PageFault,
-  PF_FETCH,
-  PF_PRESENT,
-  PF_RESERVED,
-  PF_USER,
-  PF_WRITE,
-} from "./faults.ts";
-import {
-  ENTRIES_PER_TABLE,
-  ENTRY_SIZE_BYTES,
-  PAGING_LEVEL_NAMES,
-  type PagingLevel,
-  PTE_A,
-  PTE_D,
-  PTE_G,
-  PTE_HIGH_NX,
-  PTE_P,
-  PTE_PS,
-  reservedHighMask,
-  reservedLowMask,
-} from "./page_table_entry.ts";
+import * as controlRegisters from "./control_registers.ts";
+import type { CpuContext } from "./cpu.ts";
+import * as faults from "./faults.ts";
+import { BusError, describePageFaultCode, GeneralProtection, PageFault } from "./faults.ts";
+import * as pageTableEntry from "./page_table_entry.ts";
+import { PAGING_LEVEL_NAMES, type PagingLevel, reservedHighMask } from "./page_table_entry.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
-import { type Tlb, TLB_DIRTY, TLB_GLOBAL, TLB_NO_EXECUTE, TLB_USER, TLB_WRITABLE } from "./tlb.ts";
+import * as tlbModule from "./tlb.ts";
+import { type Tlb, TLB_NO_4K_ENTRY, tlbRightsIndex } from "./tlb.ts";
 import type { Tracer } from "./trace.ts";
+
+// V8 compiles a module's own constants into the code it optimizes but reads
+// an imported binding from its module cell, with a check, at every use. The
+// hot paths below (a TLB hit, a physical access, a walk) therefore use these
+// local copies of the imported constants.
+const { HIGHER_HALF_START, PAGE_SIZE_4K, VIRT_ADDR_LIMIT } = address;
+const { ACCESS_FETCH: FETCH, ACCESS_READ: READ, ACCESS_WRITE: WRITE } = accessRights;
+const { CR0_PG, CR4_PGE, CR4_SMEP, EFER_NXE } = controlRegisters;
+const { PF_FETCH, PF_PRESENT, PF_RESERVED, PF_USER, PF_WRITE } = faults;
+const { ENTRIES_PER_TABLE, ENTRY_SIZE_BYTES, PTE_A, PTE_D, PTE_G, PTE_HIGH_NX, PTE_P, PTE_PS } =
+  pageTableEntry;
+const { TLB_DIRTY, TLB_GLOBAL, TLB_NO_EXECUTE, TLB_USER, TLB_WRITABLE } = tlbModule;
 
 /** The kind of a memory access: a data read, a data write or an instruction fetch. */
 export type MemoryAccess = "read" | "write" | "fetch";
@@ -140,19 +135,40 @@ export type PageWalk =
     readonly errorCode: number;
   };
 
-// Internal access kinds, so the hot paths compare small integers.
-const READ = 0;
-const WRITE = 1;
-const FETCH = 2;
-type AccessKind = typeof READ | typeof WRITE | typeof FETCH;
-
 // Walk modes: a translation updates A/D and the TLB; a probe only looks.
 const WALK_TRANSLATE = 0;
 const WALK_PROBE = 1;
 type WalkMode = typeof WALK_TRANSLATE | typeof WALK_PROBE;
+/** The status of a translation or walk that found the page (faults are -1 - errorCode). */
+const WALK_OK = 0;
 
-const PML4_SPAN_BYTES = 2 ** 39;
 const PAGE_OFFSET_MASK = PAGE_SIZE_4K - 1;
+/** Words in one RAM view of the walk: 2^31, the most an int32 index reaches (8 GiB). */
+const VIEW_WORDS = 2 ** 31;
+/** A table's high address bits (entry bits 51:32) shifted right by this number its RAM view. */
+const VIEW_SHIFT = 1;
+/** The high address bit that lies inside a view (bit 32 of the address: word bit 30). */
+const VIEW_HIGH_MASK = 1;
+/** Address bits 51:32 in an entry's high half. */
+const ADDRESS_HIGH_MASK = 0xfffff;
+/** Address bits 31:12 of a table, as word-index bits 29:10. */
+const TABLE_WORD_MASK = 0x3fff_fc00;
+/** Physical accesses below this take the direct RAM path: word indices are then 32-bit integers. */
+const FAST_ACCESS_LIMIT = 2 ** 32;
+/** The last offset in a 4 KiB page at which an access of 2, 4 or 8 bytes fits. */
+const LAST_OFFSET_16 = PAGE_SIZE_4K - 2;
+const LAST_OFFSET_32 = PAGE_SIZE_4K - 4;
+const LAST_OFFSET_64 = PAGE_SIZE_4K - 8;
+/** Bytes one entry covers, by level (index 1 = PT ... 4 = PML4). */
+const SPAN_BYTES = new Float64Array([0, PAGE_SIZE_4K, 2 ** 21, 2 ** 30, 2 ** 39]);
+/** log2 of 4 KiB: the lowest virtual-address bit of a PT index. */
+const PAGE_SHIFT = 12;
+/** Virtual-address bits per level's table index: 9 (512 entries). */
+const INDEX_BITS = 9;
+/** Low-half bits reserved in a 1 GiB leaf (address bits 29:13; bit 12 is PAT). */
+const RESERVED_LOW_1G = 0x3fffe000;
+/** Low-half bits reserved in a 2 MiB leaf (address bits 20:13). */
+const RESERVED_LOW_2M = 0x001fe000;
 
 /** The memory-management unit of one CPU: translation, faults, virtual accesses. */
 export class Mmu {
@@ -166,6 +182,35 @@ export class Mmu {
   readonly #memory: PhysicalMemory;
   readonly #bus: DeviceBus | undefined;
   readonly #tlb: Tlb;
+  /** The CPU's TLB-hit masks per access kind (AccessRights.hit), kept current by the CPU. */
+  readonly #hitMasks: Int32Array;
+  /** The CPU's allowed masks per access kind (AccessRights.allowed), kept current by the CPU. */
+  readonly #allowedMasks: Int32Array;
+  /** RAM views: the fast path reads and writes data below 4 GiB through them. */
+  readonly #u32: Uint32Array;
+  readonly #u8: Uint8Array;
+  /**
+   * RAM as consecutive views of 8 GiB (2^31 words) each, for the walk: a
+   * table's entries are indexed with int32s, which V8 compiles to a bounds
+   * check and a load (a larger index is a double it must check first).
+   */
+  readonly #u32Views: readonly Uint32Array[];
+  /** The first of #u32Views (RAM below 8 GiB), where page tables normally are. */
+  readonly #u32Low: Uint32Array;
+  /** The same RAM as Int32Arrays, for `Atomics.compareExchange`. */
+  readonly #i32Views: readonly Int32Array[];
+  /**
+   * The last physical address at which a 32-bit access lies wholly inside the
+   * RAM range that starts at address 0, and below 4 GiB; negative if there is
+   * none. Up to it an access is RAM without looking at the ranges or the bus
+   * (a compare, not an addition V8 would check), and `pa >>> 2` is its exact
+   * word index.
+   */
+  readonly #lastRamWord: number;
+  /** The same for a byte access. */
+  readonly #lastRamByte: number;
+  /** The word index, in the first RAM view, of the last page-table entry inside that RAM range. */
+  readonly #lastRamEntryWord: number;
   /** High-half bits 51:MAXPHYADDR. */
   readonly #reservedHigh: number;
   #handler: PageFaultHandler | undefined;
@@ -176,6 +221,8 @@ export class Mmu {
   readonly #stepLow = new Uint32Array(4);
   readonly #stepHigh = new Uint32Array(4);
   #stepCount = 0;
+  /** The physical address the last translation or walk found. */
+  #physAddr = 0;
   #leafFlags = 0;
   #leafPageBytes: PageSizeBytes = PAGE_SIZE_4K;
 
@@ -206,6 +253,26 @@ export class Mmu {
     this.#memory = memory;
     this.#bus = options.bus;
     this.#tlb = cpu.tlb;
+    this.#hitMasks = cpu.accessRights.hit;
+    this.#allowedMasks = cpu.accessRights.allowed;
+    this.#u32 = memory.u32;
+    this.#u8 = memory.u8;
+    const u32Views: Uint32Array[] = [];
+    const i32Views: Int32Array[] = [];
+    for (let start = 0; start < memory.endBytes; start += VIEW_WORDS * 4) {
+      const words = Math.min(VIEW_WORDS, (memory.endBytes - start) / 4);
+      u32Views.push(new Uint32Array(memory.buffer, start, words));
+      i32Views.push(new Int32Array(memory.buffer, start, words));
+    }
+    this.#u32Views = u32Views;
+    this.#u32Low = u32Views[0];
+    this.#i32Views = i32Views;
+    const first = memory.ranges[0];
+    const lowRamEnd = first.base === 0 ? first.sizeBytes : 0;
+    const fastEnd = Math.min(lowRamEnd, FAST_ACCESS_LIMIT);
+    this.#lastRamWord = fastEnd - 4;
+    this.#lastRamByte = fastEnd - 1;
+    this.#lastRamEntryWord = (Math.min(lowRamEnd, VIEW_WORDS * 4) - ENTRY_SIZE_BYTES) / 4;
     this.maxPhysAddrBits = options.maxPhysAddrBits ?? DEFAULT_MAX_PHYS_ADDR_BITS;
     this.#reservedHigh = reservedHighMask(this.maxPhysAddrBits);
   }
@@ -249,10 +316,10 @@ export class Mmu {
    * @throws {BusError} when a paging-structure entry is outside RAM.
    */
   translate(va: VirtAddr, access: MemoryAccess): PhysAddr {
-    if ((this.#cpu.cr0 & CR0_PG) === 0) return va as number as PhysAddr;
-    const kind = kindOf(access);
-    const result = this.#attempt(va, kind);
-    return (result >= 0 ? result : this.#deliverFault(va, kind, -1 - result)) as PhysAddr;
+    const pa = this.#tlb.translate4K(va, access);
+    if (pa >= 0) return pa as PhysAddr;
+    this.#translateSlow(va, access === "read" ? READ : access === "write" ? WRITE : FETCH, pa);
+    return this.#physAddr as PhysAddr;
   }
 
   /**
@@ -265,7 +332,9 @@ export class Mmu {
     if ((this.#cpu.cr0 & CR0_PG) === 0) {
       return { kind: "unpaged", physAddr: va as number as PhysAddr };
     }
-    const result = this.#walk(va, kindOf(access), WALK_PROBE);
+    checkVirtAddr(va);
+    const kind = access === "read" ? READ : access === "write" ? WRITE : FETCH;
+    const status = this.#walk(highHalf(va), va | 0, kind, WALK_PROBE);
     const steps: PageWalkStep[] = [];
     for (let i = 0; i < this.#stepCount; i++) {
       steps.push({
@@ -275,12 +344,12 @@ export class Mmu {
         high32: this.#stepHigh[i],
       });
     }
-    if (result < 0) return { kind: "fault", steps, errorCode: -1 - result };
+    if (status < 0) return { kind: "fault", steps, errorCode: -1 - status };
     const flags = this.#leafFlags;
     return {
       kind: "mapped",
       steps,
-      physAddr: result as PhysAddr,
+      physAddr: this.#physAddr as PhysAddr,
       pageSizeBytes: this.#leafPageBytes,
       writable: (flags & TLB_WRITABLE) !== 0,
       user: (flags & TLB_USER) !== 0,
@@ -296,7 +365,7 @@ export class Mmu {
 
   /** Reads a little-endian 16-bit value at `va`, across a page boundary if need be. */
   readVirt16(va: VirtAddr, access: ReadAccess = "read"): number {
-    if ((va & PAGE_OFFSET_MASK) <= PAGE_SIZE_4K - 2) {
+    if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_16) {
       return this.#load(this.translate(va, access), 2);
     }
     return this.#readSplit(va, 2, access);
@@ -304,7 +373,7 @@ export class Mmu {
 
   /** Reads a little-endian 32-bit value (unsigned) at `va`, across a page boundary if need be. */
   readVirt32(va: VirtAddr, access: ReadAccess = "read"): number {
-    if ((va & PAGE_OFFSET_MASK) <= PAGE_SIZE_4K - 4) {
+    if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_32) {
       return this.#load(this.translate(va, access), 4);
     }
     return this.#readSplit(va, 4, access);
@@ -315,7 +384,7 @@ export class Mmu {
    * rounded above (read two 32-bit halves when every bit matters).
    */
   readVirt64(va: VirtAddr, access: ReadAccess = "read"): number {
-    if ((va & PAGE_OFFSET_MASK) <= PAGE_SIZE_4K - 8) {
+    if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_64) {
       const pa = this.translate(va, access);
       return this.#load(pa, 4) + this.#load((pa + 4) as PhysAddr, 4) * 2 ** 32;
     }
@@ -333,7 +402,7 @@ export class Mmu {
    * unchanged.
    */
   writeVirt16(va: VirtAddr, value: number): void {
-    if ((va & PAGE_OFFSET_MASK) <= PAGE_SIZE_4K - 2) {
+    if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_16) {
       this.#store(this.translate(va, "write"), value & 0xffff, 2);
     } else {
       this.#writeSplit(va, value & 0xffff, 2);
@@ -342,7 +411,7 @@ export class Mmu {
 
   /** Writes a little-endian 32-bit value at `va`; across pages, as {@linkcode writeVirt16}. */
   writeVirt32(va: VirtAddr, value: number): void {
-    if ((va & PAGE_OFFSET_MASK) <= PAGE_SIZE_4K - 4) {
+    if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_32) {
       this.#store(this.translate(va, "write"), value >>> 0, 4);
     } else {
       this.#writeSplit(va, value >>> 0, 4);
@@ -360,10 +429,10 @@ export class Mmu {
         `Cannot write ${String(value)} as 64 bits: not a non-negative safe integer`,
       );
     }
-    if ((va & PAGE_OFFSET_MASK) <= PAGE_SIZE_4K - 8) {
+    if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_64) {
       const pa = this.translate(va, "write");
       this.#store(pa, value % 2 ** 32, 4);
-      this.#store((pa + 4) as PhysAddr, Math.floor(value / 2 ** 32), 4);
+      this.#store((pa + 4) as PhysAddr, Math.floor(value * 2 ** -32), 4);
     } else {
       this.#writeSplit(va, value, 8);
     }
@@ -413,121 +482,171 @@ export class Mmu {
   }
 
   /**
-   * One try at translating: the TLB, else a walk. Returns the physical
-   * address, or -1 - errorCode for a fault.
+   * Everything but a 4 KiB TLB hit: paging off, 2 MiB and 1 GiB hits, a
+   * write through an entry whose D bit is not yet set, a walk, a fault.
+   * Leaves the physical address in #physAddr.
+   *
+   * The slow path passes results through #physAddr and returns small integer
+   * statuses (WALK_OK or -1 - errorCode) because V8 boxes a double, such as
+   * an address above 2^31, into a new heap object whenever it crosses a call
+   * it did not inline; the walk gets the address as two int32 halves for the
+   * same reason.
    */
-  #attempt(va: VirtAddr, kind: AccessKind): number {
-    const tlb = this.#tlb;
-    const slot = tlb.lookup(va);
-    if (slot >= 0) {
-      const flags = tlb.flagsAt(slot);
-      const errorCode = this.#protectionErrorCode(flags, kind);
-      if (errorCode >= 0) return -1 - errorCode;
-      // A write through an entry whose D bit is not known to be set walks again to set it.
-      if (kind !== WRITE || (flags & TLB_DIRTY) !== 0) return tlb.physAddrAt(slot, va);
+  #translateSlow(va: VirtAddr, kind: AccessKind, hitResult: number): void {
+    if ((this.#cpu.cr0 & CR0_PG) === 0) {
+      this.#physAddr = va;
+      return;
     }
-    return this.#walk(va, kind, WALK_TRANSLATE);
+    const status = this.#attempt(va, kind, hitResult === TLB_NO_4K_ENTRY);
+    if (status < 0) this.#physAddr = this.#deliverFault(va, kind, -1 - status);
   }
 
   /**
-   * The page walk (SDM 4.5). Returns the physical address, or -1 - errorCode
-   * for a fault. In WALK_TRANSLATE mode it sets A/D bits and fills the TLB;
-   * in WALK_PROBE mode it records the entries it reads.
+   * One try at translating: the TLB, else a walk. Returns WALK_OK with the
+   * physical address in #physAddr, or -1 - errorCode for a fault.
+   * `isNot4K` says the 4 KiB set was already searched in vain.
    */
-  #walk(va: VirtAddr, kind: AccessKind, mode: WalkMode): number {
-    if (!(va >= 0 && va < VIRT_ADDR_LIMIT && Math.floor(va) === va)) {
-      throw new GeneralProtection(`Address ${String(va)} is not a 48-bit virtual address`);
+  #attempt(va: VirtAddr, kind: AccessKind, isNot4K: boolean): number {
+    const tlb = this.#tlb;
+    const slot = isNot4K ? tlb.lookupLarge(va) : tlb.lookup(va);
+    if (slot >= 0) {
+      const rights = tlbRightsIndex(tlb.flagsAt(slot));
+      if (((this.#allowedMasks[kind] >>> rights) & 1) === 0) {
+        return -1 - (PF_PRESENT | this.#accessErrorBits(kind));
+      }
+      // A write through an entry whose D bit is not known to be set walks again to set it.
+      if (((this.#hitMasks[kind] >>> rights) & 1) !== 0) {
+        this.#physAddr = tlb.physAddrAt(slot, va);
+        return WALK_OK;
+      }
     }
+    checkVirtAddr(va);
+    this.walks++;
+    return this.#walk(highHalf(va), va | 0, kind, WALK_TRANSLATE);
+  }
+
+  /**
+   * The page walk (SDM 4.5) for the 48-bit address `vaHigh:vaLow` (bits
+   * 47:32, and bits 31:0 as an int32). Returns WALK_OK with the physical
+   * address in #physAddr, or -1 - errorCode for a fault. In WALK_TRANSLATE
+   * mode it sets A/D bits and fills the TLB; in WALK_PROBE mode it records the
+   * entries it reads.
+   *
+   * Concurrency: other CPUs (Workers over the same RAM) may walk and edit
+   * these tables at the same time. Entries are read with plain loads, the
+   * low half (P) first: typed-array accesses keep their program order in V8
+   * and x86-64 keeps loads in order, so with the kernel writing the high half
+   * before the low half that makes an entry present, a walk never uses a
+   * present entry with a stale high half. The A and D bits are set with
+   * `Atomics.compareExchange` against the value the walk read, because a low
+   * half has concurrent writers: the walkers of other CPUs (setting A/D) and
+   * the kernel (editing or clearing the entry). A compare-exchange neither
+   * loses their writes nor sets A/D in an entry that changed after this walk
+   * checked it; if the entry changed, the walk starts again from the top.
+   */
+  #walk(vaHigh: number, vaLow: number, kind: AccessKind, mode: WalkMode): number {
     const cpu = this.#cpu;
-    const memory = this.#memory;
-    const u32 = memory.u32;
     const isTranslate = mode === WALK_TRANSLATE;
-    if (isTranslate) this.walks++;
-    else this.#stepCount = 0;
     const nxe = (cpu.efer & EFER_NXE) !== 0;
     // Without NXE, bit 63 is reserved like bits 51:MAXPHYADDR.
     const reservedHigh = nxe ? this.#reservedHigh : this.#reservedHigh | PTE_HIGH_NX;
-    const cr3 = cpu.cr3;
-    let table = cr3 - (cr3 % PAGE_SIZE_4K);
-    let rights = TLB_WRITABLE | TLB_USER;
-    let noExecute = 0;
-    let spanBytes = PML4_SPAN_BYTES;
-    for (let level = 4; level >= 1; level--, spanBytes /= ENTRIES_PER_TABLE) {
-      // `&` reduces modulo 2^32 first, which keeps the low 9 bits of the quotient.
-      const entryPa = table + (Math.floor(va / spanBytes) & (ENTRIES_PER_TABLE - 1)) * 8;
-      if (!memory.isRam(entryPa, ENTRY_SIZE_BYTES)) {
-        throw new BusError(
-          entryPa as PhysAddr,
-          ENTRY_SIZE_BYTES,
-          `${PAGING_LEVEL_NAMES[level as PagingLevel]} entry for ${formatVirtAddr(va)} is not RAM`,
-        );
+    const lowWords = this.#u32Low;
+    const lastRamEntryWord = this.#lastRamEntryWord;
+    restart: for (;;) {
+      if (!isTranslate) this.#stepCount = 0;
+      // A table is addressed by the RAM view holding it and its first word
+      // index in that view: two int32s, so every index below stays an int32.
+      const cr3 = cpu.cr3;
+      const cr3High = Math.floor(cr3 * 2 ** -32);
+      let view = cr3High >>> VIEW_SHIFT;
+      let tableWord = ((cr3High & VIEW_HIGH_MASK) << 30) | ((cr3 >>> 2) & TABLE_WORD_MASK);
+      let rights = TLB_WRITABLE | TLB_USER;
+      let noExecute = 0;
+      let level = 4;
+      let index = 0;
+      let low = 0;
+      let high = 0;
+      // Down the tables until a leaf: a PTE, or a PDPTE or PDE with PS.
+      for (;; level--) {
+        const shift = PAGE_SHIFT + INDEX_BITS * (level - 1);
+        const entryIndex = level === 4
+          ? vaHigh >>> (shift - 32)
+          : (vaLow >>> shift) | (vaHigh << (32 - shift));
+        index = tableWord + 2 * (entryIndex & (ENTRIES_PER_TABLE - 1));
+        if ((view !== 0 || index > lastRamEntryWord) && !this.#isRamEntry(view, index)) {
+          throw new BusError(
+            ((view * VIEW_WORDS + index) * 4) as PhysAddr,
+            ENTRY_SIZE_BYTES,
+            `${PAGING_LEVEL_NAMES[level as PagingLevel]} entry for ${
+              formatVirtAddr((vaHigh * 2 ** 32 + (vaLow >>> 0)) as VirtAddr)
+            } is not RAM`,
+          );
+        }
+        const words = view === 0 ? lowWords : this.#u32Views[view];
+        low = words[index] | 0;
+        high = words[index + 1];
+        if (!isTranslate) {
+          const step = this.#stepCount++;
+          this.#stepAddr[step] = (view * VIEW_WORDS + index) * 4;
+          this.#stepLow[step] = low;
+          this.#stepHigh[step] = high;
+        }
+        if ((low & PTE_P) === 0) return -1 - this.#accessErrorBits(kind);
+        // PS maps a page in a PDPTE or PDE, is reserved in a PML4E, and is PAT in a PTE.
+        const hasPs = level !== 1 && (low & PTE_PS) !== 0;
+        if (
+          (high & reservedHigh) !== 0 ||
+          (hasPs &&
+            (level === 4 || (low & (level === 3 ? RESERVED_LOW_1G : RESERVED_LOW_2M)) !== 0))
+        ) {
+          return -1 - (this.#accessErrorBits(kind) | PF_PRESENT | PF_RESERVED);
+        }
+        rights &= low;
+        if (nxe && (high & PTE_HIGH_NX) !== 0) noExecute = TLB_NO_EXECUTE;
+        if (level === 1 || hasPs) break;
+        if (
+          isTranslate && (low & PTE_A) === 0 &&
+          Atomics.compareExchange(this.#i32Views[view], index, low, low | PTE_A) !== low
+        ) {
+          continue restart;
+        }
+        view = (high & ADDRESS_HIGH_MASK) >>> VIEW_SHIFT;
+        tableWord = ((high & VIEW_HIGH_MASK) << 30) | ((low >>> 2) & TABLE_WORD_MASK);
       }
-      const index = entryPa / 4;
-      const low = u32[index];
-      const high = u32[index + 1];
-      if (!isTranslate) {
-        const step = this.#stepCount++;
-        this.#stepAddr[step] = entryPa;
-        this.#stepLow[step] = low;
-        this.#stepHigh[step] = high;
-      }
-      if ((low & PTE_P) === 0) return -1 - this.#accessErrorBits(kind);
-      const isLeaf = level === 1 || (level !== 4 && (low & PTE_PS) !== 0);
-      if (
-        (high & reservedHigh) !== 0 ||
-        (level === 4 && (low & PTE_PS) !== 0) ||
-        (low & reservedLowMask(low, level as PagingLevel)) !== 0
-      ) {
-        return -1 - (this.#accessErrorBits(kind) | PF_PRESENT | PF_RESERVED);
-      }
-      rights &= low;
-      if (nxe && (high & PTE_HIGH_NX) !== 0) noExecute = TLB_NO_EXECUTE;
-      if (!isLeaf) {
-        if (isTranslate && (low & PTE_A) === 0) Atomics.or(memory.i32, index, PTE_A);
-        table = (high & 0xfffff) * 2 ** 32 + ((low & 0xfffff000) >>> 0);
-        continue;
-      }
+      // The leaf at `level`.
+      const spanBytes = SPAN_BYTES[level];
       let flags = rights | noExecute;
       if ((low & PTE_G) !== 0 && (cpu.cr4 & CR4_PGE) !== 0) flags |= TLB_GLOBAL;
-      const errorCode = this.#protectionErrorCode(flags, kind);
-      if (errorCode >= 0) return -1 - errorCode;
-      // The leaf's address bits start at the page size: bit 12, 21 or 30.
-      const lowAddress = (low & ~(spanBytes - 1)) >>> 0;
-      const frameBase = (high & 0xfffff) * 2 ** 32 + lowAddress;
       if (kind === WRITE || (low & PTE_D) !== 0) flags |= TLB_DIRTY;
+      if (((this.#allowedMasks[kind] >>> tlbRightsIndex(flags)) & 1) === 0) {
+        return -1 - (PF_PRESENT | this.#accessErrorBits(kind));
+      }
+      // The leaf's address bits start at the page size: bit 12, 21 or 30.
+      const frameBase = (high & ADDRESS_HIGH_MASK) * 2 ** 32 + ((low & -spanBytes) >>> 0);
       if (isTranslate) {
         const setBits = kind === WRITE ? PTE_A | PTE_D : PTE_A;
-        if ((low & setBits) !== setBits) Atomics.or(memory.i32, index, setBits);
-        this.#tlb.insert(va, spanBytes as PageSizeBytes, frameBase as PhysAddr, flags);
+        if (
+          (low & setBits) !== setBits &&
+          Atomics.compareExchange(this.#i32Views[view], index, low, low | setBits) !== low
+        ) {
+          continue restart;
+        }
+        const va = vaHigh * 2 ** 32 + (vaLow >>> 0);
+        this.#tlb.insert(va as VirtAddr, spanBytes as PageSizeBytes, frameBase as PhysAddr, flags);
       } else {
         this.#leafFlags = flags;
         this.#leafPageBytes = spanBytes as PageSizeBytes;
       }
-      return frameBase + (va - Math.floor(va / spanBytes) * spanBytes);
+      // The offset in the page is below 2^30, so `&` keeps all of it.
+      this.#physAddr = frameBase + (vaLow & (spanBytes - 1));
+      return WALK_OK;
     }
-    throw new Error("unreachable: level 1 entries are always leaves");
   }
 
-  /**
-   * The error code of a protection fault for `kind` through a translation
-   * with TLB_* `flags` (SDM 4.6), or -1 when the access is allowed.
-   */
-  #protectionErrorCode(flags: number, kind: AccessKind): number {
-    const cpu = this.#cpu;
-    const isUserPage = (flags & TLB_USER) !== 0;
-    let isDenied: boolean;
-    if (cpu.cpl === 3) {
-      isDenied = !isUserPage ||
-        (kind === WRITE && (flags & TLB_WRITABLE) === 0) ||
-        (kind === FETCH && (flags & TLB_NO_EXECUTE) !== 0 && (cpu.efer & EFER_NXE) !== 0);
-    } else if (kind === FETCH) {
-      isDenied = ((flags & TLB_NO_EXECUTE) !== 0 && (cpu.efer & EFER_NXE) !== 0) ||
-        (isUserPage && (cpu.cr4 & CR4_SMEP) !== 0);
-    } else {
-      isDenied = (isUserPage && (cpu.cr4 & CR4_SMAP) !== 0 && !cpu.alignmentCheck) ||
-        (kind === WRITE && (flags & TLB_WRITABLE) === 0 && (cpu.cr0 & CR0_WP) !== 0);
-    }
-    return isDenied ? PF_PRESENT | this.#accessErrorBits(kind) : -1;
+  /** Whether the entry at word `index` of RAM view `view` lies in RAM (not a hole or past the end). */
+  #isRamEntry(view: number, index: number): boolean {
+    return view < this.#u32Views.length &&
+      this.#memory.isRam((view * VIEW_WORDS + index) * 4, ENTRY_SIZE_BYTES);
   }
 
   /** The error-code bits that describe the access itself: W/R, U/S and I/D (SDM 4.7). */
@@ -571,9 +690,9 @@ export class Mmu {
         throw fault;
       }
       previousErrorCode = errorCode;
-      const result = this.#attempt(va, kind);
-      if (result >= 0) return result;
-      errorCode = -1 - result;
+      const status = this.#attempt(va, kind, false);
+      if (status >= 0) return this.#physAddr;
+      errorCode = -1 - status;
     }
   }
 
@@ -603,7 +722,35 @@ export class Mmu {
     }
   }
 
+  /** Reads physical memory: RAM from address 0 directly, anything else through the slow path. */
   #load(pa: PhysAddr, widthBytes: AccessWidth): number {
+    if (widthBytes === 4) {
+      if (pa <= this.#lastRamWord && (pa & 3) === 0) return this.#u32[pa >>> 2];
+    } else if (widthBytes === 1 && pa <= this.#lastRamByte) {
+      return this.#u8[pa];
+    }
+    return this.#loadSlow(pa, widthBytes);
+  }
+
+  /** Writes physical memory: RAM from address 0 directly, anything else through the slow path. */
+  #store(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
+    if (widthBytes === 4) {
+      if (pa <= this.#lastRamWord && (pa & 3) === 0) {
+        this.#u32[pa >>> 2] = value;
+        return;
+      }
+    } else if (widthBytes === 1 && pa <= this.#lastRamByte) {
+      this.#u8[pa] = value;
+      return;
+    }
+    this.#storeSlow(pa, value, widthBytes);
+  }
+
+  /**
+   * The physical-access slow path for reads: the bus when the MMU has one
+   * (RAM, else MMIO), else RAM (BusError outside it).
+   */
+  #loadSlow(pa: PhysAddr, widthBytes: AccessWidth): number {
     if (this.#bus !== undefined) return this.#bus.readPhys(pa, widthBytes);
     const memory = this.#memory;
     return widthBytes === 4
@@ -613,7 +760,8 @@ export class Mmu {
       : memory.read16(pa);
   }
 
-  #store(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
+  /** The physical-access slow path for writes, as `#loadSlow`. */
+  #storeSlow(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
     if (this.#bus !== undefined) {
       this.#bus.writePhys(pa, value, widthBytes);
       return;
@@ -670,10 +818,6 @@ export function canonicalVirtAddrFromText(text: string): VirtAddr {
   return canonicalVirtAddr(parseInt(digits.slice(0, 8), 16), parseInt(digits.slice(8), 16));
 }
 
-function kindOf(access: MemoryAccess): AccessKind {
-  return access === "read" ? READ : access === "write" ? WRITE : FETCH;
-}
-
 /**
  * The first address of the page after `va`'s, in 48-bit form. Running off
  * the top of the lower half is a #GP (the next address is non-canonical);
@@ -687,6 +831,19 @@ function nextPage(va: VirtAddr): VirtAddr {
     );
   }
   return (next === VIRT_ADDR_LIMIT ? 0 : next) as VirtAddr;
+}
+
+/** Throws GeneralProtection unless `va` is a 48-bit virtual address (an integer in [0, 2^48)). */
+function checkVirtAddr(va: number): void {
+  if (!(va >= 0 && va < VIRT_ADDR_LIMIT && Math.floor(va) === va)) {
+    throw new GeneralProtection(`Address ${String(va)} is not a 48-bit virtual address`);
+  }
+}
+
+/** Bits 47:32 of a 48-bit virtual address. */
+function highHalf(va: number): number {
+  // The exact product is below 2^16, and `|` truncates it.
+  return (va * 2 ** -32) | 0;
 }
 
 function checkLength(lengthBytes: number): void {

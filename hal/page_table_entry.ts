@@ -115,11 +115,15 @@ export function readEntryHigh(memory: PhysicalMemory, entryPa: PhysAddr): number
 }
 
 /**
- * Writes the entry at `entryPa` (8-byte aligned) from its two halves. The
- * halves are stored in the order that keeps a concurrent walker (another
- * simulated CPU) from using a half-written entry: when the new entry is
- * present the high half goes first and the low half, holding P, last; when it
- * is not present the low half goes first. Throws BusError outside RAM.
+ * Writes the entry at `entryPa` (8-byte aligned) from its two halves, in the
+ * order that keeps a concurrent walker (another simulated CPU) from using a
+ * half-written entry: when the new entry is present the high half goes first
+ * and the low half, holding P, last; when it is not present the low half goes
+ * first. Plain stores: typed-array stores keep their program order in V8 and
+ * x86-64 keeps stores in order. Overwriting an entry a walker may be updating
+ * (setting A/D) discards those bits; code that must keep them uses an atomic
+ * exchange or compare-exchange (see `kernel/mm/address_space.ts`). Throws
+ * BusError outside RAM.
  *
  * @example
  * ```ts
@@ -142,14 +146,14 @@ export function writeEntry(
   if (entryPa % ENTRY_SIZE_BYTES !== 0) {
     throw new RangeError(`Paging entry address ${hex(entryPa)} is not 8-byte aligned`);
   }
+  const u32 = memory.u32;
   const index = entryPa / 4;
-  // Atomics.store orders the two halves for other Workers sharing the RAM.
   if ((low32 & PTE_P) !== 0) {
-    Atomics.store(memory.i32, index + 1, high32 | 0);
-    Atomics.store(memory.i32, index, low32 | 0);
+    u32[index + 1] = high32;
+    u32[index] = low32;
   } else {
-    Atomics.store(memory.i32, index, low32 | 0);
-    Atomics.store(memory.i32, index + 1, high32 | 0);
+    u32[index] = low32;
+    u32[index + 1] = high32;
   }
 }
 
@@ -161,7 +165,8 @@ export function writeEntry(
  */
 export function encodeEntryLow(pa: PhysAddr, lowFlags: number): number {
   checkEntryAddress(pa);
-  return ((pa % 2 ** 32) | (lowFlags & 0xfff)) >>> 0;
+  // `>>> 0` keeps the low 32 bits of a safe integer without a floating-point remainder.
+  return ((pa >>> 0) | (lowFlags & 0xfff)) >>> 0;
 }
 
 /**
@@ -171,7 +176,8 @@ export function encodeEntryLow(pa: PhysAddr, lowFlags: number): number {
  */
 export function encodeEntryHigh(pa: PhysAddr, highFlags = 0): number {
   checkEntryAddress(pa);
-  return (Math.floor(pa / 2 ** 32) | highFlags) >>> 0;
+  // The exact product is below 2^20, and `|` truncates it.
+  return ((pa * 2 ** -32) | highFlags) >>> 0;
 }
 
 function checkEntryAddress(pa: number): void {

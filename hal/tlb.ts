@@ -4,10 +4,18 @@
  *
  * Three 4-way set-associative arrays, one per page size (4 KiB, 2 MiB, 1 GiB),
  * indexed by the low bits of the page number, all in typed arrays. An entry
- * holds the page number (its tag; a `Float64Array` because 4 KiB page numbers
- * reach 2^36), the translation as an offset to add to the virtual address, the
- * permissions combined over every level of the walk (R/W and U/S ANDed, XD
- * ORed), the global bit and whether the leaf's D bit was known to be set.
+ * holds the page's first virtual address (its tag, in a `Float64Array`
+ * because addresses reach 2^48), the translation as an offset to add to the
+ * virtual address, the permissions combined over every level of the walk (R/W
+ * and U/S ANDed, XD ORed), the global bit, whether the leaf's D bit was known
+ * to be set, and those permissions packed as a rights index (see
+ * `hal/access_rights.ts`) for the hit path.
+ *
+ * A hit ({@linkcode Tlb.translate4K}) is a page base, a set index, up to four
+ * tag compares and one test of the rights index against the mask the CPU
+ * installed for the access ({@linkcode Tlb.setHitMasks}): integer operations
+ * on one typed array, small enough for V8 to inline into the MMU's translate
+ * and its callers.
  *
  * The TLB is a cache and nothing more: it does not read page tables and is
  * never told when they change. An entry stays until INVLPG, a CR3 or CR4
@@ -28,6 +36,14 @@ import {
   type PhysAddr,
   type VirtAddr,
 } from "./address.ts";
+import {
+  RIGHTS_DIRTY,
+  RIGHTS_INDEX_COUNT,
+  RIGHTS_NO_EXECUTE,
+  RIGHTS_USER,
+  RIGHTS_WRITABLE,
+} from "./access_rights.ts";
+import type { MemoryAccess } from "./mmu.ts";
 import type { Tracer } from "./trace.ts";
 
 /** Entry flag: R/W was 1 at every level of the walk. Same bit as the entry's R/W. */
@@ -40,6 +56,11 @@ export const TLB_DIRTY = 1 << 6;
 export const TLB_GLOBAL = 1 << 8;
 /** Entry flag: XD was set at some level while EFER.NXE was 1; fetches are forbidden. */
 export const TLB_NO_EXECUTE = 1 << 9;
+
+/** {@linkcode Tlb.translate4K} result: no 4 KiB entry holds the page. */
+export const TLB_NO_4K_ENTRY = -1;
+/** {@linkcode Tlb.translate4K} result: a 4 KiB entry holds the page but cannot serve the access. */
+export const TLB_4K_DENIED = -2;
 
 /** Ways per set in every size class. */
 export const TLB_WAYS = 4;
@@ -92,17 +113,47 @@ export interface TlbStats {
   readonly flushes: number;
 }
 
-/** The tag of an empty slot: NaN equals nothing, not even a page number computed from NaN. */
+/** The tag of an empty slot: NaN equals nothing, not even itself. */
 const INVALID_TAG = NaN;
+const PAGE_OFFSET_4K = PAGE_SIZE_4K - 1;
+/** log2 of 4 KiB: `va >>> PAGE_SHIFT_4K` numbers 4 KiB pages modulo 2^20. */
+const PAGE_SHIFT_4K = 12;
+/** log2 of TLB_WAYS: a set's first slot is its number shifted left by this. */
+const WAYS_SHIFT = 2;
+/** The largest set count of any size class (4 KiB set bits come from va bits 12 to 27). */
+const MAX_SETS = 2 ** 16;
+const INVERSE_2M = 1 / PAGE_SIZE_2M;
+const INVERSE_1G = 1 / PAGE_SIZE_1G;
+/**
+ * The low bits of a packed translation that hold the rights index. A
+ * translation (PA - VA of the page bases) is a multiple of 4 KiB, so its low
+ * 12 bits are free; `&` reads them even from a negative translation.
+ */
+const RIGHTS_MASK = RIGHTS_INDEX_COUNT - 1;
+
+/**
+ * The rights index ({@linkcode RIGHTS_WRITABLE} and friends) of a
+ * translation with TLB_* `flags`.
+ */
+export function tlbRightsIndex(flags: number): number {
+  return ((flags & TLB_WRITABLE) !== 0 ? RIGHTS_WRITABLE : 0) |
+    ((flags & TLB_USER) !== 0 ? RIGHTS_USER : 0) |
+    ((flags & TLB_NO_EXECUTE) !== 0 ? RIGHTS_NO_EXECUTE : 0) |
+    ((flags & TLB_DIRTY) !== 0 ? RIGHTS_DIRTY : 0);
+}
 
 /** A per-CPU TLB with separate 4 KiB, 2 MiB and 1 GiB arrays. */
 export class Tlb {
   /** Total entries over all page sizes. */
   readonly capacity: number;
-  /** Page number (VA / page size) per slot; NaN marks an empty slot. */
-  readonly #tag: Float64Array;
-  /** Physical minus virtual page base per slot: PA = VA + offset. */
-  readonly #offset: Float64Array;
+  /**
+   * Two numbers per slot, side by side so a hit reads one cache line: the
+   * tag, the page's first virtual address (NaN marks an empty slot; an
+   * address that is not a 48-bit integer never matches a tag, which is a
+   * multiple of the page size), and the packed translation, the physical
+   * minus the virtual page base plus the slot's rights index.
+   */
+  readonly #entries: Float64Array;
   /** TLB_* flags per slot. */
   readonly #flags: Uint16Array;
   /** Next way to replace, per set (round robin). */
@@ -114,6 +165,14 @@ export class Tlb {
   readonly #base2M: number;
   /** First slot of the 1 GiB array. */
   readonly #base1G: number;
+  // The rights indices that may hit for each access kind (AccessRights.hit),
+  // installed by the CPU whenever its protection mode changes.
+  #readMask = 0;
+  #writeMask = 0;
+  #fetchMask = 0;
+  /** Valid 2 MiB and 1 GiB entries: a lookup skips a size class that has none. */
+  #count2M = 0;
+  #count1G = 0;
   #hits = 0;
   #misses = 0;
   #flushes = 0;
@@ -134,8 +193,8 @@ export class Tlb {
     this.#base2M = sets4K * TLB_WAYS;
     this.#base1G = this.#base2M + sets2M * TLB_WAYS;
     this.capacity = this.#base1G + sets1G * TLB_WAYS;
-    this.#tag = new Float64Array(this.capacity).fill(INVALID_TAG);
-    this.#offset = new Float64Array(this.capacity);
+    this.#entries = new Float64Array(this.capacity * 2);
+    for (let slot = 0; slot < this.capacity; slot++) this.#entries[2 * slot] = INVALID_TAG;
     this.#flags = new Uint16Array(this.capacity);
     this.#victim = new Uint8Array(sets4K + sets2M + sets1G);
   }
@@ -163,25 +222,92 @@ export class Tlb {
   }
 
   /**
+   * Installs the rights indices that may hit for each kind of access: the
+   * CPU's `AccessRights.hit` masks, which it passes in whenever CR0, CR4,
+   * EFER, the CPL or EFLAGS.AC changes. A TLB starts with none (every
+   * {@linkcode translate4K} misses).
+   */
+  setHitMasks(readMask: number, writeMask: number, fetchMask: number): void {
+    this.#readMask = readMask;
+    this.#writeMask = writeMask;
+    this.#fetchMask = fetchMask;
+  }
+
+  /**
+   * The hit path of a translation: the physical address of `va` through a
+   * 4 KiB entry whose rights allow `access` in the current protection mode
+   * (and, for a write, whose D bit is known set), counting a hit. Otherwise
+   * it counts nothing and returns {@linkcode TLB_NO_4K_ENTRY} (the caller then
+   * looks further with {@linkcode lookupLarge}) or {@linkcode TLB_4K_DENIED}
+   * (with {@linkcode lookup}). A page base, a set index, up to four tag
+   * compares and one mask test; it does not allocate.
+   */
+  translate4K(va: VirtAddr, access: MemoryAccess): number {
+    const entries = this.#entries;
+    // `&` and `>>>` reduce a safe integer modulo 2^32 first, which keeps the bits used here.
+    const pageBase = va - (va & PAGE_OFFSET_4K);
+    let index = ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << (WAYS_SHIFT + 1);
+    if (
+      entries[index] !== pageBase && entries[index += 2] !== pageBase &&
+      entries[index += 2] !== pageBase && entries[index += 2] !== pageBase
+    ) {
+      return TLB_NO_4K_ENTRY;
+    }
+    const translation = entries[index + 1];
+    const rights = translation & RIGHTS_MASK;
+    const mask = access === "read"
+      ? this.#readMask
+      : access === "write"
+      ? this.#writeMask
+      : this.#fetchMask;
+    if (((mask >>> rights) & 1) === 0) return TLB_4K_DENIED;
+    this.#hits++;
+    return va + (translation - rights);
+  }
+
+  /**
    * Looks up the translation for `va`, trying 4 KiB, then 2 MiB, then 1 GiB
    * entries. Returns the slot (for {@linkcode flagsAt} and
    * {@linkcode physAddrAt}) or -1 on a miss. Counts a hit or a miss. Does not
    * allocate.
    */
   lookup(va: VirtAddr): number {
-    const page4K = Math.floor(va / PAGE_SIZE_4K);
-    let slot = this.#find(page4K, this.#firstSlot(page4K, PAGE_SIZE_4K));
+    const base4K = va - (va & PAGE_OFFSET_4K);
+    let slot = this.#find(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
+    if (slot < 0 && this.#count2M !== 0) {
+      const base2M = va - (va & (PAGE_SIZE_2M - 1));
+      slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
+    }
+    if (slot < 0 && this.#count1G !== 0) {
+      const base1G = va - (va & (PAGE_SIZE_1G - 1));
+      slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+    }
     if (slot < 0) {
-      const page2M = Math.floor(va / PAGE_SIZE_2M);
-      slot = this.#find(page2M, this.#firstSlot(page2M, PAGE_SIZE_2M));
-      if (slot < 0) {
-        const page1G = Math.floor(va / PAGE_SIZE_1G);
-        slot = this.#find(page1G, this.#firstSlot(page1G, PAGE_SIZE_1G));
-        if (slot < 0) {
-          this.#misses++;
-          return -1;
-        }
-      }
+      this.#misses++;
+      return -1;
+    }
+    this.#hits++;
+    return slot;
+  }
+
+  /**
+   * Looks up `va` in the 2 MiB and 1 GiB arrays only, for a translation whose
+   * {@linkcode translate4K} found no 4 KiB entry. Returns the slot or -1, and
+   * counts a hit or a miss, like {@linkcode lookup}.
+   */
+  lookupLarge(va: VirtAddr): number {
+    let slot = -1;
+    if (this.#count2M !== 0) {
+      const base2M = va - (va & (PAGE_SIZE_2M - 1));
+      slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
+    }
+    if (slot < 0 && this.#count1G !== 0) {
+      const base1G = va - (va & (PAGE_SIZE_1G - 1));
+      slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+    }
+    if (slot < 0) {
+      this.#misses++;
+      return -1;
     }
     this.#hits++;
     return slot;
@@ -194,7 +320,8 @@ export class Tlb {
 
   /** The physical address `va` translates to through the entry in `slot`. */
   physAddrAt(slot: number, va: VirtAddr): PhysAddr {
-    return (va + this.#offset[slot]) as PhysAddr;
+    const translation = this.#entries[2 * slot + 1];
+    return (va + (translation - (translation & RIGHTS_MASK))) as PhysAddr;
   }
 
   /**
@@ -204,38 +331,62 @@ export class Tlb {
    * Returns the slot. Does not allocate.
    */
   insert(va: VirtAddr, pageSizeBytes: PageSizeBytes, frameBase: PhysAddr, flags: number): number {
-    const page = Math.floor(va / pageSizeBytes);
-    const first = this.#firstSlot(page, pageSizeBytes);
-    const tag = this.#tag;
-    let slot = this.#find(page, first);
+    const pageBase = va - (va & (pageSizeBytes - 1));
+    const first = this.#firstSlot(pageBase, pageSizeBytes);
+    const entries = this.#entries;
+    // The way holding this page, else the first empty way (NaN), else the set's next victim.
+    const i = first << 1;
+    const tag0 = entries[i];
+    const tag1 = entries[i + 2];
+    const tag2 = entries[i + 4];
+    const tag3 = entries[i + 6];
+    let slot = tag0 === pageBase
+      ? first
+      : tag1 === pageBase
+      ? first + 1
+      : tag2 === pageBase
+      ? first + 2
+      : tag3 === pageBase
+      ? first + 3
+      : -1;
     if (slot < 0) {
-      for (let way = first; way < first + TLB_WAYS; way++) {
-        if (Number.isNaN(tag[way])) {
-          slot = way;
-          break;
-        }
+      slot = tag0 !== tag0
+        ? first
+        : tag1 !== tag1
+        ? first + 1
+        : tag2 !== tag2
+        ? first + 2
+        : tag3 !== tag3
+        ? first + 3
+        : -1;
+      if (slot >= 0) {
+        this.#countFilled(slot, 1);
+      } else {
+        // Sets of all three classes are consecutive, so first / TLB_WAYS numbers the set.
+        const set = first >>> WAYS_SHIFT;
+        const way = this.#victim[set];
+        this.#victim[set] = (way + 1) & (TLB_WAYS - 1);
+        slot = first + way;
       }
     }
-    if (slot < 0) {
-      // Sets of all three classes are consecutive, so first / TLB_WAYS numbers the set.
-      const set = first / TLB_WAYS;
-      const way = this.#victim[set];
-      this.#victim[set] = (way + 1) % TLB_WAYS;
-      slot = first + way;
-    }
-    tag[slot] = page;
-    this.#offset[slot] = frameBase - page * pageSizeBytes;
+    entries[2 * slot] = pageBase;
+    entries[2 * slot + 1] = frameBase - pageBase + tlbRightsIndex(flags);
     this.#flags[slot] = flags;
-    const tracer = this.#tracer;
-    if (tracer !== undefined && tracer.mmu) {
-      tracer.emit(
-        "mmu",
-        `tlb fill ${formatVirtAddr((page * pageSizeBytes) as VirtAddr)} -> ${hex(frameBase)} (${
-          describeTlbEntry(pageSizeBytes, flags)
-        })`,
-      );
-    }
+    if (this.#tracer !== undefined) this.#traceFill(slot, pageSizeBytes);
     return slot;
+  }
+
+  /** Emits the trace line of a fill (kept out of insert() so that V8 inlines insert()). */
+  #traceFill(slot: number, pageSizeBytes: PageSizeBytes): void {
+    const tracer = this.#tracer;
+    if (tracer === undefined || !tracer.mmu) return;
+    const pageBase = this.#entries[2 * slot];
+    tracer.emit(
+      "mmu",
+      `tlb fill ${formatVirtAddr(pageBase as VirtAddr)} -> ${
+        hex(this.physAddrAt(slot, pageBase as VirtAddr))
+      } (${describeTlbEntry(pageSizeBytes, this.#flags[slot])})`,
+    );
   }
 
   /**
@@ -244,12 +395,12 @@ export class Tlb {
    */
   flushPage(va: VirtAddr): number {
     this.#flushes++;
-    const page4K = Math.floor(va / PAGE_SIZE_4K);
-    const page2M = Math.floor(va / PAGE_SIZE_2M);
-    const page1G = Math.floor(va / PAGE_SIZE_1G);
-    const removed = this.#remove(page4K, this.#firstSlot(page4K, PAGE_SIZE_4K)) +
-      this.#remove(page2M, this.#firstSlot(page2M, PAGE_SIZE_2M)) +
-      this.#remove(page1G, this.#firstSlot(page1G, PAGE_SIZE_1G));
+    const base4K = va - (va & PAGE_OFFSET_4K);
+    const base2M = va - (va & (PAGE_SIZE_2M - 1));
+    const base1G = va - (va & (PAGE_SIZE_1G - 1));
+    const removed = this.#remove(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT) +
+      this.#remove(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M)) +
+      this.#remove(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
     const tracer = this.#tracer;
     if (tracer !== undefined && tracer.mmu) {
       tracer.emit("mmu", `tlb flush page ${formatVirtAddr(va)} (${removed} removed)`);
@@ -264,12 +415,13 @@ export class Tlb {
   flushAll(options: TlbFlushOptions = {}): number {
     this.#flushes++;
     const keepGlobal = options.keepGlobal ?? false;
-    const tag = this.#tag;
+    const entries = this.#entries;
     let removed = 0;
     for (let slot = 0; slot < this.capacity; slot++) {
-      if (Number.isNaN(tag[slot])) continue;
+      if (Number.isNaN(entries[2 * slot])) continue;
       if (keepGlobal && (this.#flags[slot] & TLB_GLOBAL) !== 0) continue;
-      tag[slot] = INVALID_TAG;
+      entries[2 * slot] = INVALID_TAG;
+      this.#countFilled(slot, -1);
       removed++;
     }
     const tracer = this.#tracer;
@@ -286,7 +438,7 @@ export class Tlb {
   get size(): number {
     let count = 0;
     for (let slot = 0; slot < this.capacity; slot++) {
-      if (!Number.isNaN(this.#tag[slot])) count++;
+      if (!Number.isNaN(this.#entries[2 * slot])) count++;
     }
     return count;
   }
@@ -295,19 +447,18 @@ export class Tlb {
   entries(): TlbEntry[] {
     const result: TlbEntry[] = [];
     for (let slot = 0; slot < this.capacity; slot++) {
-      const page = this.#tag[slot];
-      if (Number.isNaN(page)) continue;
+      const virtAddr = this.#entries[2 * slot];
+      if (Number.isNaN(virtAddr)) continue;
       const pageSizeBytes: PageSizeBytes = slot < this.#base2M
         ? PAGE_SIZE_4K
         : slot < this.#base1G
         ? PAGE_SIZE_2M
         : PAGE_SIZE_1G;
-      const virtAddr = page * pageSizeBytes;
       const flags = this.#flags[slot];
       result.push({
         slot,
         virtAddr: virtAddr as VirtAddr,
-        physAddr: (virtAddr + this.#offset[slot]) as PhysAddr,
+        physAddr: this.physAddrAt(slot, virtAddr as VirtAddr),
         pageSizeBytes,
         writable: (flags & TLB_WRITABLE) !== 0,
         user: (flags & TLB_USER) !== 0,
@@ -319,30 +470,41 @@ export class Tlb {
     return result.sort((a, b) => a.virtAddr - b.virtAddr || a.pageSizeBytes - b.pageSizeBytes);
   }
 
-  /** The first slot of the set that holds `page` of `pageSizeBytes`. */
-  #firstSlot(page: number, pageSizeBytes: PageSizeBytes): number {
-    // `&` reduces modulo 2^32 first, which keeps the low bits of any safe integer.
-    if (pageSizeBytes === PAGE_SIZE_4K) return (page & this.#setMask4K) * TLB_WAYS;
-    if (pageSizeBytes === PAGE_SIZE_2M) return this.#base2M + (page & this.#setMask2M) * TLB_WAYS;
-    return this.#base1G + (page & this.#setMask1G) * TLB_WAYS;
+  /** Adds `delta` to the valid-entry count of the size class `slot` belongs to. */
+  #countFilled(slot: number, delta: number): void {
+    if (slot >= this.#base1G) this.#count1G += delta;
+    else if (slot >= this.#base2M) this.#count2M += delta;
   }
 
-  /** The slot in the set starting at `first` whose tag is `page`, or -1. */
-  #find(page: number, first: number): number {
-    const tag = this.#tag;
+  /** The first slot of the set that holds the page of `pageSizeBytes` starting at `pageBase`. */
+  #firstSlot(pageBase: number, pageSizeBytes: PageSizeBytes): number {
+    // `&` reduces modulo 2^32 first, which keeps the low bits of any safe integer.
+    if (pageSizeBytes === PAGE_SIZE_4K) {
+      return ((pageBase >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT;
+    }
+    if (pageSizeBytes === PAGE_SIZE_2M) {
+      return this.#base2M + (((pageBase * INVERSE_2M) & this.#setMask2M) << WAYS_SHIFT);
+    }
+    return this.#base1G + (((pageBase * INVERSE_1G) & this.#setMask1G) << WAYS_SHIFT);
+  }
+
+  /** The slot in the set starting at `first` whose tag is `pageBase`, or -1. */
+  #find(pageBase: number, first: number): number {
+    const entries = this.#entries;
     for (let slot = first; slot < first + TLB_WAYS; slot++) {
-      if (tag[slot] === page) return slot;
+      if (entries[2 * slot] === pageBase) return slot;
     }
     return -1;
   }
 
-  /** Empties the ways of the set starting at `first` tagged `page`; returns how many. */
-  #remove(page: number, first: number): number {
-    const tag = this.#tag;
+  /** Empties the ways of the set starting at `first` tagged `pageBase`; returns how many. */
+  #remove(pageBase: number, first: number): number {
+    const entries = this.#entries;
     let removed = 0;
     for (let slot = first; slot < first + TLB_WAYS; slot++) {
-      if (tag[slot] === page) {
-        tag[slot] = INVALID_TAG;
+      if (entries[2 * slot] === pageBase) {
+        entries[2 * slot] = INVALID_TAG;
+        this.#countFilled(slot, -1);
         removed++;
       }
     }
@@ -370,7 +532,7 @@ export function describeTlbEntry(pageSizeBytes: PageSizeBytes, flags: number): s
 }
 
 function checkSets(sets: number, name: string): number {
-  if (!Number.isInteger(sets) || sets < 1 || sets > 65536 || (sets & (sets - 1)) !== 0) {
+  if (!Number.isInteger(sets) || sets < 1 || sets > MAX_SETS || (sets & (sets - 1)) !== 0) {
     throw new RangeError(`Invalid TLB ${name} ${sets}: expected a power of two from 1 to 65536`);
   }
   return sets;

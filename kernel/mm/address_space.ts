@@ -13,12 +13,29 @@
  * handle: it holds the PML4's page handle and the machine it edits; all other
  * state is in the entries. The kernel edits tables by physical address through
  * `memory`, which stands for its accesses through the direct map (a
- * direct-map address is a fixed offset from the physical one). The half of
- * an entry that holds P is written with `Atomics.store`, after the other half
- * when the entry becomes present and before it when it is cleared, so page
- * walkers on other Workers never use a half-written entry. Changes to one
- * address space are not meant to race each other (an SMP kernel takes the
- * address space's lock, as every kernel does).
+ * direct-map address is a fixed offset from the physical one).
+ *
+ * ## Concurrency
+ *
+ * Changes to one address space do not race each other (an SMP kernel takes
+ * the address space's lock, as every kernel does), but the MMUs of other CPUs
+ * (Workers over the same RAM) may walk the tables at any time, and a walk
+ * writes too: it sets A and D in the low half of the entries it uses, with a
+ * compare-exchange against the value it read (`hal/mmu.ts`). Atomic
+ * operations are used exactly where such a concurrent writer can exist:
+ *
+ * - Making a not-present entry present has no concurrent writer (walkers
+ *   never write a not-present entry): two plain stores, the high half first
+ *   and the low half (P) last, so a walker that sees P sees the new address.
+ * - Changing or clearing a present leaf races with walkers setting A/D: the
+ *   low half is replaced with `Atomics.compareExchange` (keeping A/D set
+ *   meanwhile) or `Atomics.exchange` (which returns the final A/D), so
+ *   neither side's write is lost.
+ * - Clearing a table link also races with walkers setting A in it, but that
+ *   bit means nothing once the link is gone: a plain store, which a walker's
+ *   compare-exchange against the old value can no longer undo.
+ * - The high half of a table link holds the live-entry count (below); no
+ *   walker writes a high half, so plain read-modify-writes are enough.
  *
  * The processor ignores some entry bits (Intel SDM vol. 3A, tables 4-15 to
  * 4-20); the kernel keeps its own facts there:
@@ -289,6 +306,7 @@ const SPAN_BYTES = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 2 ** 39];
 /** 1 / SPAN_BYTES: a multiplication is several times cheaper than a division. */
 const INVERSE_SPAN = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
 const TWO_POW_32 = 2 ** 32;
+const INVERSE_TWO_POW_32 = 2 ** -32;
 // Pending whole-TLB flushes of a range operation.
 const FLUSH_NONE = 0;
 const FLUSH_LOCAL = 1;
@@ -383,10 +401,10 @@ export class AddressSpace implements Disposable {
       // The PML4 maps itself: read-only would stop the kernel editing tables
       // through it, so RW; XD, since tables are data; not user.
       const pml4 = space.#pml4;
-      space.#storeEntry(
+      space.#publishEntry(
         pml4 / 4 + 2 * recursiveIndex,
-        (pml4 % TWO_POW_32) | PTE_P | PTE_RW | PTE_SW_FOREIGN,
-        Math.floor(pml4 / TWO_POW_32) | PTE_HIGH_NX,
+        lowAddressBits(pml4) | PTE_P | PTE_RW | PTE_SW_FOREIGN,
+        highAddressBits(pml4) | PTE_HIGH_NX,
       );
     }
     return space;
@@ -543,9 +561,8 @@ export class AddressSpace implements Disposable {
     const e = this.#findLeaf("unmap", va, pageSizeBytes);
     const leafLevel = leafLevelOf(pageSizeBytes);
     const u32 = this.#u32;
-    const low = u32[e];
-    const pa = frameOf(low, u32[e + 1], leafLevel);
-    this.#clearEntry(e);
+    const pa = frameOf(u32[e], u32[e + 1], leafLevel);
+    const low = this.#clearLeaf(e);
     this.#isActiveNow = this.isActive;
     this.#invalidate(va, low);
     if ((low & PTE_SW_OWNED) !== 0) this.#release(pa);
@@ -555,7 +572,7 @@ export class AddressSpace implements Disposable {
       const parent = path[level];
       if (this.#addCount(parent, -1) !== 0) break;
       const table = tableOf(u32[parent], u32[parent + 1]);
-      this.#clearEntry(parent);
+      this.#clearLink(parent);
       this.#release(table);
     }
     return pa as PhysAddr;
@@ -644,13 +661,11 @@ export class AddressSpace implements Disposable {
     const newPa = page.physAddr;
     const e = this.#findLeaf("remap", va, PAGE_SIZE_4K);
     const u32 = this.#u32;
-    const low = u32[e];
-    const oldPa = frameOf(low, u32[e + 1], 1);
-    this.#storeEntry(
+    const oldPa = frameOf(u32[e], u32[e + 1], 1);
+    const low = this.#replaceLeaf(
       e,
-      leafLow(bits, 1, PTE_SW_OWNED) | (newPa % TWO_POW_32),
-      leafHigh(bits) |
-        Math.floor(newPa / TWO_POW_32),
+      leafLow(bits, 1, PTE_SW_OWNED) | lowAddressBits(newPa),
+      leafHigh(bits) | highAddressBits(newPa),
     );
     page.intoRaw();
     this.#isActiveNow = this.isActive;
@@ -787,10 +802,10 @@ export class AddressSpace implements Disposable {
     const e = word + 2 * indexAt(va, leafLevel);
     const low = u32[e];
     if ((low & PTE_P) !== 0) throw alreadyMapped(va, pageSizeBytes, low, u32[e + 1], leafLevel);
-    this.#storeEntry(
+    this.#publishEntry(
       e,
-      leafLow(flags, leafLevel, extraLow) | (pa % TWO_POW_32),
-      leafHigh(flags) | Math.floor(pa / TWO_POW_32),
+      leafLow(flags, leafLevel, extraLow) | lowAddressBits(pa),
+      leafHigh(flags) | highAddressBits(pa),
     );
     this.#addCount(parent, 1);
   }
@@ -829,17 +844,28 @@ export class AddressSpace implements Disposable {
     return e;
   }
 
-  /** Rewrites a present leaf's permissions in place and invalidates it. */
+  /**
+   * Rewrites a present leaf's permissions in place and invalidates it. The
+   * high half (XD) goes first, then the low half by compare-exchange, retried
+   * if a walker set A or D in the meantime, so those bits are kept. A walker
+   * between the two stores combines old and new permissions; it can gain no
+   * right that neither had, and the invalidation that follows ends it.
+   */
   #reflag(e: number, va: number, level: number, flags: number): void {
     const u32 = this.#u32;
-    const low = u32[e];
     const high = u32[e + 1];
-    const keepLow = (low & (PTE_A | PTE_D | PTE_SW_OWNED)) |
-      (level === 1 ? low & 0xfffff000 : low & 0xffffe000);
-    const newLow = (keepLow | leafLow(flags, level, 0)) >>> 0;
     const newHigh = ((high & 0x7fffffff) | leafHigh(flags)) >>> 0;
-    if (newLow === low && newHigh === high) return;
-    this.#storeEntry(e, newLow, newHigh);
+    let low = u32[e] | 0;
+    for (;;) {
+      const keepLow = (low & (PTE_A | PTE_D | PTE_SW_OWNED)) |
+        (level === 1 ? low & 0xfffff000 : low & 0xffffe000);
+      const newLow = keepLow | leafLow(flags, level, 0);
+      if (newLow === low && newHigh === high) return;
+      if (newHigh !== high) u32[e + 1] = newHigh;
+      const seen = Atomics.compareExchange(this.#i32, e, low, newLow);
+      if (seen === low) break;
+      low = seen;
+    }
     this.#invalidate(va, low);
   }
 
@@ -859,24 +885,38 @@ export class AddressSpace implements Disposable {
     high: number,
   ): void {
     const u32 = this.#u32;
-    const i32 = this.#i32;
     const span = SPAN_BYTES[level];
     const base = table / 4;
     let index = indexAt(start as VirtAddr, level);
     if (level === leafLevel) {
-      let added = 0;
-      for (let va = start; va < end; va += span, pa += span, index++) {
+      // The frame address as two 32-bit halves, advanced by the page size
+      // with a carry: no division or remainder per entry.
+      let paLow = lowAddressBits(pa);
+      let paHigh = highAddressBits(pa);
+      const count = (end - start) / span;
+      for (let i = 0; i < count; i++, index++) {
         const e = base + 2 * index;
         const old = u32[e];
         if ((old & PTE_P) !== 0) {
-          this.#addCount(parent, added);
-          throw alreadyMapped(va as VirtAddr, span as PageSizeBytes, old, u32[e + 1], level);
+          this.#addCount(parent, i);
+          throw alreadyMapped(
+            (start + i * span) as VirtAddr,
+            span as PageSizeBytes,
+            old,
+            u32[e + 1],
+            level,
+          );
         }
-        i32[e + 1] = high | Math.floor(pa / TWO_POW_32);
-        Atomics.store(i32, e, low | (pa % TWO_POW_32)); // publishes the entry, as #storeEntry
-        added++;
+        // Not present before: no concurrent writer; high half first (see Concurrency).
+        u32[e + 1] = high | paHigh;
+        u32[e] = low | paLow;
+        paLow += span;
+        if (paLow >= TWO_POW_32) {
+          paLow -= TWO_POW_32;
+          paHigh++;
+        }
       }
-      this.#addCount(parent, added);
+      this.#addCount(parent, count);
       return;
     }
     for (let va = start; va < end; index++) {
@@ -921,16 +961,16 @@ export class AddressSpace implements Disposable {
         const high = u32[e + 1];
         if (level === 1 || (low & PTE_PS) !== 0) {
           // #checkRange guarantees the leaf lies wholly inside the range.
-          this.#clearEntry(e);
-          this.#invalidate(entryStart, low);
-          if ((low & PTE_SW_OWNED) !== 0) this.#release(frameOf(low, high, level));
+          const lastLow = this.#clearLeaf(e);
+          this.#invalidate(entryStart, lastLow);
+          if ((lastLow & PTE_SW_OWNED) !== 0) this.#release(frameOf(low, high, level));
           leaves++;
           removed++;
         } else {
           const child = tableOf(low, high);
           leaves += this.#unmapIn(child, level - 1, e, va, childEnd);
           if (countOf(u32[e + 1]) === 0) {
-            this.#clearEntry(e);
+            this.#clearLink(e);
             this.#release(child);
             removed++;
           }
@@ -1064,7 +1104,7 @@ export class AddressSpace implements Disposable {
         { cause: error },
       );
     }
-    this.#storeEntry(e, (table % TWO_POW_32) | TABLE_FLAGS, Math.floor(table / TWO_POW_32));
+    this.#publishEntry(e, lowAddressBits(table) | TABLE_FLAGS, highAddressBits(table));
     this.#addCount(parent, 1);
     return table;
   }
@@ -1087,7 +1127,7 @@ export class AddressSpace implements Disposable {
       const e = path[level];
       if (countOf(u32[e + 1]) !== 0) break;
       const child = tableOf(u32[e], u32[e + 1]);
-      this.#clearEntry(e);
+      this.#clearLink(e);
       this.#release(child);
       if (level < 4) this.#addCount(path[level + 1], -1);
     }
@@ -1101,25 +1141,58 @@ export class AddressSpace implements Disposable {
     if (e < 0) return 1;
     const high = this.#u32[e + 1];
     const count = ((high & COUNT_MASK) >>> COUNT_SHIFT) + delta;
-    // Bits the walker ignores: a plain (tear-free, 32-bit) store is enough.
-    this.#i32[e + 1] = (high & ~COUNT_MASK) | (count << COUNT_SHIFT);
+    // A high half has no concurrent writer (walkers write low halves only).
+    this.#u32[e + 1] = (high & ~COUNT_MASK) | (count << COUNT_SHIFT);
     return count;
   }
 
   /**
-   * Writes a present entry: the high half first, then the low half (with P)
-   * as an atomic store, which publishes both, so a walker on another CPU
-   * never sees P with a stale address.
+   * Makes the not-present entry at word `e` present. No walker writes a
+   * not-present entry, so there is no concurrent writer: plain stores, the
+   * high half first and the low half (P) last.
    */
-  #storeEntry(e: number, low: number, high: number): void {
-    this.#i32[e + 1] = high;
-    Atomics.store(this.#i32, e, low | 0);
+  #publishEntry(e: number, low: number, high: number): void {
+    const u32 = this.#u32;
+    u32[e + 1] = high;
+    u32[e] = low;
   }
 
-  /** Clears an entry: the low half (P) first, atomically; then the ignored high half. */
-  #clearEntry(e: number): void {
-    Atomics.store(this.#i32, e, 0);
-    this.#i32[e + 1] = 0;
+  /**
+   * Replaces the present leaf at word `e` and returns its last low half,
+   * A and D as walkers left them. If the high half (address bits 51:32, XD)
+   * changes, the entry is first made not present, so that no walker ever
+   * combines an old half with a new one.
+   */
+  #replaceLeaf(e: number, low: number, high: number): number {
+    const u32 = this.#u32;
+    if (u32[e + 1] === high >>> 0) return Atomics.exchange(this.#i32, e, low);
+    const last = Atomics.exchange(this.#i32, e, 0);
+    u32[e + 1] = high;
+    u32[e] = low;
+    return last;
+  }
+
+  /**
+   * Clears the present leaf at word `e` and returns its last low half. A
+   * walker may be setting A or D in it right now, so the low half is swapped
+   * out with `Atomics.exchange`: the bits it returns are final. The high half
+   * has no concurrent writer.
+   */
+  #clearLeaf(e: number): number {
+    const last = Atomics.exchange(this.#i32, e, 0);
+    this.#u32[e + 1] = 0;
+    return last;
+  }
+
+  /**
+   * Clears the table link at word `e`. A walker may set A in it meanwhile;
+   * that bit means nothing once the link is gone, and its compare-exchange
+   * against the old value cannot undo the clear, so plain stores do.
+   */
+  #clearLink(e: number): void {
+    const u32 = this.#u32;
+    u32[e] = 0;
+    u32[e + 1] = 0;
   }
 
   /** Drops one reference to the frame at `pa` (a table or an owned page); the last frees it. */
@@ -1253,6 +1326,18 @@ function indexAt(va: number, level: number): number {
   // Multiplying by a power of two is exact; `&` truncates (a floor, for
   // non-negative values) and reduces modulo 2^32, which keeps the low 9 bits.
   return (va * INVERSE_SPAN[level]) & 511;
+}
+
+/** Bits 31:0 of a physical address below 2^52, for an entry's low half. */
+function lowAddressBits(pa: number): number {
+  // `>>> 0` reduces a safe integer modulo 2^32 without a floating-point remainder.
+  return pa >>> 0;
+}
+
+/** Bits 51:32 of a physical address below 2^52, for an entry's high half. */
+function highAddressBits(pa: number): number {
+  // The exact product is below 2^20, and `|` truncates it.
+  return (pa * INVERSE_TWO_POW_32) | 0;
 }
 
 /** Address bits 51:12 of an entry: the next table. */
