@@ -497,16 +497,19 @@ export class Mmu {
       this.#physAddr = va;
       return;
     }
-    const status = this.#attempt(va, kind, hitResult === TLB_NO_4K_ENTRY);
+    checkVirtAddr(va);
+    const status = this.#attempt(highHalf(va), va | 0, kind, hitResult === TLB_NO_4K_ENTRY);
     if (status < 0) this.#physAddr = this.#deliverFault(va, kind, -1 - status);
   }
 
   /**
-   * One try at translating: the TLB, else a walk. Returns WALK_OK with the
-   * physical address in #physAddr, or -1 - errorCode for a fault.
-   * `isNot4K` says the 4 KiB set was already searched in vain.
+   * One try at translating the 48-bit address `vaHigh:vaLow` (as for
+   * #walk): the TLB, else a walk. Returns WALK_OK with the physical address
+   * in #physAddr, or -1 - errorCode for a fault. `isNot4K` says the 4 KiB set
+   * was already searched in vain.
    */
-  #attempt(va: VirtAddr, kind: AccessKind, isNot4K: boolean): number {
+  #attempt(vaHigh: number, vaLow: number, kind: AccessKind, isNot4K: boolean): number {
+    const va = (vaHigh * 2 ** 32 + (vaLow >>> 0)) as VirtAddr;
     const tlb = this.#tlb;
     const slot = isNot4K ? tlb.lookupLarge(va) : tlb.lookup(va);
     if (slot >= 0) {
@@ -520,9 +523,8 @@ export class Mmu {
         return WALK_OK;
       }
     }
-    checkVirtAddr(va);
     this.walks++;
-    return this.#walk(highHalf(va), va | 0, kind, WALK_TRANSLATE);
+    return this.#walk(vaHigh, vaLow, kind, WALK_TRANSLATE);
   }
 
   /**
@@ -690,7 +692,7 @@ export class Mmu {
         throw fault;
       }
       previousErrorCode = errorCode;
-      const status = this.#attempt(va, kind, false);
+      const status = this.#attempt(highHalf(va), va | 0, kind, false);
       if (status >= 0) return this.#physAddr;
       errorCode = -1 - status;
     }

@@ -26,12 +26,10 @@
  * @module
  */
 
+import * as address from "./address.ts";
 import {
   formatVirtAddr,
   hex,
-  PAGE_SIZE_1G,
-  PAGE_SIZE_2M,
-  PAGE_SIZE_4K,
   type PageSizeBytes,
   type PhysAddr,
   type VirtAddr,
@@ -45,6 +43,10 @@ import {
 } from "./access_rights.ts";
 import type { MemoryAccess } from "./mmu.ts";
 import type { Tracer } from "./trace.ts";
+
+// Local copies: V8 folds a module's own constants into optimized code but reads
+// imported bindings from their module cells at every use.
+const { PAGE_SIZE_1G, PAGE_SIZE_2M, PAGE_SIZE_4K } = address;
 
 /** Entry flag: R/W was 1 at every level of the walk. Same bit as the entry's R/W. */
 export const TLB_WRITABLE = 1 << 1;
@@ -116,6 +118,8 @@ export interface TlbStats {
 /** The tag of an empty slot: NaN equals nothing, not even itself. */
 const INVALID_TAG = NaN;
 const PAGE_OFFSET_4K = PAGE_SIZE_4K - 1;
+const PAGE_OFFSET_2M = PAGE_SIZE_2M - 1;
+const PAGE_OFFSET_1G = PAGE_SIZE_1G - 1;
 /** log2 of 4 KiB: `va >>> PAGE_SHIFT_4K` numbers 4 KiB pages modulo 2^20. */
 const PAGE_SHIFT_4K = 12;
 /** log2 of TLB_WAYS: a set's first slot is its number shifted left by this. */
@@ -127,9 +131,13 @@ const INVERSE_1G = 1 / PAGE_SIZE_1G;
 /**
  * The low bits of a packed translation that hold the rights index. A
  * translation (PA - VA of the page bases) is a multiple of 4 KiB, so its low
- * 12 bits are free; `&` reads them even from a negative translation.
+ * 12 bits are free for flags; `&` reads them even from a negative translation.
  */
 const RIGHTS_MASK = RIGHTS_INDEX_COUNT - 1;
+/** The bit of a packed translation, above the rights index, that marks a global entry. */
+const PACKED_GLOBAL = RIGHTS_INDEX_COUNT;
+/** Every bit a packed translation uses for flags: the rights index and the global bit. */
+const PACKED_FLAGS_MASK = RIGHTS_MASK | PACKED_GLOBAL;
 
 /**
  * The rights index ({@linkcode RIGHTS_WRITABLE} and friends) of a
@@ -150,12 +158,11 @@ export class Tlb {
    * Two numbers per slot, side by side so a hit reads one cache line: the
    * tag, the page's first virtual address (NaN marks an empty slot; an
    * address that is not a 48-bit integer never matches a tag, which is a
-   * multiple of the page size), and the packed translation, the physical
-   * minus the virtual page base plus the slot's rights index.
+   * multiple of the page size), and the packed translation: the physical
+   * minus the virtual page base (a multiple of 4 KiB), plus the slot's rights
+   * index and its global bit in the low bits, which hold all its flags.
    */
   readonly #entries: Float64Array;
-  /** TLB_* flags per slot. */
-  readonly #flags: Uint16Array;
   /** Next way to replace, per set (round robin). */
   readonly #victim: Uint8Array;
   readonly #setMask4K: number;
@@ -195,7 +202,6 @@ export class Tlb {
     this.capacity = this.#base1G + sets1G * TLB_WAYS;
     this.#entries = new Float64Array(this.capacity * 2);
     for (let slot = 0; slot < this.capacity; slot++) this.#entries[2 * slot] = INVALID_TAG;
-    this.#flags = new Uint16Array(this.capacity);
     this.#victim = new Uint8Array(sets4K + sets2M + sets1G);
   }
 
@@ -262,7 +268,7 @@ export class Tlb {
       : this.#fetchMask;
     if (((mask >>> rights) & 1) === 0) return TLB_4K_DENIED;
     this.#hits++;
-    return va + (translation - rights);
+    return va + (translation - (translation & PACKED_FLAGS_MASK));
   }
 
   /**
@@ -315,13 +321,13 @@ export class Tlb {
 
   /** The TLB_* flags of the entry in `slot` (a slot {@linkcode lookup} returned). */
   flagsAt(slot: number): number {
-    return this.#flags[slot];
+    return unpackFlags(this.#entries[2 * slot + 1]);
   }
 
   /** The physical address `va` translates to through the entry in `slot`. */
   physAddrAt(slot: number, va: VirtAddr): PhysAddr {
     const translation = this.#entries[2 * slot + 1];
-    return (va + (translation - (translation & RIGHTS_MASK))) as PhysAddr;
+    return (va + (translation - (translation & PACKED_FLAGS_MASK))) as PhysAddr;
   }
 
   /**
@@ -370,10 +376,18 @@ export class Tlb {
       }
     }
     entries[2 * slot] = pageBase;
-    entries[2 * slot + 1] = frameBase - pageBase + tlbRightsIndex(flags);
-    this.#flags[slot] = flags;
+    entries[2 * slot + 1] = frameBase - pageBase + tlbRightsIndex(flags) +
+      ((flags & TLB_GLOBAL) !== 0 ? PACKED_GLOBAL : 0);
     if (this.#tracer !== undefined) this.#traceFill(slot, pageSizeBytes);
     return slot;
+  }
+
+  /** Emits the trace line of an INVLPG (kept out of flushPage() so that V8 inlines flushPage()). */
+  #traceFlushPage(va: VirtAddr, removed: number): void {
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mmu) {
+      tracer.emit("mmu", `tlb flush page ${formatVirtAddr(va)} (${removed} removed)`);
+    }
   }
 
   /** Emits the trace line of a fill (kept out of insert() so that V8 inlines insert()). */
@@ -385,7 +399,7 @@ export class Tlb {
       "mmu",
       `tlb fill ${formatVirtAddr(pageBase as VirtAddr)} -> ${
         hex(this.physAddrAt(slot, pageBase as VirtAddr))
-      } (${describeTlbEntry(pageSizeBytes, this.#flags[slot])})`,
+      } (${describeTlbEntry(pageSizeBytes, this.flagsAt(slot))})`,
     );
   }
 
@@ -396,15 +410,17 @@ export class Tlb {
   flushPage(va: VirtAddr): number {
     this.#flushes++;
     const base4K = va - (va & PAGE_OFFSET_4K);
-    const base2M = va - (va & (PAGE_SIZE_2M - 1));
-    const base1G = va - (va & (PAGE_SIZE_1G - 1));
-    const removed = this.#remove(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT) +
-      this.#remove(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M)) +
-      this.#remove(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
-    const tracer = this.#tracer;
-    if (tracer !== undefined && tracer.mmu) {
-      tracer.emit("mmu", `tlb flush page ${formatVirtAddr(va)} (${removed} removed)`);
+    let removed = this.#remove(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
+    // Size classes with no entry have nothing to remove.
+    if (this.#count2M !== 0) {
+      const base2M = va - (va & PAGE_OFFSET_2M);
+      removed += this.#remove(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
     }
+    if (this.#count1G !== 0) {
+      const base1G = va - (va & PAGE_OFFSET_1G);
+      removed += this.#remove(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+    }
+    if (this.#tracer !== undefined) this.#traceFlushPage(va, removed);
     return removed;
   }
 
@@ -419,7 +435,7 @@ export class Tlb {
     let removed = 0;
     for (let slot = 0; slot < this.capacity; slot++) {
       if (Number.isNaN(entries[2 * slot])) continue;
-      if (keepGlobal && (this.#flags[slot] & TLB_GLOBAL) !== 0) continue;
+      if (keepGlobal && (entries[2 * slot + 1] & PACKED_GLOBAL) !== 0) continue;
       entries[2 * slot] = INVALID_TAG;
       this.#countFilled(slot, -1);
       removed++;
@@ -454,7 +470,7 @@ export class Tlb {
         : slot < this.#base1G
         ? PAGE_SIZE_2M
         : PAGE_SIZE_1G;
-      const flags = this.#flags[slot];
+      const flags = this.flagsAt(slot);
       result.push({
         slot,
         virtAddr: virtAddr as VirtAddr,
@@ -529,6 +545,16 @@ export function describeTlbEntry(pageSizeBytes: PageSizeBytes, flags: number): s
   if ((flags & TLB_NO_EXECUTE) !== 0) words += " NX";
   if ((flags & TLB_DIRTY) !== 0) words += " D";
   return `${size}, ${words}`;
+}
+
+/** The TLB_* flags of a packed translation (its rights index and global bit). */
+function unpackFlags(translation: number): number {
+  const rights = translation & RIGHTS_MASK;
+  return ((rights & RIGHTS_WRITABLE) !== 0 ? TLB_WRITABLE : 0) |
+    ((rights & RIGHTS_USER) !== 0 ? TLB_USER : 0) |
+    ((rights & RIGHTS_NO_EXECUTE) !== 0 ? TLB_NO_EXECUTE : 0) |
+    ((rights & RIGHTS_DIRTY) !== 0 ? TLB_DIRTY : 0) |
+    ((translation & PACKED_GLOBAL) !== 0 ? TLB_GLOBAL : 0);
 }
 
 function checkSets(sets: number, name: string): number {

@@ -81,21 +81,32 @@
  * @module
  */
 
+import * as hal from "../../hal/mod.ts";
 import {
   type CpuContext,
+  formatVirtAddr,
+  hex,
+  type PageSizeBytes,
+  type PhysAddr,
+  type VirtAddr,
+} from "../../hal/mod.ts";
+import { KernelError, type KernelErrorCode } from "../errors.ts";
+import type { FrameAllocator } from "./frame_allocator.ts";
+import { Page } from "./page.ts";
+
+// V8 compiles a module's own constants into the code it optimizes but reads
+// an imported binding from its module cell, with a check, at every use; the
+// map and unmap paths run often enough for local copies to matter.
+const {
   CR0_PG,
   CR0_WP,
   CR4_PAE,
   CR4_PGE,
   EFER_LME,
   EFER_NXE,
-  formatVirtAddr,
-  hex,
   PAGE_SIZE_1G,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
-  type PageSizeBytes,
-  type PhysAddr,
   PTE_A,
   PTE_D,
   PTE_G,
@@ -107,11 +118,7 @@ import {
   PTE_RW,
   PTE_US,
   VIRT_ADDR_LIMIT,
-  type VirtAddr,
-} from "../../hal/mod.ts";
-import { KernelError, type KernelErrorCode } from "../errors.ts";
-import type { FrameAllocator } from "./frame_allocator.ts";
-import { Page } from "./page.ts";
+} = hal;
 
 /** Leaf bit 9 (ignored by the processor): the entry holds one reference to its frame. */
 export const PTE_SW_OWNED = 1 << 9;

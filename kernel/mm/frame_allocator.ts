@@ -13,12 +13,14 @@
  *   header   [0] magic 0x4c415246 ("FRAL" in a byte dump)  [1] pool count
  *            [2] frame metadata address, low 32 bits  [3] high 32 bits
  *            [4] frames covered by the metadata  [5] debug flags (1 poison, 2 sites)
- *            [6..7] zero
+ *            [6] word offset of the metadata page states in this block  [7] zero
  *   pool i   16 words at 8 + 16 * i:
  *            [0] base frame  [1] frame count  [2] free frames  [3] reserved frames
  *            [4] hint frame  [5] hint frame count  [6] hint alignment (frames)
  *            [7] level count  [8] bitmap address, low 32 bits  [9] high 32 bits
- *            [10..15] zero
+ *            [10] first free word: no level-0 word below it has a free frame
+ *            [11] level 0's first word, as a word index into this state block
+ *            [12..15] zero
  *   bitmaps  per pool, in pool order:
  *            level 0:  one word per 32 frames; bit b of word w is frame
  *                      base + 32 * w + b; 1 = free
@@ -26,7 +28,10 @@
  *            level k:  one bit per level k-1 word: 1 = that word is not zero
  *            ...       up to a single top word
  *            reserved: one word per 32 frames, like level 0; 1 = reserved
- *            reserved summary: one bit per reserved word: 1 = that word is not zero
+ *            reserved summary: one bit per reserved word: 1 = that word is not
+ *                      zero; a word whose bit is 0 is zero whatever RAM holds
+ *                      there, so the reserved words need no initialisation
+ *   metadata page states: one word per 1024 frames (see frame_metadata.ts)
  * ```
  *
  * A frame is in exactly one state: free (free bit set), reserved (reserved
@@ -37,7 +42,13 @@
  * path touches one word per 32 frames, which keeps it in cache on large
  * machines.
  *
- * The contiguous-run search uses a hint kept in the pool descriptor: no run
+ * Allocating the lowest free frame starts from the first-free-word hint in
+ * the pool descriptor, as a bitmap allocator with a next-free hint does: the
+ * hint word usually has a free frame, so an allocation reads one word and
+ * takes its lowest set bit; only when that word empties does it climb the
+ * summaries to the next one. Freeing a frame below the hint moves it down.
+ *
+ * The contiguous-run search uses a second hint kept in the pool descriptor: no run
  * of `hint frame count` free frames aligned to `hint alignment` starts below
  * `hint frame`. A search for a run at least as long and as aligned starts
  * there; freeing a frame moves the hint down to the lowest start its run could
@@ -81,6 +92,7 @@ const H_METADATA_LO = 2;
 const H_METADATA_HI = 3;
 const H_METADATA_FRAMES = 4;
 const H_FLAGS = 5;
+const H_PAGE_STATES = 6;
 const HEADER_WORDS = 8;
 const P_BASE_FRAME = 0;
 const P_FRAME_COUNT = 1;
@@ -92,6 +104,8 @@ const P_HINT_ALIGN = 6;
 const P_LEVEL_COUNT = 7;
 const P_BITMAP_LO = 8;
 const P_BITMAP_HI = 9;
+const P_FIRST_FREE_WORD = 10;
+const P_LEVEL0_WORD = 11;
 const POOL_WORDS = 16;
 const FLAG_POISON = 1;
 const FLAG_SITES = 2;
@@ -183,6 +197,8 @@ class Pool {
   readonly desc: number;
   /** Index into the state view of each free-bit level; level 0 has a bit per frame. */
   readonly levels: readonly number[];
+  /** levels[0], for the allocation fast path. */
+  readonly level0: number;
   /** Words in each level. */
   readonly levelWords: readonly number[];
   /** Index into the state view of the reserved bits (a word per level-0 word). */
@@ -207,6 +223,7 @@ class Pool {
     this.reserved = index;
     this.reservedSummary = index + levelWords[0];
     this.levels = levels;
+    this.level0 = levels[0];
     this.levelWords = levelWords;
     this.top = levelWords.length - 1;
   }
@@ -253,10 +270,13 @@ export class FrameAllocator implements FrameSource {
    */
   readonly #state: Uint32Array;
   readonly #pools: readonly Pool[];
+  readonly #poolCount: number;
   /** Frames of the state block. */
   readonly #stateFrames: number;
   /** Event tracing (`--trace mm`); undefined when off. */
   #tracer: Tracer | undefined;
+  /** Whether poisoning or tracing is on: the hot paths test this one field. */
+  #hasHooks: boolean;
 
   private constructor(
     memory: PhysicalMemory,
@@ -270,8 +290,10 @@ export class FrameAllocator implements FrameSource {
     this.stateAddr = state.byteOffset as PhysAddr;
     this.#state = state;
     this.#pools = pools;
+    this.#poolCount = pools.length;
     this.#stateFrames = state.length / (PAGE_SIZE_4K / 4);
     this.isPoisoning = isPoisoning;
+    this.#hasHooks = isPoisoning;
   }
 
   /**
@@ -282,6 +304,7 @@ export class FrameAllocator implements FrameSource {
    */
   setTracer(tracer: Tracer | undefined): void {
     this.#tracer = tracer;
+    this.#hasHooks = this.isPoisoning || tracer !== undefined;
   }
 
   /**
@@ -319,8 +342,9 @@ export class FrameAllocator implements FrameSource {
     const regions = poolRegions(memory, early.usableRegions);
     const metadataFrames = regions.reduce((end, r) => Math.max(end, r.endFrame), 0);
     const bitmapWords = regions.map((r) => Pool.bitmapWords(r.endFrame - r.firstFrame));
-    const stateWords = HEADER_WORDS + POOL_WORDS * regions.length +
+    const pageStatesWord = HEADER_WORDS + POOL_WORDS * regions.length +
       bitmapWords.reduce((sum, words) => sum + words, 0);
+    const stateWords = pageStatesWord + FrameMetadata.pageStatesSizeBytes(metadataFrames) / 4;
     const stateFrames = framesFor(stateWords * 4);
     const stateAddr = frameStart(early.allocate(stateFrames));
     const metadataAddr = frameStart(
@@ -328,7 +352,10 @@ export class FrameAllocator implements FrameSource {
     );
     const metadata = new FrameMetadata(memory, metadataAddr, metadataFrames, {
       trackAllocationSites: debug.trackAllocationSites,
+      pageStatesBase: (stateAddr + pageStatesWord * 4) as PhysAddr,
     });
+    // Every frame unused, without writing the array (see frame_metadata.ts).
+    metadata.reset();
 
     // The header starts the state block, so its word offsets are view indices.
     const u32 = new Uint32Array(memory.buffer, stateAddr, stateFrames * (PAGE_SIZE_4K / 4));
@@ -339,6 +366,7 @@ export class FrameAllocator implements FrameSource {
     u32[H_METADATA_HI] = Math.floor(metadataAddr / 2 ** 32);
     u32[H_METADATA_FRAMES] = metadataFrames;
     u32[H_FLAGS] = (debug.poison ? FLAG_POISON : 0) | (debug.trackAllocationSites ? FLAG_SITES : 0);
+    u32[H_PAGE_STATES] = pageStatesWord;
 
     const pools: Pool[] = [];
     let bitmapIndex = HEADER_WORDS + POOL_WORDS * regions.length;
@@ -352,9 +380,8 @@ export class FrameAllocator implements FrameSource {
         bitmapIndex,
       );
       initPool(u32, pool, stateAddr + bitmapIndex * 4);
-      // Frames between pools are unusable; pool frames start unused.
+      // Frames between pools are unusable; pool frames start unused (reset did that).
       metadata.fill(poolEnd, firstFrame - poolEnd, FRAME_UNUSABLE);
-      metadata.fill(firstFrame, pool.frameCount, FRAME_UNUSED);
       poolEnd = endFrame;
       pools.push(pool);
       bitmapIndex += bitmapWords[i];
@@ -374,20 +401,30 @@ export class FrameAllocator implements FrameSource {
    */
   allocate(): FrameNumber {
     const u32 = this.#state;
-    const pools = this.#pools;
-    for (let i = 0; i < pools.length; i++) {
-      const pool = pools[i];
-      if (u32[pool.desc + P_FREE] === 0) continue;
-      // Descend the summaries: each level names the lowest non-empty word below.
-      let index = 0;
-      for (let k = pool.top; k > 0; k--) index = (index << 5) | ctz(u32[pool.levels[k] + index]);
-      const offset = (index << 5) | ctz(u32[pool.levels[0] + index]);
-      clearFree(u32, pool, offset);
-      u32[pool.desc + P_FREE]--;
-      const frame = pool.baseFrame + offset;
-      if (this.isPoisoning) this.#poison(frame, 1, ALLOC_POISON_BYTE);
-      const tracer = this.#tracer;
-      if (tracer !== undefined && tracer.mm) tracer.emit("mm", `alloc ${describeFrames(frame, 1)}`);
+    // The fast path reads only the state block (pool descriptors and level 0);
+    // the Pool objects are for the rare climb through the summaries.
+    const poolCount = this.#poolCount;
+    for (let i = 0, desc = HEADER_WORDS; i < poolCount; i++, desc += POOL_WORDS) {
+      const freeFrames = u32[desc + P_FREE];
+      if (freeFrames === 0) continue;
+      const level0 = u32[desc + P_LEVEL0_WORD];
+      // Every word below the hint is empty, so the hint word's lowest set bit
+      // is the lowest free frame; if the word is empty, the summaries lead to
+      // the next non-empty one (there is one: the pool has a free frame).
+      let w = u32[desc + P_FIRST_FREE_WORD];
+      let word = u32[level0 + w] | 0;
+      if (word === 0) {
+        w = findFree(u32, this.#pools[i], (w + 1) << 5) >>> 5;
+        u32[desc + P_FIRST_FREE_WORD] = w;
+        word = u32[level0 + w] | 0;
+      }
+      const bit = word & -word;
+      const rest = word ^ bit;
+      u32[level0 + w] = rest;
+      if (rest === 0) clearSummaries(u32, this.#pools[i], w);
+      u32[desc + P_FREE] = freeFrames - 1;
+      const frame = u32[desc + P_BASE_FRAME] + ((w << 5) | (31 - Math.clz32(bit)));
+      if (this.#hasHooks) this.#allocated(frame, 1, "alloc");
       return frame as FrameNumber;
     }
     throw new KernelError("OutOfMemory", "Cannot allocate a frame: out of memory");
@@ -488,6 +525,7 @@ export class FrameAllocator implements FrameSource {
     if (freeBits === 0) setSummaries(u32, pool, offset >>> 5);
     const desc = pool.desc;
     u32[desc + P_FREE]++;
+    if (offset >>> 5 < u32[desc + P_FIRST_FREE_WORD]) u32[desc + P_FIRST_FREE_WORD] = offset >>> 5;
     lowerHint(u32, desc, offset);
     const tracer = this.#tracer;
     if (tracer !== undefined && tracer.mm) tracer.emit("mm", `free ${describeFrames(frame, 1)}`);
@@ -521,6 +559,9 @@ export class FrameAllocator implements FrameSource {
     if (this.isPoisoning) this.#poison(frame, frameCount, FREE_POISON_BYTE);
     changeRange(u32, pool, offset, frameCount, "free");
     u32[pool.desc + P_FREE] += frameCount;
+    if (offset >>> 5 < u32[pool.desc + P_FIRST_FREE_WORD]) {
+      u32[pool.desc + P_FIRST_FREE_WORD] = offset >>> 5;
+    }
     lowerHint(u32, pool.desc, offset);
     const tracer = this.#tracer;
     if (tracer !== undefined && tracer.mm) {
@@ -617,7 +658,7 @@ export class FrameAllocator implements FrameSource {
       for (let w = from >>> 5; w << 5 < to; w++) {
         const mask = rangeMask(w, from, to);
         free += popcount(u32[pool.levels[0] + w] & mask);
-        reservedCount += popcount(u32[pool.reserved + w] & mask);
+        reservedCount += popcount(reservedWord(u32, pool, w) & mask);
       }
     }
     return {
@@ -718,9 +759,12 @@ export class FrameAllocator implements FrameSource {
       const words0 = pool.levelWords[0];
       for (let w = 0; w < words0; w++) {
         const free = u32[pool.levels[0] + w];
-        const res = u32[pool.reserved + w];
         const summarised = (u32[pool.reservedSummary + (w >>> 5)] & (1 << (w & 31))) !== 0;
-        if (summarised !== (res !== 0)) fail(`${where}: reserved summary bit ${w} is stale`);
+        const res = reservedWord(u32, pool, w);
+        if (summarised && res === 0) fail(`${where}: reserved summary bit ${w} is stale`);
+        if (w < u32[desc + P_FIRST_FREE_WORD] && free !== 0) {
+          fail(`${where}: word ${w} has a free frame below the first-free-word hint`);
+        }
         if ((free & res) !== 0) fail(`${where}: a frame in word ${w} is both free and reserved`);
         const valid = validMask(pool.frameCount - 32 * w);
         if (((free | res) & ~valid) !== 0) fail(`${where}: bits past the pool end are set`);
@@ -783,6 +827,15 @@ export class FrameAllocator implements FrameSource {
     }
   }
 
+  /** Poisons and traces `frameCount` frames just allocated (debug and tracing only). */
+  #allocated(frame: number, frameCount: number, what: string): void {
+    if (this.isPoisoning) this.#poison(frame, frameCount, ALLOC_POISON_BYTE);
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mm) {
+      tracer.emit("mm", `${what} ${describeFrames(frame, frameCount)}`);
+    }
+  }
+
   #poolOf(frame: number): Pool | undefined {
     const pools = this.#pools;
     for (let i = 0; i < pools.length; i++) {
@@ -834,6 +887,13 @@ function levelWord(u32: Uint32Array, pool: Pool, k: number, w: number): number {
   return u32[pool.levels[k] + w];
 }
 
+/** Reserved word `w`: zero when its summary bit is clear, whatever RAM holds there. */
+function reservedWord(u32: Uint32Array, pool: Pool, w: number): number {
+  return (u32[pool.reservedSummary + (w >>> 5)] & (1 << (w & 31))) !== 0
+    ? u32[pool.reserved + w]
+    : 0;
+}
+
 /** Whether the frame at `offset` is reserved; reads its word only if the summary says so. */
 function isReserved(u32: Uint32Array, pool: Pool, offset: number): boolean {
   const w = offset >>> 5;
@@ -883,11 +943,15 @@ function initPool(u32: Uint32Array, pool: Pool, bitmapAddr: number): void {
   u32[desc + P_LEVEL_COUNT] = pool.top + 1;
   u32[desc + P_BITMAP_LO] = bitmapAddr % 2 ** 32;
   u32[desc + P_BITMAP_HI] = Math.floor(bitmapAddr / 2 ** 32);
-  // Level 0: every frame free; nothing reserved yet.
+  u32[desc + P_FIRST_FREE_WORD] = 0;
+  u32[desc + P_LEVEL0_WORD] = pool.level0;
+  // Level 0: every frame free. Nothing reserved yet: clearing the reserved
+  // summary is enough (the reserved words themselves are read only under a
+  // summary bit), which leaves megabytes of RAM untouched on a large machine.
   const words0 = pool.levelWords[0];
   u32.fill(0xffff_ffff, pool.levels[0], pool.levels[0] + words0);
   u32[pool.levels[0] + words0 - 1] = validMask(pool.frameCount - 32 * (words0 - 1));
-  u32.fill(0, pool.reserved, pool.reservedSummary + Math.ceil(words0 / 32));
+  u32.fill(0, pool.reservedSummary, pool.reservedSummary + Math.ceil(words0 / 32));
   // Summaries: every word below is non-empty.
   for (let k = 1; k <= pool.top; k++) {
     const words = pool.levelWords[k];
@@ -898,14 +962,20 @@ function initPool(u32: Uint32Array, pool: Pool, bitmapAddr: number): void {
 
 /** Clears a free bit and propagates emptiness up the summaries. */
 function clearFree(u32: Uint32Array, pool: Pool, offset: number): void {
-  let w = offset >>> 5;
-  let i = pool.levels[0] + w;
-  let word = u32[i] & ~(1 << (offset & 31));
+  const w = offset >>> 5;
+  const i = pool.level0 + w;
+  const word = u32[i] & ~(1 << (offset & 31));
   u32[i] = word;
+  if (word === 0) clearSummaries(u32, pool, w);
+}
+
+/** Clears summary bits above level-0 word `w`, which just became empty, while words empty. */
+function clearSummaries(u32: Uint32Array, pool: Pool, w: number): void {
+  let word = 0;
   for (let k = 1; word === 0 && k <= pool.top; k++) {
     const bit = w & 31;
     w >>>= 5;
-    i = pool.levels[k] + w;
+    const i = pool.levels[k] + w;
     word = u32[i] & ~(1 << bit);
     u32[i] = word;
   }
@@ -957,7 +1027,7 @@ function firstInRange(
   for (let w = offset >>> 5; w << 5 < end; w++) {
     const mask = rangeMask(w, offset, end);
     const free = u32[pool.levels[0] + w];
-    const res = u32[pool.reserved + w];
+    const res = reservedWord(u32, pool, w);
     const hits = (state === "free" ? free : state === "reserved" ? res : ~(free | res)) & mask;
     if (hits !== 0) return (w << 5) | ctz(hits);
   }
@@ -998,7 +1068,7 @@ function changeRange(
     } else {
       wasFree += popcount(u32[i] & mask);
       u32[i] &= ~mask;
-      u32[pool.reserved + w] |= mask;
+      u32[pool.reserved + w] = reservedWord(u32, pool, w) | mask;
       u32[pool.reservedSummary + (w >>> 5)] |= 1 << (w & 31);
     }
   }

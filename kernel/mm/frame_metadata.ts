@@ -19,6 +19,27 @@
  * a frame a second time finds 0 and is reported as a refcount underflow
  * instead of silently freeing someone else's frame.
  *
+ * ## Costing nothing until a frame is used
+ *
+ * Zero, the value of fresh RAM, is the common state, and the array is not
+ * written at boot: a 64 GiB machine's 64 MiB of metadata would otherwise be
+ * resident before anything runs. Instead the array is split into pages of
+ * {@linkcode FRAMES_PER_METADATA_PAGE} frames (one 4 KiB page of words), with
+ * a state word per page kept beside the array (the frame allocator puts them
+ * in its state block): untouched pages read as all unused
+ * whatever RAM holds there, and a page is zeroed the first time one of its
+ * words is written (taking the first reference, or marking a frame
+ * unusable). So only the metadata of frames that are used, reserved or in no
+ * pool ever becomes resident, and stale RAM contents can never be mistaken
+ * for reference counts.
+ *
+ * Page states go untouched (0), being zeroed (1), ready (2), and never back;
+ * the step out of untouched is a compare-exchange, so when CPUs on several
+ * Workers touch a page at once exactly one zeroes it and the others wait for
+ * ready. A page read as ready with a plain load stays ready, and the words
+ * behind it were zeroed before it was marked (typed-array stores keep their
+ * program order in V8, and x86-64 keeps stores and loads in order).
+ *
  * @module
  */
 
@@ -34,6 +55,14 @@ export const FRAME_UNUSED = 0;
 export const MAX_REFCOUNT = 0x7fff_ffff;
 /** Bytes of metadata per frame. */
 export const FRAME_METADATA_BYTES = 4;
+/** Frames whose metadata fills one 4 KiB page: the unit of lazy initialisation. */
+export const FRAMES_PER_METADATA_PAGE = 1024;
+/** log2 of FRAMES_PER_METADATA_PAGE: frame >>> this is the frame's metadata page. */
+const PAGE_SHIFT = 10;
+// Metadata page states (see the module comment).
+const PAGE_UNTOUCHED = 0;
+const PAGE_ZEROING = 1;
+const PAGE_READY = 2;
 
 /** A frame held by page handles, as listed by {@linkcode FrameMetadata.heldFrames}. */
 export interface HeldFrame {
@@ -51,6 +80,12 @@ export interface HeldFrame {
 export interface FrameMetadataOptions {
   /** Record where each page handle's frame was allocated, for leak reports (debug). */
   readonly trackAllocationSites?: boolean;
+  /**
+   * Where the page states live: {@linkcode FrameMetadata.pageStatesSizeBytes}
+   * bytes, 4-byte aligned, in RAM. Default: right after the array (the caller
+   * then reserves that much more than {@linkcode FrameMetadata.sizeBytes}).
+   */
+  readonly pageStatesBase?: PhysAddr;
 }
 
 /** The per-frame reference-count array in RAM. */
@@ -67,6 +102,8 @@ export class FrameMetadata {
    * 2^31 and up, which `memory.i32` needs above 8 GiB.
    */
   readonly #words: Int32Array;
+  /** The state of each metadata page, in RAM (see FrameMetadataOptions.pageStatesBase). */
+  readonly #pageStates: Int32Array;
   /** Allocation sites by frame; debug information only, never the source of truth. */
   readonly #sites: Map<number, string> | undefined;
 
@@ -81,13 +118,25 @@ export class FrameMetadata {
   }
 
   /**
-   * Wraps the array at `base`; does not initialise it (the frame allocator does).
+   * Bytes the page states need for `frameCount` frames: a word per
+   * {@linkcode FRAMES_PER_METADATA_PAGE} frames.
+   *
+   * @param frameCount The number of frames covered.
+   * @returns The size in bytes.
+   */
+  static pageStatesSizeBytes(frameCount: number): number {
+    return pageCountFor(frameCount) * FRAME_METADATA_BYTES;
+  }
+
+  /**
+   * Wraps the array at `base`; does not initialise it (the frame allocator
+   * calls {@linkcode FrameMetadata.reset}).
    *
    * @param memory The RAM holding the array.
    * @param base Physical address of frame 0's word, 4-byte aligned.
    * @param frameCount The number of frames covered.
-   * @param options Debug options.
-   * @throws {RangeError} If the array is misaligned or not entirely in RAM.
+   * @param options Debug options and where the page states are.
+   * @throws {RangeError} If the array or the page states are misaligned or not entirely in RAM.
    */
   constructor(
     memory: PhysicalMemory,
@@ -95,7 +144,13 @@ export class FrameMetadata {
     frameCount: number,
     options: FrameMetadataOptions = {},
   ) {
-    if (base % 4 !== 0 || !memory.isRam(base, FrameMetadata.sizeBytes(frameCount))) {
+    const statesBase = options.pageStatesBase ??
+      base + FrameMetadata.sizeBytes(frameCount);
+    if (
+      base % 4 !== 0 || !memory.isRam(base, FrameMetadata.sizeBytes(frameCount)) ||
+      statesBase % 4 !== 0 ||
+      !memory.isRam(statesBase, FrameMetadata.pageStatesSizeBytes(frameCount))
+    ) {
       throw new RangeError(
         `Frame metadata at ${hex(base)} for ${frameCount} frames is misaligned or not in RAM`,
       );
@@ -104,7 +159,17 @@ export class FrameMetadata {
     this.base = base;
     this.frameCount = frameCount;
     this.#words = new Int32Array(memory.buffer, base, frameCount);
+    this.#pageStates = new Int32Array(memory.buffer, statesBase, pageCountFor(frameCount));
     this.#sites = options.trackAllocationSites ? new Map() : undefined;
+  }
+
+  /**
+   * Marks every frame unused by resetting the page states only: a few bytes
+   * per 4 MiB of RAM are written, the array itself is not touched.
+   */
+  reset(): void {
+    this.#pageStates.fill(PAGE_UNTOUCHED);
+    this.#sites?.clear();
   }
 
   /** Whether allocation sites are recorded (debug). */
@@ -120,7 +185,9 @@ export class FrameMetadata {
    * @throws {KernelError} `InvalidFrame` if the array does not cover the frame.
    */
   refcount(frame: FrameNumber): number {
-    return Atomics.load(this.#words, this.#slot(frame, "read metadata of"));
+    const slot = this.#slot(frame, "read metadata of");
+    if (this.#pageStates[slot >>> PAGE_SHIFT] !== PAGE_READY) return FRAME_UNUSED;
+    return Atomics.load(this.#words, slot);
   }
 
   /**
@@ -131,7 +198,18 @@ export class FrameMetadata {
    * @param value The word to store.
    */
   fill(firstFrame: number, frameCount: number, value: number): void {
-    this.#words.fill(value, firstFrame, firstFrame + frameCount);
+    const end = firstFrame + frameCount;
+    for (let start = firstFrame; start < end;) {
+      const page = start >>> PAGE_SHIFT;
+      const pageEnd = Math.min(end, (page + 1) << PAGE_SHIFT);
+      // Unused is what an untouched page already says: nothing to write.
+      const isWholePage = start === page << PAGE_SHIFT && pageEnd === (page + 1) << PAGE_SHIFT;
+      if (!(value === FRAME_UNUSED && isWholePage && this.#pageStates[page] !== PAGE_READY)) {
+        this.#touch(page);
+        this.#words.fill(value, start, pageEnd);
+      }
+      start = pageEnd;
+    }
   }
 
   /**
@@ -143,6 +221,7 @@ export class FrameMetadata {
    */
   acquireUnused(frame: FrameNumber): void {
     const slot = this.#slot(frame, "acquire");
+    this.#touch(slot >>> PAGE_SHIFT);
     const seen = Atomics.compareExchange(this.#words, slot, FRAME_UNUSED, 1);
     if (seen !== FRAME_UNUSED) {
       throw new KernelError(
@@ -164,7 +243,9 @@ export class FrameMetadata {
     const words = this.#words;
     const slot = this.#slot(frame, "retain");
     for (;;) {
-      const count = Atomics.load(words, slot);
+      const count = this.#pageStates[slot >>> PAGE_SHIFT] === PAGE_READY
+        ? Atomics.load(words, slot)
+        : FRAME_UNUSED;
       if (count < 1) {
         throw new KernelError(
           "UseAfterDispose",
@@ -190,7 +271,9 @@ export class FrameMetadata {
     const words = this.#words;
     const slot = this.#slot(frame, "release");
     for (;;) {
-      const count = Atomics.load(words, slot);
+      const count = this.#pageStates[slot >>> PAGE_SHIFT] === PAGE_READY
+        ? Atomics.load(words, slot)
+        : FRAME_UNUSED;
       if (count < 1) {
         throw new KernelError(
           "RefcountUnderflow",
@@ -224,6 +307,10 @@ export class FrameMetadata {
     const words = this.#words;
     const held: HeldFrame[] = [];
     for (let slot = 0; slot < words.length; slot++) {
+      if (this.#pageStates[slot >>> PAGE_SHIFT] !== PAGE_READY) {
+        slot = (((slot >>> PAGE_SHIFT) + 1) << PAGE_SHIFT) - 1; // skip the untouched page
+        continue;
+      }
       const count = words[slot];
       if (count < 1) continue;
       const frame = slot as FrameNumber;
@@ -238,6 +325,29 @@ export class FrameMetadata {
     return held;
   }
 
+  /**
+   * Makes the metadata page `page` ready to be written, zeroing it the first
+   * time. The CPU that wins the compare-exchange zeroes it; any other waits.
+   */
+  #touch(page: number): void {
+    const states = this.#pageStates;
+    if (states[page] === PAGE_READY) return;
+    // Another CPU may be touching the same page: the state word has concurrent writers.
+    if (Atomics.compareExchange(states, page, PAGE_UNTOUCHED, PAGE_ZEROING) === PAGE_UNTOUCHED) {
+      const first = page << PAGE_SHIFT;
+      this.#words.fill(
+        FRAME_UNUSED,
+        first,
+        Math.min(this.frameCount, first + FRAMES_PER_METADATA_PAGE),
+      );
+      Atomics.store(states, page, PAGE_READY);
+      return;
+    }
+    while (Atomics.load(states, page) !== PAGE_READY) {
+      // Another CPU is zeroing the page; it takes a few microseconds at most.
+    }
+  }
+
   #slot(frame: FrameNumber, action: string): number {
     if (!Number.isInteger(frame) || frame < 0 || frame >= this.frameCount) {
       throw new KernelError(
@@ -247,6 +357,11 @@ export class FrameMetadata {
     }
     return frame;
   }
+}
+
+/** Metadata pages (and so page-state words) for `frameCount` frames. */
+function pageCountFor(frameCount: number): number {
+  return Math.ceil(frameCount / FRAMES_PER_METADATA_PAGE);
 }
 
 function describe(value: number): string {
