@@ -595,6 +595,126 @@ Deno.test("A page fault removes the page's stale TLB entry, so a retry sees the 
 });
 
 // ---------------------------------------------------------------------------
+// Protection-mode changes and the TLB: the rights a TLB hit checks follow CR0,
+// CR4, EFER, the CPL and EFLAGS.AC from the very next access, with no flush.
+
+/**
+ * Runs `access` at `virt`, which must be served by the TLB entry already there:
+ * no walk. Returns the physical address, or the page fault's error code as a
+ * negative number - 1 (the fault comes from the cached rights, not a walk).
+ */
+function accessFromTlb(m: Machine, virt: VirtAddr, access: MemoryAccess): number {
+  const walks = m.mmu.walks;
+  const hits = m.cpu.tlb.stats.hits;
+  let result: number;
+  try {
+    result = m.mmu.translate(virt, access);
+  } catch (error) {
+    if (!(error instanceof PageFault)) throw error;
+    result = -1 - error.errorCode;
+  }
+  assertEquals(m.mmu.walks, walks, `${access} of ${virt.toString(16)} walked instead of hitting`);
+  assertEquals(m.cpu.tlb.stats.hits, hits + 1, `${access} of ${virt.toString(16)} missed the TLB`);
+  return result;
+}
+
+/** Caches the translation of `virt` for reads (and, with the PTE's D set, writes). */
+function fillTlb(m: Machine, virt: VirtAddr): void {
+  m.mmu.translate(virt, "read");
+  assertEquals(m.cpu.tlb.size > 0, true);
+}
+
+Deno.test("A CR0.WP change applies to the very next TLB hit of a read-only page", () => {
+  const m = bootMachine();
+  m.tables.map(va(0x40_0000), FRAME_A, { leaf: PTE_D }); // supervisor, read-only, dirty
+  fillTlb(m, va(0x40_0000));
+  assertEquals(accessFromTlb(m, va(0x40_0000), "write"), -1 - (PF_PRESENT | PF_WRITE));
+  fillTlb(m, va(0x40_0000)); // the fault flushed the page
+  m.cpu.writeCr0(CR0_PE | CR0_PG); // WP off
+  assertEquals(accessFromTlb(m, va(0x40_0000), "write"), FRAME_A);
+  m.cpu.cr0 = CR0_PE | CR0_PG | CR0_WP; // a direct assignment applies just the same
+  assertEquals(accessFromTlb(m, va(0x40_0000), "write"), -1 - (PF_PRESENT | PF_WRITE));
+});
+
+Deno.test("A CR4.SMEP change applies to the very next TLB hit of a user page", () => {
+  const m = bootMachine();
+  m.tables.map(va(0x40_0000), FRAME_A, { leaf: PTE_US | PTE_RW | PTE_G });
+  fillTlb(m, va(0x40_0000));
+  assertEquals(accessFromTlb(m, va(0x40_0000), "fetch"), FRAME_A);
+  // Setting SMEP flushes non-global entries; this one is global and stays.
+  m.cpu.writeCr4(m.cpu.cr4 | CR4_SMEP);
+  assertEquals(accessFromTlb(m, va(0x40_0000), "fetch"), -1 - (PF_PRESENT | PF_FETCH));
+  fillTlb(m, va(0x40_0000));
+  m.cpu.writeCr4(m.cpu.cr4 & ~CR4_SMEP);
+  assertEquals(accessFromTlb(m, va(0x40_0000), "fetch"), FRAME_A);
+});
+
+Deno.test("A CR4.SMAP or EFLAGS.AC change applies to the very next TLB hit of a user page", () => {
+  const m = bootMachine();
+  m.tables.map(va(0x40_0000), FRAME_A, { leaf: PTE_US | PTE_RW });
+  fillTlb(m, va(0x40_0000));
+  m.cpu.writeCr4(m.cpu.cr4 | CR4_SMAP); // setting SMAP flushes nothing
+  assertEquals(accessFromTlb(m, va(0x40_0000), "read"), -1 - PF_PRESENT);
+  assertEquals(m.cpu.tlb.size, 0, "the fault removed the entry");
+  m.cpu.alignmentCheck = true; // STAC
+  fillTlb(m, va(0x40_0000));
+  assertEquals(accessFromTlb(m, va(0x40_0000), "read"), FRAME_A);
+  m.cpu.alignmentCheck = false; // CLAC
+  assertEquals(accessFromTlb(m, va(0x40_0000), "read"), -1 - PF_PRESENT);
+});
+
+Deno.test("An EFER.NXE change applies to the very next TLB hit of an XD page", () => {
+  const m = bootMachine();
+  m.tables.map(va(0x40_0000), FRAME_A, { leafHigh: PTE_HIGH_NX });
+  fillTlb(m, va(0x40_0000));
+  assertEquals(accessFromTlb(m, va(0x40_0000), "fetch"), -1 - (PF_PRESENT | PF_FETCH));
+  fillTlb(m, va(0x40_0000));
+  // Without NXE the cached XD no longer forbids fetches (a walk would now
+  // find XD reserved, but this entry is served from the TLB).
+  m.cpu.writeEfer(EFER_LME);
+  assertEquals(accessFromTlb(m, va(0x40_0000), "fetch"), FRAME_A);
+  m.cpu.writeEfer(EFER_LME | EFER_NXE);
+  assertEquals(accessFromTlb(m, va(0x40_0000), "fetch"), -1 - (PF_PRESENT | PF_FETCH));
+});
+
+Deno.test("A CPL change applies to the very next TLB hit of supervisor and user pages", () => {
+  const m = bootMachine();
+  m.tables.map(va(0x40_0000), FRAME_A, { leaf: PTE_RW | PTE_D }); // supervisor only
+  m.tables.map(va(0x80_0000), FRAME_B, { leaf: PTE_US | PTE_D }); // user, read-only
+  fillTlb(m, va(0x40_0000));
+  fillTlb(m, va(0x80_0000));
+  m.cpu.cpl = 3;
+  assertEquals(accessFromTlb(m, va(0x40_0000), "read"), -1 - (PF_PRESENT | PF_USER));
+  assertEquals(accessFromTlb(m, va(0x80_0000), "read"), FRAME_B);
+  assertEquals(
+    accessFromTlb(m, va(0x80_0000), "write"),
+    -1 - (PF_PRESENT | PF_USER | PF_WRITE),
+    "user writes to read-only pages fault even with CR0.WP clear",
+  );
+  fillTlb(m, va(0x80_0000));
+  m.cpu.cpl = 0;
+  m.cpu.writeCr0(CR0_PE | CR0_PG); // WP off: supervisor writes to read-only pages are allowed
+  assertEquals(accessFromTlb(m, va(0x80_0000), "write"), FRAME_B);
+});
+
+Deno.test("A TLB hit through a 2 MiB or 1 GiB entry follows the CPL and SMAP too", () => {
+  const m = bootMachine();
+  m.tables.map(va(0x4000_0000), pa(0x60_0000), { sizeBytes: PAGE_SIZE_2M });
+  m.tables.map(va(0x80_0000_0000), pa(0x4000_0000), {
+    sizeBytes: PAGE_SIZE_1G,
+    leaf: PTE_RW,
+  });
+  fillTlb(m, va(0x4000_1000));
+  fillTlb(m, va(0x80_0000_1000));
+  m.cpu.cpl = 3;
+  assertEquals(accessFromTlb(m, va(0x4010_0000), "read"), 0x70_0000);
+  assertEquals(accessFromTlb(m, va(0x80_2000_0000), "read"), -1 - (PF_PRESENT | PF_USER));
+  m.cpu.cpl = 0;
+  m.cpu.writeCr4(m.cpu.cr4 | CR4_SMAP);
+  assertEquals(accessFromTlb(m, va(0x4010_0000), "read"), -1 - PF_PRESENT);
+});
+
+// ---------------------------------------------------------------------------
 // The page-fault handler.
 
 Deno.test("Mmu.setPageFaultHandler(): the handler maps the page and the access is retried", () => {

@@ -7,8 +7,10 @@ import {
 } from "./address.ts";
 import {
   Tlb,
+  TLB_4K_DENIED,
   TLB_DIRTY,
   TLB_GLOBAL,
+  TLB_NO_4K_ENTRY,
   TLB_NO_EXECUTE,
   TLB_USER,
   TLB_WAYS,
@@ -132,4 +134,58 @@ Deno.test("Tlb.entries() reports each entry's page, frame, size and permissions"
 Deno.test("Tlb rejects set counts that are not powers of two", () => {
   assertThrows(() => new Tlb({ sets4K: 3 }), RangeError, "sets4K");
   assertThrows(() => new Tlb({ sets1G: 0 }), RangeError, "sets1G");
+});
+
+Deno.test("Tlb.translate4K() hits only through an entry whose rights the installed mask allows", () => {
+  const tlb = new Tlb();
+  // Rights index bits: 1 writable, 2 user, 4 no-execute, 8 dirty (hal/access_rights.ts).
+  const writableAndDirty = 1 << (1 | 8);
+  tlb.setHitMasks(0xffff, writableAndDirty, 0);
+  assertEquals(tlb.translate4K(va(0x5123), "read"), TLB_NO_4K_ENTRY);
+  tlb.insert(va(0x5000), PAGE_SIZE_4K, pa(0x7000), TLB_WRITABLE);
+  assertEquals(tlb.translate4K(va(0x5123), "read"), 0x7123);
+  assertEquals(tlb.translate4K(va(0x5123), "write"), TLB_4K_DENIED, "D not known set");
+  assertEquals(tlb.translate4K(va(0x5123), "fetch"), TLB_4K_DENIED);
+  tlb.insert(va(0x5000), PAGE_SIZE_4K, pa(0x7000), TLB_WRITABLE | TLB_DIRTY);
+  assertEquals(tlb.translate4K(va(0x5ffc), "write"), 0x7ffc);
+  assertEquals(tlb.stats.hits, 2, "only the hits are counted");
+  assertEquals(tlb.stats.misses, 0);
+  tlb.setHitMasks(0, 0, 0);
+  assertEquals(tlb.translate4K(va(0x5123), "read"), TLB_4K_DENIED);
+});
+
+Deno.test("Tlb.translate4K() never matches an address that is not a 48-bit integer", () => {
+  const tlb = new Tlb();
+  tlb.setHitMasks(0xffff, 0xffff, 0xffff);
+  tlb.insert(va(0), PAGE_SIZE_4K, pa(0x7000), TLB_WRITABLE);
+  for (const bad of [0.5, -4096, -1, NaN, 2 ** 48, 2 ** 48 + 0x123]) {
+    assertEquals(tlb.translate4K(va(bad), "read"), TLB_NO_4K_ENTRY, `address ${bad}`);
+  }
+});
+
+Deno.test("Tlb.lookupLarge() searches only the 2 MiB and 1 GiB entries and counts the lookup", () => {
+  const tlb = new Tlb();
+  tlb.insert(va(0x4000_0000), PAGE_SIZE_4K, pa(0x1000), 0);
+  assertEquals(tlb.lookupLarge(va(0x4000_0000)), -1);
+  tlb.insert(va(0x4000_0000), PAGE_SIZE_2M, pa(0x60_0000), TLB_GLOBAL);
+  const slot = tlb.lookupLarge(va(0x4010_0000));
+  assertEquals(tlb.physAddrAt(slot, va(0x4010_0000)), 0x70_0000);
+  assertEquals(tlb.flagsAt(slot), TLB_GLOBAL);
+  assertEquals(tlb.stats, { hits: 1, misses: 1, flushes: 0 });
+});
+
+Deno.test("Tlb keeps every flag of an entry beside its translation, for any frame distance", () => {
+  const tlb = new Tlb();
+  const all = TLB_WRITABLE | TLB_USER | TLB_DIRTY | TLB_GLOBAL | TLB_NO_EXECUTE;
+  const cases = [
+    { virt: 0x7fff_ffff_f000, phys: 0x1000, flags: all }, // negative translation
+    { virt: 0x1000, phys: 0xf_ffff_f000_0000, flags: TLB_USER | TLB_GLOBAL }, // near 2^52
+    { virt: 0xffff_8000_0000_0000 % 2 ** 48, phys: 0x40_0000, flags: TLB_NO_EXECUTE },
+  ];
+  for (const { virt, phys, flags } of cases) {
+    const slot = tlb.insert(va(virt), PAGE_SIZE_4K, pa(phys), flags);
+    assertEquals(tlb.flagsAt(slot), flags);
+    assertEquals(tlb.physAddrAt(slot, va(virt + 0xabc)), phys + 0xabc);
+  }
+  assertEquals(tlb.flushAll({ keepGlobal: true }), 1, "only the entry without G goes");
 });

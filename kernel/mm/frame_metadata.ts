@@ -172,6 +172,16 @@ export class FrameMetadata {
     this.#sites?.clear();
   }
 
+  /**
+   * How many metadata pages have been written (zeroed on first use); every
+   * other page is RAM the array has never touched.
+   */
+  get touchedPageCount(): number {
+    let count = 0;
+    for (const state of this.#pageStates) if (state !== PAGE_UNTOUCHED) count++;
+    return count;
+  }
+
   /** Whether allocation sites are recorded (debug). */
   get tracksAllocationSites(): boolean {
     return this.#sites !== undefined;
