@@ -318,8 +318,15 @@ export class Mmu {
   translate(va: VirtAddr, access: MemoryAccess): PhysAddr {
     const pa = this.#tlb.translate4K(va, access);
     if (pa >= 0) return pa as PhysAddr;
-    this.#translateSlow(va, access === "read" ? READ : access === "write" ? WRITE : FETCH, pa);
-    return this.#physAddr as PhysAddr;
+    // Pass on a fact about `pa`, not `pa` itself: a double handed to a call
+    // that V8 does not inline is boxed, and it would box the hit's result too.
+    this.#translateSlow(
+      va,
+      access === "read" ? READ : access === "write" ? WRITE : FETCH,
+      pa === TLB_NO_4K_ENTRY,
+    );
+    // Unary plus: a number on both paths, so V8 keeps the hit path's address unboxed.
+    return +this.#physAddr as PhysAddr;
   }
 
   /**
@@ -492,13 +499,13 @@ export class Mmu {
    * it did not inline; the walk gets the address as two int32 halves for the
    * same reason.
    */
-  #translateSlow(va: VirtAddr, kind: AccessKind, hitResult: number): void {
+  #translateSlow(va: VirtAddr, kind: AccessKind, isNot4K: boolean): void {
     if ((this.#cpu.cr0 & CR0_PG) === 0) {
       this.#physAddr = va;
       return;
     }
     checkVirtAddr(va);
-    const status = this.#attempt(highHalf(va), va | 0, kind, hitResult === TLB_NO_4K_ENTRY);
+    const status = this.#attempt(highHalf(va), va | 0, kind, isNot4K);
     if (status < 0) this.#physAddr = this.#deliverFault(va, kind, -1 - status);
   }
 

@@ -128,16 +128,10 @@ const WAYS_SHIFT = 2;
 const MAX_SETS = 2 ** 16;
 const INVERSE_2M = 1 / PAGE_SIZE_2M;
 const INVERSE_1G = 1 / PAGE_SIZE_1G;
-/**
- * The low bits of a packed translation that hold the rights index. A
- * translation (PA - VA of the page bases) is a multiple of 4 KiB, so its low
- * 12 bits are free for flags; `&` reads them even from a negative translation.
- */
+/** The bits of an entry's packed flags that hold its rights index. */
 const RIGHTS_MASK = RIGHTS_INDEX_COUNT - 1;
-/** The bit of a packed translation, above the rights index, that marks a global entry. */
+/** The bit of an entry's packed flags, above the rights index, that marks a global entry. */
 const PACKED_GLOBAL = RIGHTS_INDEX_COUNT;
-/** Every bit a packed translation uses for flags: the rights index and the global bit. */
-const PACKED_FLAGS_MASK = RIGHTS_MASK | PACKED_GLOBAL;
 
 /**
  * The rights index ({@linkcode RIGHTS_WRITABLE} and friends) of a
@@ -158,11 +152,15 @@ export class Tlb {
    * Two numbers per slot, side by side so a hit reads one cache line: the
    * tag, the page's first virtual address (NaN marks an empty slot; an
    * address that is not a 48-bit integer never matches a tag, which is a
-   * multiple of the page size), and the packed translation: the physical
-   * minus the virtual page base (a multiple of 4 KiB), plus the slot's rights
-   * index and its global bit in the low bits, which hold all its flags.
+   * multiple of the page size), and the translation, the physical minus the
+   * virtual page base.
    */
   readonly #entries: Float64Array;
+  /**
+   * Per slot, the entry's flags packed as its rights index (hal/access_rights.ts)
+   * plus a global bit: an int32 the hit path tests against the access's mask.
+   */
+  readonly #packedFlags: Int32Array;
   /** Next way to replace, per set (round robin). */
   readonly #victim: Uint8Array;
   readonly #setMask4K: number;
@@ -202,6 +200,7 @@ export class Tlb {
     this.capacity = this.#base1G + sets1G * TLB_WAYS;
     this.#entries = new Float64Array(this.capacity * 2);
     for (let slot = 0; slot < this.capacity; slot++) this.#entries[2 * slot] = INVALID_TAG;
+    this.#packedFlags = new Int32Array(this.capacity);
     this.#victim = new Uint8Array(sets4K + sets2M + sets1G);
   }
 
@@ -259,8 +258,7 @@ export class Tlb {
     ) {
       return TLB_NO_4K_ENTRY;
     }
-    const translation = entries[index + 1];
-    const rights = translation & RIGHTS_MASK;
+    const rights = this.#packedFlags[index >>> 1] & RIGHTS_MASK;
     const mask = access === "read"
       ? this.#readMask
       : access === "write"
@@ -268,7 +266,7 @@ export class Tlb {
       : this.#fetchMask;
     if (((mask >>> rights) & 1) === 0) return TLB_4K_DENIED;
     this.#hits++;
-    return va + (translation - (translation & PACKED_FLAGS_MASK));
+    return va + entries[index + 1];
   }
 
   /**
@@ -321,13 +319,12 @@ export class Tlb {
 
   /** The TLB_* flags of the entry in `slot` (a slot {@linkcode lookup} returned). */
   flagsAt(slot: number): number {
-    return unpackFlags(this.#entries[2 * slot + 1]);
+    return unpackFlags(this.#packedFlags[slot]);
   }
 
   /** The physical address `va` translates to through the entry in `slot`. */
   physAddrAt(slot: number, va: VirtAddr): PhysAddr {
-    const translation = this.#entries[2 * slot + 1];
-    return (va + (translation - (translation & PACKED_FLAGS_MASK))) as PhysAddr;
+    return (va + this.#entries[2 * slot + 1]) as PhysAddr;
   }
 
   /**
@@ -376,7 +373,8 @@ export class Tlb {
       }
     }
     entries[2 * slot] = pageBase;
-    entries[2 * slot + 1] = frameBase - pageBase + tlbRightsIndex(flags) +
+    entries[2 * slot + 1] = frameBase - pageBase;
+    this.#packedFlags[slot] = tlbRightsIndex(flags) |
       ((flags & TLB_GLOBAL) !== 0 ? PACKED_GLOBAL : 0);
     if (this.#tracer !== undefined) this.#traceFill(slot, pageSizeBytes);
     return slot;
@@ -435,7 +433,7 @@ export class Tlb {
     let removed = 0;
     for (let slot = 0; slot < this.capacity; slot++) {
       if (Number.isNaN(entries[2 * slot])) continue;
-      if (keepGlobal && (entries[2 * slot + 1] & PACKED_GLOBAL) !== 0) continue;
+      if (keepGlobal && (this.#packedFlags[slot] & PACKED_GLOBAL) !== 0) continue;
       entries[2 * slot] = INVALID_TAG;
       this.#countFilled(slot, -1);
       removed++;
@@ -547,14 +545,14 @@ export function describeTlbEntry(pageSizeBytes: PageSizeBytes, flags: number): s
   return `${size}, ${words}`;
 }
 
-/** The TLB_* flags of a packed translation (its rights index and global bit). */
-function unpackFlags(translation: number): number {
-  const rights = translation & RIGHTS_MASK;
+/** The TLB_* flags of an entry's packed flags (its rights index and global bit). */
+function unpackFlags(packed: number): number {
+  const rights = packed & RIGHTS_MASK;
   return ((rights & RIGHTS_WRITABLE) !== 0 ? TLB_WRITABLE : 0) |
     ((rights & RIGHTS_USER) !== 0 ? TLB_USER : 0) |
     ((rights & RIGHTS_NO_EXECUTE) !== 0 ? TLB_NO_EXECUTE : 0) |
     ((rights & RIGHTS_DIRTY) !== 0 ? TLB_DIRTY : 0) |
-    ((translation & PACKED_GLOBAL) !== 0 ? TLB_GLOBAL : 0);
+    ((packed & PACKED_GLOBAL) !== 0 ? TLB_GLOBAL : 0);
 }
 
 function checkSets(sets: number, name: string): number {
