@@ -93,8 +93,9 @@ for (const { label, frameCount, w1, w1Name } of sizes) {
       // xorshift32 with its state in an int32 (see bench/_floor.ts).
       let x = W1_SEED | 0;
       let checksum = CHECKSUM_SEED_INT32;
+      const ops = W1_OPS;
       b.start();
-      for (let op = 0; op < W1_OPS; op++) {
+      for (let op = 0; op < ops; op++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;

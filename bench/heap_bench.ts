@@ -88,7 +88,8 @@ const frames = FrameAllocator.create(memory, {
     fn() {
       let distinct = 0;
       let previous = 0;
-      for (let op = 0; op < LOOP_OPS; op++) {
+      const ops = LOOP_OPS;
+      for (let op = 0; op < ops; op++) {
         const address = heap.kmalloc(64);
         if (address !== previous) distinct++;
         previous = address;

@@ -154,9 +154,10 @@ function addTranslateHitBench(
     group: "translate",
     fn() {
       const misses = tlb.stats.misses;
+      const ops = LOOP_OPS;
       let x = LOOP_SEED;
       let sum = 0;
-      for (let op = 0; op < LOOP_OPS; op++) {
+      for (let op = 0; op < ops; op++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
@@ -221,9 +222,10 @@ function patternAt(pa: number): number {
     name,
     group: "virtual access",
     fn() {
+      const ops = LOOP_OPS;
       let x = LOOP_SEED;
       let sum = 0;
-      for (let op = 0; op < LOOP_OPS; op++) {
+      for (let op = 0; op < ops; op++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
@@ -255,9 +257,10 @@ function patternAt(pa: number): number {
     group: "virtual access",
     fn(b) {
       for (const va of hotAddresses) memory.write32(hotPhysOf(va) as PhysAddr, 0);
+      const ops = LOOP_OPS;
       b.start();
       let x = LOOP_SEED;
-      for (let op = 0; op < LOOP_OPS; op++) {
+      for (let op = 0; op < ops; op++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
@@ -295,8 +298,9 @@ function patternAt(pa: number): number {
     group: "translate",
     fn() {
       const walks = mmu.walks;
+      const pages = WALK_PAGES;
       let sum = 0;
-      for (let page = 0; page < WALK_PAGES; page++) {
+      for (let page = 0; page < pages; page++) {
         sum += mmu.translate(walkAddresses[page] as VirtAddr, "read");
       }
       if (sum !== expected) throw new Error(`${name}: sum ${sum}, expected ${expected}`);

@@ -61,15 +61,17 @@ function addMapUnmapBench(name: string, space: AddressSpace): void {
     name,
     group: "map+unmap",
     fn() {
+      const ops = LOOP_OPS;
+      const frameBytes = PAGE_SIZE_4K;
       let x = LOOP_SEED;
       let sum = 0;
-      for (let op = 0; op < LOOP_OPS; op++) {
+      for (let op = 0; op < ops; op++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
         space.map(
           PAGE_VA as VirtAddr,
-          (FRAME_BASE_PA + (x & 0xff) * PAGE_SIZE_4K) as PhysAddr,
+          (FRAME_BASE_PA + (x & 0xff) * frameBytes) as PhysAddr,
           FLAGS,
         );
         sum += space.unmap(PAGE_VA as VirtAddr);

@@ -316,15 +316,10 @@ export class Mmu {
    * @throws {BusError} when a paging-structure entry is outside RAM.
    */
   translate(va: VirtAddr, access: MemoryAccess): PhysAddr {
-    const pa = this.#tlb.translate4K(va, access);
-    if (pa >= 0) return pa as PhysAddr;
-    // Pass on a fact about `pa`, not `pa` itself: a double handed to a call
-    // that V8 does not inline is boxed, and it would box the hit's result too.
-    this.#translateSlow(
-      va,
-      access === "read" ? READ : access === "write" ? WRITE : FETCH,
-      pa === TLB_NO_4K_ENTRY,
-    );
+    const tlb = this.#tlb;
+    const slot = tlb.hit4K(va, access);
+    if (slot >= 0) return tlb.physAddrAt(slot, va);
+    this.#translateSlow(va, access, slot === TLB_NO_4K_ENTRY);
     // Unary plus: a number on both paths, so V8 keeps the hit path's address unboxed.
     return +this.#physAddr as PhysAddr;
   }
@@ -499,12 +494,20 @@ export class Mmu {
    * it did not inline; the walk gets the address as two int32 halves for the
    * same reason.
    */
-  #translateSlow(va: VirtAddr, kind: AccessKind, isNot4K: boolean): void {
+  #translateSlow(va: VirtAddr, access: MemoryAccess, isNot4K: boolean): void {
     if ((this.#cpu.cr0 & CR0_PG) === 0) {
       this.#physAddr = va;
       return;
     }
+    if (isNot4K) {
+      const pa = this.#tlb.translateLarge(va, access);
+      if (pa >= 0) {
+        this.#physAddr = pa;
+        return;
+      }
+    }
     checkVirtAddr(va);
+    const kind = access === "read" ? READ : access === "write" ? WRITE : FETCH;
     const status = this.#attempt(highHalf(va), va | 0, kind, isNot4K);
     if (status < 0) this.#physAddr = this.#deliverFault(va, kind, -1 - status);
   }
@@ -520,7 +523,7 @@ export class Mmu {
     const tlb = this.#tlb;
     const slot = isNot4K ? tlb.lookupLarge(va) : tlb.lookup(va);
     if (slot >= 0) {
-      const rights = tlbRightsIndex(tlb.flagsAt(slot));
+      const rights = tlb.rightsAt(slot);
       if (((this.#allowedMasks[kind] >>> rights) & 1) === 0) {
         return -1 - (PF_PRESENT | this.#accessErrorBits(kind));
       }

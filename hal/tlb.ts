@@ -11,7 +11,7 @@
  * to be set, and those permissions packed as a rights index (see
  * `hal/access_rights.ts`) for the hit path.
  *
- * A hit ({@linkcode Tlb.translate4K}) is a page base, a set index, up to four
+ * A hit ({@linkcode Tlb.hit4K}) is a page base, a set index, up to four
  * tag compares and one test of the rights index against the mask the CPU
  * installed for the access ({@linkcode Tlb.setHitMasks}): integer operations
  * on one typed array, small enough for V8 to inline into the MMU's translate
@@ -59,9 +59,9 @@ export const TLB_GLOBAL = 1 << 8;
 /** Entry flag: XD was set at some level while EFER.NXE was 1; fetches are forbidden. */
 export const TLB_NO_EXECUTE = 1 << 9;
 
-/** {@linkcode Tlb.translate4K} result: no 4 KiB entry holds the page. */
+/** {@linkcode Tlb.hit4K} result: no 4 KiB entry holds the page. */
 export const TLB_NO_4K_ENTRY = -1;
-/** {@linkcode Tlb.translate4K} result: a 4 KiB entry holds the page but cannot serve the access. */
+/** {@linkcode Tlb.hit4K} result: a 4 KiB entry holds the page but cannot serve the access. */
 export const TLB_4K_DENIED = -2;
 
 /** Ways per set in every size class. */
@@ -230,7 +230,7 @@ export class Tlb {
    * Installs the rights indices that may hit for each kind of access: the
    * CPU's `AccessRights.hit` masks, which it passes in whenever CR0, CR4,
    * EFER, the CPL or EFLAGS.AC changes. A TLB starts with none (every
-   * {@linkcode translate4K} misses).
+   * {@linkcode hit4K} misses).
    */
   setHitMasks(readMask: number, writeMask: number, fetchMask: number): void {
     this.#readMask = readMask;
@@ -239,15 +239,18 @@ export class Tlb {
   }
 
   /**
-   * The hit path of a translation: the physical address of `va` through a
-   * 4 KiB entry whose rights allow `access` in the current protection mode
-   * (and, for a write, whose D bit is known set), counting a hit. Otherwise
-   * it counts nothing and returns {@linkcode TLB_NO_4K_ENTRY} (the caller then
-   * looks further with {@linkcode lookupLarge}) or {@linkcode TLB_4K_DENIED}
-   * (with {@linkcode lookup}). A page base, a set index, up to four tag
-   * compares and one mask test; it does not allocate.
+   * The hit path of a translation: the slot of the 4 KiB entry for `va` if
+   * its rights allow `access` in the current protection mode (and, for a
+   * write, its D bit is known set), counting a hit; the caller adds the
+   * translation with {@linkcode physAddrAt}. Otherwise it counts nothing and
+   * returns {@linkcode TLB_NO_4K_ENTRY} (the caller then looks further with
+   * {@linkcode lookupLarge}) or {@linkcode TLB_4K_DENIED} (with
+   * {@linkcode lookup}). A page base, a set index, up to four tag compares and
+   * one mask test; it does not allocate. It returns a slot rather than an
+   * address so that its results are all small integers: V8 then keeps the
+   * caller's address arithmetic unboxed.
    */
-  translate4K(va: VirtAddr, access: MemoryAccess): number {
+  hit4K(va: VirtAddr, access: MemoryAccess): number {
     const entries = this.#entries;
     // `&` and `>>>` reduce a safe integer modulo 2^32 first, which keeps the bits used here.
     const pageBase = va - (va & PAGE_OFFSET_4K);
@@ -266,7 +269,7 @@ export class Tlb {
       : this.#fetchMask;
     if (((mask >>> rights) & 1) === 0) return TLB_4K_DENIED;
     this.#hits++;
-    return va + entries[index + 1];
+    return index >>> 1;
   }
 
   /**
@@ -279,11 +282,11 @@ export class Tlb {
     const base4K = va - (va & PAGE_OFFSET_4K);
     let slot = this.#find(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
     if (slot < 0 && this.#count2M !== 0) {
-      const base2M = va - (va & (PAGE_SIZE_2M - 1));
+      const base2M = va - (va & PAGE_OFFSET_2M);
       slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
     }
     if (slot < 0 && this.#count1G !== 0) {
-      const base1G = va - (va & (PAGE_SIZE_1G - 1));
+      const base1G = va - (va & PAGE_OFFSET_1G);
       slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
     }
     if (slot < 0) {
@@ -295,8 +298,42 @@ export class Tlb {
   }
 
   /**
+   * The hit path of a translation through a 2 MiB or 1 GiB entry, as
+   * {@linkcode hit4K} is for 4 KiB ones: the physical address, counting
+   * a hit, or -1, counting nothing, when no large entry can serve `access`.
+   */
+  translateLarge(va: VirtAddr, access: MemoryAccess): number {
+    let slot = -1;
+    if (this.#count2M !== 0) {
+      const base2M = va - (va & PAGE_OFFSET_2M);
+      slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
+    }
+    if (slot < 0 && this.#count1G !== 0) {
+      const base1G = va - (va & PAGE_OFFSET_1G);
+      slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+    }
+    if (slot < 0) return -1;
+    const mask = access === "read"
+      ? this.#readMask
+      : access === "write"
+      ? this.#writeMask
+      : this.#fetchMask;
+    if (((mask >>> (this.#packedFlags[slot] & RIGHTS_MASK)) & 1) === 0) return -1;
+    this.#hits++;
+    return va + this.#entries[2 * slot + 1];
+  }
+
+  /**
+   * The rights index (hal/access_rights.ts) of the entry in `slot` (a slot
+   * {@linkcode lookup} returned).
+   */
+  rightsAt(slot: number): number {
+    return this.#packedFlags[slot] & RIGHTS_MASK;
+  }
+
+  /**
    * Looks up `va` in the 2 MiB and 1 GiB arrays only, for a translation whose
-   * {@linkcode translate4K} found no 4 KiB entry. Returns the slot or -1, and
+   * {@linkcode hit4K} found no 4 KiB entry. Returns the slot or -1, and
    * counts a hit or a miss, like {@linkcode lookup}.
    */
   lookupLarge(va: VirtAddr): number {
@@ -306,7 +343,7 @@ export class Tlb {
       slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
     }
     if (slot < 0 && this.#count1G !== 0) {
-      const base1G = va - (va & (PAGE_SIZE_1G - 1));
+      const base1G = va - (va & PAGE_OFFSET_1G);
       slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
     }
     if (slot < 0) {

@@ -136,30 +136,30 @@ Deno.test("Tlb rejects set counts that are not powers of two", () => {
   assertThrows(() => new Tlb({ sets1G: 0 }), RangeError, "sets1G");
 });
 
-Deno.test("Tlb.translate4K() hits only through an entry whose rights the installed mask allows", () => {
+Deno.test("Tlb.hit4K() hits only through an entry whose rights the installed mask allows", () => {
   const tlb = new Tlb();
   // Rights index bits: 1 writable, 2 user, 4 no-execute, 8 dirty (hal/access_rights.ts).
   const writableAndDirty = 1 << (1 | 8);
   tlb.setHitMasks(0xffff, writableAndDirty, 0);
-  assertEquals(tlb.translate4K(va(0x5123), "read"), TLB_NO_4K_ENTRY);
+  assertEquals(tlb.hit4K(va(0x5123), "read"), TLB_NO_4K_ENTRY);
   tlb.insert(va(0x5000), PAGE_SIZE_4K, pa(0x7000), TLB_WRITABLE);
-  assertEquals(tlb.translate4K(va(0x5123), "read"), 0x7123);
-  assertEquals(tlb.translate4K(va(0x5123), "write"), TLB_4K_DENIED, "D not known set");
-  assertEquals(tlb.translate4K(va(0x5123), "fetch"), TLB_4K_DENIED);
+  assertEquals(tlb.physAddrAt(tlb.hit4K(va(0x5123), "read"), va(0x5123)), 0x7123);
+  assertEquals(tlb.hit4K(va(0x5123), "write"), TLB_4K_DENIED, "D not known set");
+  assertEquals(tlb.hit4K(va(0x5123), "fetch"), TLB_4K_DENIED);
   tlb.insert(va(0x5000), PAGE_SIZE_4K, pa(0x7000), TLB_WRITABLE | TLB_DIRTY);
-  assertEquals(tlb.translate4K(va(0x5ffc), "write"), 0x7ffc);
+  assertEquals(tlb.physAddrAt(tlb.hit4K(va(0x5ffc), "write"), va(0x5ffc)), 0x7ffc);
   assertEquals(tlb.stats.hits, 2, "only the hits are counted");
   assertEquals(tlb.stats.misses, 0);
   tlb.setHitMasks(0, 0, 0);
-  assertEquals(tlb.translate4K(va(0x5123), "read"), TLB_4K_DENIED);
+  assertEquals(tlb.hit4K(va(0x5123), "read"), TLB_4K_DENIED);
 });
 
-Deno.test("Tlb.translate4K() never matches an address that is not a 48-bit integer", () => {
+Deno.test("Tlb.hit4K() never matches an address that is not a 48-bit integer", () => {
   const tlb = new Tlb();
   tlb.setHitMasks(0xffff, 0xffff, 0xffff);
   tlb.insert(va(0), PAGE_SIZE_4K, pa(0x7000), TLB_WRITABLE);
   for (const bad of [0.5, -4096, -1, NaN, 2 ** 48, 2 ** 48 + 0x123]) {
-    assertEquals(tlb.translate4K(va(bad), "read"), TLB_NO_4K_ENTRY, `address ${bad}`);
+    assertEquals(tlb.hit4K(va(bad), "read"), TLB_NO_4K_ENTRY, `address ${bad}`);
   }
 });
 
