@@ -74,6 +74,10 @@ export const MIN_MEMORY_BYTES = 16 * 2 ** 20;
 export const MAX_MEMORY_BYTES = 64 * 2 ** 30;
 /** Default RAM size: 128 MiB, as QEMU's default. */
 export const DEFAULT_MEMORY_BYTES = 128 * 2 ** 20;
+/** Largest `--mbi` file: 4 GiB, all EBX (32 bits) can address. */
+export const MAX_MBI_BYTES = 2 ** 32;
+/** Largest `--script` file: 1 MiB of monitor commands (a file or a named pipe). */
+export const MAX_SCRIPT_BYTES = 2 ** 20;
 
 const UNIT_BYTES: Record<string, number> = { "": 2 ** 20, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
 
@@ -141,7 +145,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
       },
     });
   } catch (error) {
-    throw new UsageError(describeParseError(error));
+    throw new UsageError(describeParseError(error, args));
   }
   const values = parsed.values;
   const [report, reportPath] = parseReport(values.report ?? [], reportFileArgument(parsed.tokens));
@@ -259,8 +263,12 @@ function parseReport(
   throw new UsageError(`Invalid --report "${values[0]}": expected json or html FILE`);
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, args: readonly string[]): string {
   const message = error instanceof Error ? error.message : String(error);
+  const ambiguous = /Option '(-\w|--[\w-]+)' argument is ambiguous[^]*'(--[\w-]+)=-XYZ'/.exec(
+    message,
+  );
+  if (ambiguous) return describeDashValue(ambiguous[1], ambiguous[2], args);
   const unknown = /Unknown option '([^']+)'/.exec(message);
   if (unknown) return `Unknown option ${unknown[1]}: see --help`;
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
@@ -268,6 +276,26 @@ function describeParseError(error: unknown): string {
   const bool = /Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
   if (bool) return `Option ${bool[1]} takes no value`;
   return message.split("\n")[0];
+}
+
+/**
+ * The message for an option whose value starts with `-`, which could as well
+ * be the next option (`--cmdline -s`): how to pass it as the value.
+ *
+ * @param option The option as written (`-m` or `--memory`).
+ * @param longOption Its long form.
+ * @param args The command line, to find the value.
+ */
+function describeDashValue(option: string, longOption: string, args: readonly string[]): string {
+  const at = args.indexOf(option);
+  const value = at >= 0 ? args[at + 1] : undefined;
+  if (value === undefined) {
+    return `Option ${option} needs a value; to pass one that starts with "-", ` +
+      `write ${longOption}=-VALUE`;
+  }
+  const shown = /^[\w@%+=:,./-]+$/.test(value) ? value : JSON.stringify(value);
+  return `Option ${option} got "${value}", which starts with "-": ` +
+    `write ${longOption}=${shown} to pass it as the value`;
 }
 
 /** The `--help` text: every option, one line each. */
@@ -280,11 +308,14 @@ Options:
                           a bare number is MiB, as QEMU's -m)
       --cmdline TEXT      kernel command line passed in the multiboot2 info
       --module FILE[=STR] load FILE as a multiboot2 module with string STR
-                          (repeatable; STR defaults to the file name)
+                          (repeatable; STR defaults to the file name; a regular
+                          file no larger than RAM)
       --mbi FILE          boot with a raw multiboot2 boot information structure
                           from FILE (e.g. captured from GRUB); RAM follows its map
+                          (a regular file of at most 4 GiB)
       --mbi-addr ADDR     physical address for --mbi (8-byte aligned, default 0x10000)
       --report html FILE  write a self-contained page picturing physical memory
+                          (FILE is opened before the boot; /dev/stdout works)
       --trace CATS        stream events to stderr, one line each: mm, mmu, uart,
                           irq (comma-separated) or all
       --trace-file FILE   write the --trace lines to FILE instead
@@ -299,8 +330,21 @@ Options:
                           lines are the commands and the machine halts at its end)
       --no-console        boot and exit even when stdin is a terminal
       --script FILE       after boot, run the monitor commands in FILE, then halt
-                          (with --console, go on with stdin afterwards)
+                          (with --console, go on with stdin afterwards); FILE is
+                          a regular file or a named pipe of at most 1 MiB
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
+
+A value that starts with "-" is written with "=": --cmdline="-s single".
+
+Exit status:
+  0    booted, and the monitor (if any) ended: halt, end of input, Ctrl-A x
+  1    the kernel panicked, the boot loader refused the input, or the kernel
+       stopped reading its console
+  2    bad command line, or an input file or stdin that cannot be used; an
+       output file that cannot be opened
+  70   internal error (a bug in kernelsim)
+  74   an output could not be written (e.g. a full disk)
+  129, 130, 143  SIGHUP, SIGINT, SIGTERM during the monitor (terminal restored)
 `;

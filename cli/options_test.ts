@@ -96,3 +96,21 @@ Deno.test("parseCliOptions() reads --console, --no-console and --script FILE", (
 Deno.test("parseCliOptions() skips the -- that deno task passes on", () => {
   assertEquals(parseCliOptions(["--", "--memory", "1G"]).memoryBytes, 2 ** 30);
 });
+
+Deno.test("parseCliOptions() says how to pass a value that starts with a dash", () => {
+  assertThrows(
+    () => parseCliOptions(["--cmdline", "-s single"]),
+    UsageError,
+    'Option --cmdline got "-s single", which starts with "-": write --cmdline="-s single" to pass it',
+  );
+  assertThrows(
+    () => parseCliOptions(["-q", "-m", "-1"]),
+    UsageError,
+    'Option -m got "-1", which starts with "-": write --memory=-1 to pass it as the value',
+  );
+  assertThrows(() => parseCliOptions(["--module", "-x.bin"]), UsageError, "--module=-x.bin");
+  // Attached with "=", such a value is taken (and then checked like any other).
+  assertEquals(parseCliOptions(["--cmdline=-s single"]).cmdline, "-s single");
+  assertEquals(parseCliOptions(["--", "--cmdline=-s"]).cmdline, "-s");
+  assertThrows(() => parseCliOptions(["--memory=-1"]), UsageError, 'Invalid --memory "-1"');
+});

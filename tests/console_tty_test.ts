@@ -146,3 +146,32 @@ Deno.test({
     assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
   },
 });
+
+for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  Deno.test({
+    name: `main.ts on a terminal: ${signal} restores the terminal and exits with ${status}`,
+    ignore: skipReason !== undefined,
+    async fn() {
+      // The inner shell prints its pid and becomes main.ts (exec), so the test
+      // knows whom to signal; the outer shell then shows the status and the
+      // terminal's mode (icanon and echo are back on in cooked mode).
+      const session = new TerminalSession(
+        `sh -c 'echo "pid $$"; exec ${Deno.execPath()} run --quiet --allow-read ${MAIN} ` +
+          `--clock virtual --quiet'; echo "status $?"; stty -a`,
+      );
+      try {
+        await session.waitFor("kernelsim> ");
+        const pid = Number(/pid (\d+)/.exec(session.output)?.[1]);
+        assert(pid > 0, session.output);
+        Deno.kill(pid, signal);
+        await session.waitFor("icanon");
+      } finally {
+        await session.finish();
+      }
+      const stty = session.output.slice(session.output.indexOf("speed"));
+      assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
+      assertStringIncludes(session.output, `kernelsim: terminated by ${signal}\n`);
+      assertStringIncludes(session.output, `status ${status}\n`);
+    },
+  });
+}
