@@ -38,6 +38,7 @@ import {
   type PagingReport,
 } from "./mm/mod.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
+import { plural } from "./plural.ts";
 import {
   memorySelftests,
   pagingSelftests,
@@ -296,7 +297,7 @@ function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
   for (const warning of bootInfo.warnings) log.warn("boot", warning);
   log.info("boot", `boot loader: ${bootInfo.bootloaderName ?? "(not given)"}`);
   log.info("boot", `cmdline: ${bootInfo.cmdline || "(empty)"}`);
-  log.info("mem", `memory map (${bootInfo.memoryMap.length} regions):`);
+  log.info("mem", `memory map (${plural(bootInfo.memoryMap.length, "region")}):`);
   for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
   bootInfo.modules.forEach((module, index) => {
     log.info(
@@ -314,7 +315,7 @@ function logFrames(log: KernelLog, frames: FrameAllocator): void {
   for (const pool of stats.pools) {
     log.info(
       "frames",
-      `pool ${hex(pool.base, 12)}: ${pool.frameCount} frames (${
+      `pool ${hex(pool.base, 12)}: ${plural(pool.frameCount, "frame")} (${
         formatBytes(pool.frameCount * 4096)
       }), ` +
         `${pool.freeFrames} free, ${pool.reservedFrames} reserved`,
@@ -322,7 +323,9 @@ function logFrames(log: KernelLog, frames: FrameAllocator): void {
   }
   log.info(
     "frames",
-    `free: ${stats.freeFrames}/${stats.totalFrames} frames (${stats.reservedFrames} reserved)`,
+    `free: ${stats.freeFrames}/${
+      plural(stats.totalFrames, "frame")
+    } (${stats.reservedFrames} reserved)`,
   );
 }
 

@@ -9,6 +9,7 @@ export * from "./kernel.ts";
 export * from "./errors.ts";
 export * from "./panic.ts";
 export * from "./log.ts";
+export * from "./plural.ts";
 export * from "./boot/mod.ts";
 export * from "./drivers/mod.ts";
 export * from "./mm/mod.ts";

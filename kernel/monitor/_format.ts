@@ -22,10 +22,7 @@ export function formatVa(va: VirtAddr): string {
   return va >= HIGHER_HALF_START ? formatVirtAddr(va) : hex(va, 16);
 }
 
-/** A count and a noun, plural when it is not 1: `1 frame`, `2 frames`. */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
+export { plural } from "../plural.ts";
 
 /** Bytes per hex dump line. */
 const DUMP_LINE_BYTES = 16;

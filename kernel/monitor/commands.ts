@@ -7,7 +7,7 @@
  */
 
 import { KernelPanic } from "../panic.ts";
-import { describeError } from "./_format.ts";
+import { describeError, plural } from "./_format.ts";
 import {
   type Command,
   type CommandArgs,
@@ -101,6 +101,6 @@ export function executeLine(line: string, context: CommandContext): "ran" | "fai
 function describeArity(min: number, max: number): string {
   if (max === 0) return "no arguments";
   if (min === max) return min === 1 ? "1 argument" : `${min} arguments`;
-  if (max === Infinity) return `at least ${min} arguments`;
+  if (max === Infinity) return `at least ${plural(min, "argument")}`;
   return `${min} to ${max} arguments`;
 }

@@ -39,7 +39,9 @@ export const memoryCommands: readonly Command[] = [
       );
       for (const pool of stats.pools) {
         context.print(
-          `  pool ${hex(pool.base, 12)}: ${pool.frameCount} frames, ${pool.freeFrames} free, ` +
+          `  pool ${hex(pool.base, 12)}: ${
+            plural(pool.frameCount, "frame")
+          }, ${pool.freeFrames} free, ` +
             `${pool.reservedFrames} reserved, ${pool.allocatedFrames} allocated`,
         );
       }
@@ -178,7 +180,9 @@ export const memoryCommands: readonly Command[] = [
       const va = heap.kmalloc(sizeBytes);
       context.allocations.add(va);
       context.print(
-        `kmalloc: ${formatVa(va)} (${sizeBytes} bytes asked, ${heap.usableSize(va)} usable)`,
+        `kmalloc: ${formatVa(va)} (${plural(sizeBytes, "byte")} asked, ${
+          heap.usableSize(va)
+        } usable)`,
       );
     },
   },

@@ -37,7 +37,7 @@ import {
   parseVirtAddr,
   type U64,
 } from "./_args.ts";
-import { formatVa, hexDump } from "./_format.ts";
+import { formatVa, hexDump, plural } from "./_format.ts";
 import { type Command, type CommandContext, CommandError } from "./command.ts";
 
 /** The most bytes one `peek` shows. */
@@ -213,8 +213,9 @@ export const pagingCommands: readonly Command[] = [
       const rate = lookups === 0 ? "no lookups yet" : `${(100 * hits / lookups).toFixed(1)}% hits`;
       const entries = tlb.entries();
       context.print(
-        `tlb: ${entries.length} of ${tlb.capacity} entries in use; ${hits} hits, ${misses} misses ` +
-          `(${rate}); ${flushes} flushes`,
+        `tlb: ${entries.length} of ${plural(tlb.capacity, "entry", "entries")} in use; ` +
+          `${plural(hits, "hit")}, ${plural(misses, "miss", "misses")} (${rate}); ` +
+          plural(flushes, "flush", "flushes"),
       );
       for (const entry of entries.slice(0, TLB_LIST_MAX)) {
         const flags = [entry.writable ? "RW" : "RO", entry.executable ? "X" : "NX"];

@@ -74,12 +74,15 @@ export const systemCommands: readonly Command[] = [
       const serial = context.kernel.serial;
       const stats = context.consoleStats();
       context.print(
-        `serial: ${serial.bytesReceived} bytes received, ${serial.bytesWritten} bytes sent, ` +
-          `${serial.overruns} receiver overruns, ${serial.droppedBytes} bytes not sent`,
+        `serial: ${plural(serial.bytesReceived, "byte")} received, ` +
+          `${plural(serial.bytesWritten, "byte")} sent, ` +
+          `${plural(serial.overruns, "receiver overrun")}, ${
+            plural(serial.droppedBytes, "byte")
+          } not sent`,
       );
       context.print(
         `console: ${stats.queuedBytes}/${stats.queueCapacityBytes} bytes queued, ` +
-          `${stats.droppedBytes} bytes dropped, ${plural(stats.linesRun, "line")} run, ` +
+          `${plural(stats.droppedBytes, "byte")} dropped, ${plural(stats.linesRun, "line")} run, ` +
           `${stats.linesTooLong} too long (limit ${stats.lineCapacityBytes} bytes)`,
       );
     },
