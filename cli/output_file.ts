@@ -13,6 +13,8 @@ import { describeFileError } from "./_os_error.ts";
 
 /** A file the CLI writes to. */
 export interface WritableFile extends SyncWriter {
+  /** Whether this is stdout or stderr (`/dev/stdout`), shared with the console. */
+  readonly isStandardStream?: boolean;
   /** Closes the file; see {@linkcode OutputFile.close}. */
   close(): void;
 }
@@ -60,6 +62,8 @@ const STANDARD_STREAM_PATHS: Record<string, keyof StandardStreams> = {
 
 /** An output file opened for writing. */
 export class OutputFile implements WritableFile {
+  /** Whether this is stdout or stderr (`/dev/stdout`), shared with the console. */
+  readonly isStandardStream: boolean;
   readonly #path: string;
   readonly #target: SyncWriter;
   readonly #file: Deno.FsFile | undefined;
@@ -74,6 +78,7 @@ export class OutputFile implements WritableFile {
     file: Deno.FsFile | undefined,
     facts: { isRemovedUnwritten: boolean; isTruncatePending: boolean },
   ) {
+    this.isStandardStream = file === undefined;
     this.#path = path;
     this.#target = target;
     this.#file = file;

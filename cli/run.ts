@@ -218,11 +218,17 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
   );
   // With a JSON report on stdout, the serial console goes to stderr.
   const consoleStream = options.report === "json" ? host.stderr : host.stdout;
-  const isTraceOnTerminal = options.traceMask !== 0 && traceFile === undefined;
+  // Trace lines on stderr (or --trace-file /dev/stdout) share the user's
+  // terminal with the console: they go through ConsoleOutput, in event order.
+  const traceStream = traceFile === undefined
+    ? host.stderr
+    : new CheckedWriter(traceFile, `"${options.traceFilePath}"`);
+  const isTraceOnTerminal = options.traceMask !== 0 &&
+    (traceFile === undefined || traceFile.isStandardStream === true);
   // --quiet drops the boot log; the monitor's console is shown even then.
   const console = new ConsoleOutput(
     options.quiet ? undefined : consoleStream,
-    isTraceOnTerminal ? host.stderr : undefined,
+    isTraceOnTerminal ? traceStream : undefined,
   );
   const clock = createClock(options.clock);
   const pc = createPc(memory, clock, { serialSink: (byte) => console.writeSerialByte(byte) });
@@ -238,9 +244,7 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
   );
   const trace = options.traceMask === 0 ? undefined : createTraceOutput(
     options.traceMask,
-    traceFile === undefined
-      ? { kind: "console", console }
-      : { kind: "file", stream: new CheckedWriter(traceFile, `"${options.traceFilePath}"`) },
+    isTraceOnTerminal ? { kind: "console", console } : { kind: "file", stream: traceStream },
     () => clock.nowNs(),
   );
   attachMachineTracer(pc, trace?.tracer);
@@ -328,7 +332,11 @@ async function runSession(
   try {
     const end = await runConsoleSession({ ...session, inputs, interrupt });
     if (end !== "interrupted" || signal === undefined) return end;
-    session.notice(`\nkernelsim: terminated by ${signal}`);
+    try {
+      session.notice(`\nkernelsim: terminated by ${signal}`);
+    } catch {
+      // After a hangup the terminal may be gone: the status says it all.
+    }
     return signalExitStatus(signal);
   } finally {
     untrap?.();

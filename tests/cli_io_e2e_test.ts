@@ -237,3 +237,15 @@ Deno.test("main.ts interleaves trace lines with the console in event order, neve
     assert(!/.\[ +\d+\.\d{6}\] /.test(line), `trace line inside "${line}"`);
   }
 });
+
+Deno.test("main.ts --trace-file /dev/stdout keeps trace lines in order with the console", async () => {
+  const run = await runMain(
+    ["--clock", "virtual", "-q", "--console", "--trace", "mm", "--trace-file", "/dev/stdout"],
+    new TextEncoder().encode("alloc 1\n"),
+  );
+  assertEquals(run.code, 0, run.stderr);
+  assertMatch(
+    run.stdout,
+    /kernelsim> alloc 1\n\[ +\d+\.\d{6}\] mm: alloc frame 0x\w+ \(pa 0x\w+\)\nalloc: 1 frame: /,
+  );
+});
