@@ -35,6 +35,8 @@ import { ConsoleOutput } from "./console_output.ts";
 import {
   type ConsoleInput,
   ConsoleInputError,
+  type ConsoleSessionEnd,
+  type ConsoleSessionOptions,
   ConsoleStalled,
   type ConsoleTerminal,
   runConsoleSession,
@@ -172,15 +174,16 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     bytes: readInput(host, module.path, moduleLimit),
     string: module.string,
   }));
-  // Outputs are opened before the boot: a path that cannot be written fails now, not after it.
-  const traceFile = options.traceFilePath === undefined
+  // Outputs are opened before the boot: a path that cannot be written fails
+  // now, not after it. The report first: opening it changes nothing yet.
+  const reportFile = options.reportPath === undefined
     ? undefined
-    : createOutput(host, options.traceFilePath, "at-open");
-  let reportFile: WritableFile | undefined;
+    : createOutput(host, options.reportPath, "at-first-write");
+  let traceFile: WritableFile | undefined;
   try {
-    reportFile = options.reportPath === undefined
+    traceFile = options.traceFilePath === undefined
       ? undefined
-      : createOutput(host, options.reportPath, "at-first-write");
+      : createOutput(host, options.traceFilePath, "at-open");
     return await bootMachine(options, host, {
       kernelImage,
       script,
@@ -190,8 +193,8 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       reportFile,
     });
   } finally {
-    reportFile?.close();
     traceFile?.close();
+    reportFile?.close();
   }
 }
 
@@ -313,17 +316,16 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
 async function runSession(
   host: CliHost,
   inputs: ConsoleInput[],
-  session: Omit<Parameters<typeof runConsoleSession>[0], "inputs" | "interrupt">,
-): Promise<Awaited<ReturnType<typeof runConsoleSession>> | number> {
+  session: Omit<ConsoleSessionOptions, "inputs" | "interrupt">,
+): Promise<ConsoleSessionEnd | number> {
   // Only a terminal needs restoring; otherwise signals keep their default action.
   const isTerminal = inputs.some((input) => input.kind === "terminal");
   let signal: TerminationSignal | undefined;
   let interrupt: Promise<void> | undefined;
   let untrap: (() => void) | undefined;
   if (isTerminal && host.onTerminationSignal !== undefined) {
-    const trap = host.onTerminationSignal;
     interrupt = new Promise<void>((resolve) => {
-      untrap = trap((received) => {
+      untrap = host.onTerminationSignal?.((received) => {
         signal ??= received;
         resolve();
       });

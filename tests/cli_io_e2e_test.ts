@@ -249,3 +249,24 @@ Deno.test("main.ts --trace-file /dev/stdout keeps trace lines in order with the 
     /kernelsim> alloc 1\n\[ +\d+\.\d{6}\] mm: alloc frame 0x\w+ \(pa 0x\w+\)\nalloc: 1 frame: /,
   );
 });
+
+Deno.test("main.ts without write permission says so in one line, without a Deno flag to add", async () => {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--allow-read", main, "--report", "html", "/tmp/kernelsim.html"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  assertOneLine(
+    {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    },
+    2,
+    'Cannot write "/tmp/kernelsim.html": kernelsim was started without permission to write files',
+  );
+});
