@@ -68,7 +68,9 @@ export const addressSpaceCommands: readonly Command[] = [
           const slot = spaces.switchTo(index);
           context.print(
             `as: CR3 = ${hex(slot.space.pml4Addr)}: address space ${index} is current ` +
-              `(${plural(before - tlb.size, "TLB entry", "TLB entries")} flushed, global ones kept)`,
+              `(${
+                plural(before - tlb.size, "TLB entry", "TLB entries")
+              } flushed, global ones kept)`,
           );
           return;
         }

@@ -24,8 +24,8 @@ import {
   hex,
   HIGHER_HALF_START,
   PAGE_SIZE_4K,
-  PTE_P,
   type PhysAddr,
+  PTE_P,
   type VirtAddr,
 } from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
@@ -198,7 +198,9 @@ export class AddressSpaceTable implements Disposable {
    */
   drop(index: number): void {
     const { space } = this.get(index);
-    if (index === 0) throw new CommandError("address space 0 is the kernel's: it cannot be dropped");
+    if (index === 0) {
+      throw new CommandError("address space 0 is the kernel's: it cannot be dropped");
+    }
     if (space.isActive) {
       throw new CommandError(`address space ${index} is in CR3: switch to another one first`);
     }

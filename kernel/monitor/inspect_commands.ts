@@ -7,13 +7,7 @@
  * @module
  */
 
-import {
-  CR0_PG,
-  hex,
-  HIGHER_HALF_START,
-  VIRT_ADDR_LIMIT,
-  type VirtAddr,
-} from "../../hal/mod.ts";
+import { CR0_PG, hex, HIGHER_HALF_START, VIRT_ADDR_LIMIT, type VirtAddr } from "../../hal/mod.ts";
 import { formatBytes } from "../boot/mod.ts";
 import {
   type AddressSpace,
@@ -131,9 +125,13 @@ export const inspectCommands: readonly Command[] = [
         throw new CommandError("paging is off: every address is physical");
       }
       const slot = args.words.length > 0
-        ? context.spaces.get(parseInteger(args.words[0], "an address space", 0, MAX_ADDRESS_SPACES - 1))
+        ? context.spaces.get(
+          parseInteger(args.words[0], "an address space", 0, MAX_ADDRESS_SPACES - 1),
+        )
         : context.spaces.current;
-      if (slot === undefined) throw new CommandError("CR3 points at no address space the monitor knows");
+      if (slot === undefined) {
+        throw new CommandError("CR3 points at no address space the monitor knows");
+      }
       const space = slot.space;
       context.print(
         `vmmap: address space ${slot.index} (PML4 at ${hex(space.pml4Addr)}` +

@@ -16,7 +16,6 @@ import {
   formatVirtAddr,
   hex,
   PAGE_SIZE_4K,
-  PAGING_LEVEL_NAMES,
   type PagingLevel,
   PTE_P,
   PTE_PS,
@@ -78,10 +77,18 @@ export function kernelStructures(context: CommandContext): KernelStructure[] {
     if (range.kind === "root") add(first, length, "the kmem heap's root descriptor");
     else if (range.kind === "owner-table") add(first, length, "the kmem heap's owner table");
     else if (range.kind === "slab") {
-      add(first, length, `a kmem heap slab of ${range.objectSizeBytes}-byte objects (header, free list, objects)`);
+      add(
+        first,
+        length,
+        `a kmem heap slab of ${range.objectSizeBytes}-byte objects (header, free list, objects)`,
+      );
     } else add(first, length, "a kmem heap arena (boundary tags, free-block index, blocks)");
   }
-  add(kernel.pageFaults.stateAddr, PAGE_SIZE_4K, "the page-fault handler's state (lazy regions, counters)");
+  add(
+    kernel.pageFaults.stateAddr,
+    PAGE_SIZE_4K,
+    "the page-fault handler's state (lazy regions, counters)",
+  );
   for (const frame of context.monitorFrames()) add(frame.base, frame.length, frame.what);
   const mbi = kernel.bootInfo.mbi;
   add(mbi.address, mbi.totalSize, "the multiboot2 boot information");
@@ -167,9 +174,4 @@ export function describeStructure(structure: KernelStructure): string {
 export function describeMapping(mapping: KernelMapping): string {
   return `${mapping.what} at ${formatVirtAddr(mapping.first as VirtAddr)}-` +
     formatVirtAddr(mapping.last as VirtAddr);
-}
-
-/** The short name of a paging level's table, e.g. `PD`. */
-export function tableName(level: PagingLevel): string {
-  return PAGING_LEVEL_NAMES[level];
 }

@@ -489,7 +489,9 @@ export class LineEditor {
       return;
     }
     const common = commonPrefix(matches);
-    const addition = matches.length === 1 ? `${common.slice(word.length)} ` : common.slice(word.length);
+    const addition = matches.length === 1
+      ? `${common.slice(word.length)} `
+      : common.slice(word.length);
     if (addition !== "") {
       for (const byte of new TextEncoder().encode(addition)) this.#insert(byte);
       return;

@@ -61,7 +61,9 @@ export class LineHistory {
         `Invalid history state: ${state.length} words, expected ${LINE_HISTORY_STATE_WORDS}`,
       );
     }
-    if (data.length <= LENGTH_BYTES) throw new RangeError("Invalid history data: no room for a line");
+    if (data.length <= LENGTH_BYTES) {
+      throw new RangeError("Invalid history data: no room for a line");
+    }
     this.#state = state;
     this.#data = data;
     this.capacityBytes = data.length;

@@ -20,7 +20,7 @@ import {
 import { formatBytes, formatMemoryMap } from "../boot/mod.ts";
 import { heldFrames, KMALLOC_MAX_BYTES, Page, PAGE_COPY_ON_WRITE } from "../mm/mod.ts";
 import { parseInteger, parsePhysAddr, parseVirtAddr } from "./_args.ts";
-import { formatFrameRuns, formatVa, plural } from "./_format.ts";
+import { formatFrameRuns, formatRange, formatVa, plural } from "./_format.ts";
 import { type Command, type CommandContext, CommandError } from "./command.ts";
 
 /** The most frames one `alloc` hands out: 4 GiB worth. */
@@ -48,6 +48,11 @@ export const memoryCommands: readonly Command[] = [
         context.print(
           `  pool ${hex(pool.base, 12)}: ${pool.frameCount} frames, ${pool.freeFrames} free, ` +
             `${pool.reservedFrames} reserved, ${pool.allocatedFrames} allocated`,
+        );
+      }
+      for (const range of context.kernel.frames.metadataRanges()) {
+        context.print(
+          `  ${range.what} at ${formatRange(range.base, range.base + range.length - 1)}`,
         );
       }
       const heap = context.kernel.heap.stats();
@@ -130,7 +135,8 @@ export const memoryCommands: readonly Command[] = [
   {
     name: "pages",
     usage: "",
-    summary: "page handles the monitor holds, and owned pages mapped in lower halves, with refcounts",
+    summary:
+      "page handles the monitor holds, and owned pages mapped in lower halves, with refcounts",
     arity: [0, 0],
     run(_args, context) {
       if (context.pages.size === 0) {
@@ -141,7 +147,9 @@ export const memoryCommands: readonly Command[] = [
         for (const pa of addresses) {
           const page = context.pages.get(pa) as Page;
           context.print(
-            `  ${hex(pa).padEnd(12)}  frame ${hex(page.frame).padEnd(8)}  refcount ${page.refcount}`,
+            `  ${hex(pa).padEnd(12)}  frame ${
+              hex(page.frame).padEnd(8)
+            }  refcount ${page.refcount}`,
           );
         }
       }

@@ -156,8 +156,12 @@ export const pagingCommands: readonly Command[] = [
       }
       const pa = space.unmap(va, leaf.pageSizeBytes);
       context.print(
-        `unmap: ${formatVa(va)} no longer maps ${hex(pa)} (${formatBytes(leaf.pageSizeBytes)} page` +
-          `${leaf.isOwned ? `; its reference dropped, refcount now ${refcountOf(context, pa)}` : ""})`,
+        `unmap: ${formatVa(va)} no longer maps ${hex(pa)} (${
+          formatBytes(leaf.pageSizeBytes)
+        } page` +
+          `${
+            leaf.isOwned ? `; its reference dropped, refcount now ${refcountOf(context, pa)}` : ""
+          })`,
       );
     },
   },
@@ -183,7 +187,9 @@ export const pagingCommands: readonly Command[] = [
       const after = space.mapping(va) as Mapping;
       context.print(
         `protect: ${formatVa(va)} (${formatBytes(leaf.pageSizeBytes)} page) was ` +
-          `${formatFlags(pageFlagBits(leaf.flags))}, now ${formatFlags(pageFlagBits(after.flags))}` +
+          `${formatFlags(pageFlagBits(leaf.flags))}, now ${
+            formatFlags(pageFlagBits(after.flags))
+          }` +
           (space.isActive || (leaf.flags & PAGE_GLOBAL) !== 0
             ? "; its TLB entries invalidated (INVLPG)"
             : ""),
@@ -416,14 +422,20 @@ function frameWarnings(
     warnings.push(
       `the frame${sizeBytes > PAGE_SIZE_4K ? "s hold" : " is"} ` +
         `${describeStructure(structures[0])}` +
-        (structures.length > 1 ? ` and ${plural(structures.length - 1, "more kernel structure")}` : "") +
+        (structures.length > 1
+          ? ` and ${plural(structures.length - 1, "more kernel structure")}`
+          : "") +
         `: writes through ${formatVa(va)} change the kernel's own state`,
     );
   }
   const states = frames.countStates(pa / PAGE_SIZE_4K, sizeBytes / PAGE_SIZE_4K);
   if (states.free > 0) {
     warnings.push(
-      `${states.free === sizeBytes / PAGE_SIZE_4K ? "the frame is" : `${plural(states.free, "frame")} are`} ` +
+      `${
+        states.free === sizeBytes / PAGE_SIZE_4K
+          ? "the frame is"
+          : `${plural(states.free, "frame")} are`
+      } ` +
         "free: the allocator may hand it out to someone else while it is mapped here",
     );
   }
@@ -445,7 +457,9 @@ function refuseKernelTarget(
   const firstPageEnd = va - (va % PAGE_SIZE_4K) + PAGE_SIZE_4K;
   const firstBytes = Math.min(widthBytes, firstPageEnd - va);
   const pieces: [number, number][] = [[va, firstBytes]];
-  if (firstBytes < widthBytes) pieces.push([firstPageEnd % VIRT_ADDR_LIMIT, widthBytes - firstBytes]);
+  if (firstBytes < widthBytes) {
+    pieces.push([firstPageEnd % VIRT_ADDR_LIMIT, widthBytes - firstBytes]);
+  }
   const space = context.addressSpace;
   const heap = context.kernel.heap;
   const structures = kernelStructures(context);
@@ -463,7 +477,9 @@ function refuseKernelTarget(
     const target = structuresIn(structures, pa, last)[0];
     if (target !== undefined) {
       throw new CommandError(
-        `${formatVa(pieceVa as VirtAddr)} is physical ${hex(pa)}, in ${describeStructure(target)}: ` +
+        `${formatVa(pieceVa as VirtAddr)} is physical ${hex(pa)}, in ${
+          describeStructure(target)
+        }: ` +
           `poke! ${typed} writes it anyway`,
       );
     }
@@ -511,11 +527,15 @@ function describeWalkEntry(
   if (low32 & PTE_PWT) words.push("PWT");
   if (low32 & PTE_PCD) words.push("PCD");
   if (level !== 1 && (low32 & PTE_PS) !== 0) words.push("PS");
-  if ((level === 1 && (low32 & PTE_PAT) !== 0) || (level !== 1 && leaf && (low32 & PTE_PAT_HUGE) !== 0)) {
+  if (
+    (level === 1 && (low32 & PTE_PAT) !== 0) ||
+    (level !== 1 && leaf && (low32 & PTE_PAT_HUGE) !== 0)
+  ) {
     words.push("PAT");
   }
   const address = (high32 & 0xfffff) * 2 ** 32 +
-    ((low32 & (leaf && level === 2 ? 0xffe00000 : leaf && level === 3 ? 0xc0000000 : 0xfffff000)) >>> 0);
+    ((low32 &
+      (leaf && level === 2 ? 0xffe00000 : leaf && level === 3 ? 0xc0000000 : 0xfffff000)) >>> 0);
   words.push(leaf ? `-> frame ${hex(address)}` : `-> table ${hex(address)}`);
   const software: string[] = [];
   if (leaf) {

@@ -61,7 +61,11 @@ export function* ramDumpChunks(
  *
  * @throws {RangeError} As {@linkcode ramDumpChunks}.
  */
-export function ramDumpHoleBytes(memory: PhysicalMemory, base: number, lengthBytes: number): number {
+export function ramDumpHoleBytes(
+  memory: PhysicalMemory,
+  base: number,
+  lengthBytes: number,
+): number {
   checkRange(memory, base, lengthBytes);
   let ramBytes = 0;
   for (const range of memory.ranges) {

@@ -60,9 +60,7 @@ export const systemCommands: readonly Command[] = [
     arity: [0, 0],
     run(_args, context) {
       // The self-tests fault on purpose: their faults are not narrated.
-      const results = context.withoutFaultNarration(() =>
-        runSelftests(context.kernel.selftests())
-      );
+      const results = context.withoutFaultNarration(() => runSelftests(context.kernel.selftests()));
       for (const result of results) {
         context.print(
           result.passed ? `pass: ${result.name}` : `FAIL: ${result.name}: ${result.detail}`,

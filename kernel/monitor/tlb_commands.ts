@@ -47,14 +47,18 @@ export const tlbCommands: readonly Command[] = [
           `tlb: ${entries.length} of ${tlb.capacity} entries in use; ${hits} hits, ` +
             `${misses} misses (${rate}); ${flushes} flushes`,
         );
-        for (const entry of entries.slice(0, TLB_LIST_MAX)) context.print(`  ${formatTlbEntry(entry)}`);
+        for (const entry of entries.slice(0, TLB_LIST_MAX)) {
+          context.print(`  ${formatTlbEntry(entry)}`);
+        }
         if (entries.length > TLB_LIST_MAX) {
           context.print(`  ... and ${entryCount(entries.length - TLB_LIST_MAX)} more`);
         }
         return;
       }
       if (action !== "flush" || (scope !== undefined && scope !== "global")) {
-        throw new CommandError(`expected tlb, tlb flush or tlb flush global, got "tlb ${args.rest.trim()}"`);
+        throw new CommandError(
+          `expected tlb, tlb flush or tlb flush global, got "tlb ${args.rest.trim()}"`,
+        );
       }
       const before = tlb.size;
       if (scope === "global" && (cpu.cr4 & CR4_PGE) !== 0) {
@@ -84,7 +88,9 @@ export const tlbCommands: readonly Command[] = [
       cpu.invlpg(va);
       context.print(
         `invlpg: ${formatVa(va)}: ${entryCount(covering.length)} removed` +
-          (covering.length === 0 ? " (none cached it)" : ` (${covering.map(formatTlbEntry).join("; ")})`),
+          (covering.length === 0
+            ? " (none cached it)"
+            : ` (${covering.map(formatTlbEntry).join("; ")})`),
       );
     },
   },
