@@ -11,53 +11,8 @@ import {
   assertStringIncludes,
   Xorshift32,
 } from "../testing/mod.ts";
-import { MONITOR_BANNER, MONITOR_KEYS_LINE } from "../kernel/monitor/mod.ts";
-import { hasStackTrace, runMain } from "./_cli.ts";
-
-const BANNER = `${MONITOR_BANNER}\n${MONITOR_KEYS_LINE}\n`;
-const PROMPT = "kernelsim> ";
-
-/** One command of a transcript: the line the kernel echoed and what it printed. */
-interface Exchange {
-  readonly command: string;
-  readonly output: string;
-}
-
-interface MonitorRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Everything after the banner. */
-  readonly transcript: string;
-  /** The transcript split at each prompt. */
-  readonly exchanges: readonly Exchange[];
-}
-
-/** Pipes `script` into `main.ts --console` on a virtual clock. */
-async function runMonitor(script: string, args: readonly string[] = []): Promise<MonitorRun> {
-  const run = await runMain(
-    ["--clock", "virtual", "--console", ...args],
-    new TextEncoder().encode(script),
-  );
-  assert(!hasStackTrace(run.stdout + run.stderr), run.stdout + run.stderr);
-  const start = run.stdout.indexOf(BANNER);
-  assert(start >= 0, `no monitor banner in:\n${run.stdout}\n${run.stderr}`);
-  const transcript = run.stdout.slice(start + BANNER.length);
-  const exchanges = transcript.split(PROMPT).slice(1).map((block) => {
-    const newline = block.indexOf("\n");
-    return newline < 0
-      ? { command: block, output: "" }
-      : { command: block.slice(0, newline), output: block.slice(newline + 1) };
-  });
-  return { ...run, transcript, exchanges };
-}
-
-/** The output of the only exchange whose command is `command`. */
-function outputOf(run: MonitorRun, command: string): string {
-  const found = run.exchanges.filter((exchange) => exchange.command === command);
-  assertEquals(found.length, 1, `one "${command}" in:\n${run.transcript}`);
-  return found[0].output;
-}
+import { runMain } from "./_cli.ts";
+import { BANNER, outputOf, PROMPT, runMonitor } from "./_monitor.ts";
 
 Deno.test("monitor: help lists every command with one line each", async () => {
   const run = await runMonitor("help\nhelp alloc\n");

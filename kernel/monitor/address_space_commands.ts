@@ -40,7 +40,7 @@ export const addressSpaceCommands: readonly Command[] = [
       }
       if (needsNumber !== (number !== undefined)) {
         throw new CommandError(
-          needsNumber ? `as ${action} needs an address space number N` : `as ${action} takes no N`,
+          needsNumber ? `${action} needs an address space number N` : `${action} takes no N`,
         );
       }
       const spaces = context.spaces;

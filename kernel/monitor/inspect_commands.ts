@@ -230,22 +230,16 @@ function useOf(context: CommandContext, leaf: Mapping, known: KnownRanges): stri
   const kernelMapping = known.mappings.find((mapping) => va >= mapping.first && va <= mapping.last);
   if (kernelMapping !== undefined) return kernelMapping.what;
   const isLazy = known.lazyRegions.some((region) => va >= region.start && va < region.end);
-  const words = [isLazy ? "demand-zero page" : leaf.isOwned ? "owned page" : "raw mapping"];
-  if ((leaf.flags & PAGE_COPY_ON_WRITE) !== 0) words.push("copy-on-write");
-  if (!leaf.isOwned) {
-    const last = leaf.physAddr + leaf.pageSizeBytes - 1;
-    const target = structuresIn(known.structures, leaf.physAddr, last)[0];
-    const memory = context.kernel.machine.memory;
-    words.push(
-      `of ${hex(leaf.physAddr)}` +
-        (target !== undefined
-          ? ` (${target.what})`
-          : memory.isRam(leaf.physAddr, leaf.pageSizeBytes)
-          ? ""
-          : " (not RAM)"),
-    );
-  }
-  return words.join(", ");
+  const kind = isLazy ? "demand-zero page" : leaf.isOwned ? "owned page" : "raw mapping";
+  const isCopyOnWrite = (leaf.flags & PAGE_COPY_ON_WRITE) !== 0;
+  if (leaf.isOwned) return isCopyOnWrite ? `${kind}, copy-on-write` : kind;
+  const last = leaf.physAddr + leaf.pageSizeBytes - 1;
+  const targets = structuresIn(known.structures, leaf.physAddr, last);
+  const what = targets.length === 0
+    ? (context.kernel.machine.memory.isRam(leaf.physAddr, leaf.pageSizeBytes) ? "" : " (not RAM)")
+    : ` (${targets[0].what}` +
+      (targets.length > 1 ? ` and ${plural(targets.length - 1, "more kernel structure")})` : ")");
+  return `${kind} of ${hex(leaf.physAddr)}${what}`;
 }
 
 /** One line per lazy region of `space`, with how many of its pages exist yet. */

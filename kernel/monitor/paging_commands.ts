@@ -146,7 +146,7 @@ export const pagingCommands: readonly Command[] = [
       const space = requireAddressSpace(context);
       const va = parseVirtAddr(args.words[0]);
       requireOwnHalf(context, va);
-      const leaf = leafStartingAt(space, va, "unmap");
+      const leaf = leafStartingAt(context, space, va, "unmap");
       const kernelMapping = kernelMappingAt(context, va);
       if (kernelMapping !== undefined && !args.force) {
         throw new CommandError(
@@ -175,7 +175,7 @@ export const pagingCommands: readonly Command[] = [
       const va = parseVirtAddr(args.words[0]);
       requireOwnHalf(context, va);
       const flags = pageFlags(parseFlagLetters(args.words[1]));
-      const leaf = leafStartingAt(space, va, "protect");
+      const leaf = leafStartingAt(context, space, va, "protect");
       if ((leaf.flags & PAGE_COPY_ON_WRITE) !== 0 && (flags & PAGE_WRITABLE) !== 0) {
         throw new CommandError(
           `${formatVa(va)} is copy-on-write (frame ${hex(leaf.physAddr)}, refcount ` +
@@ -428,15 +428,17 @@ function frameWarnings(
         `: writes through ${formatVa(va)} change the kernel's own state`,
     );
   }
-  const states = frames.countStates(pa / PAGE_SIZE_4K, sizeBytes / PAGE_SIZE_4K);
-  if (states.free > 0) {
+  const frameCount = sizeBytes / PAGE_SIZE_4K;
+  const free = frames.countStates(pa / PAGE_SIZE_4K, frameCount).free;
+  if (free > 0) {
+    const which = frameCount === 1
+      ? "the frame is"
+      : free === frameCount
+      ? `all ${frameCount} frames are`
+      : `${free} of the ${frameCount} frames are`;
     warnings.push(
-      `${
-        states.free === sizeBytes / PAGE_SIZE_4K
-          ? "the frame is"
-          : `${plural(states.free, "frame")} are`
-      } ` +
-        "free: the allocator may hand it out to someone else while it is mapped here",
+      `${which} free: the allocator may hand ${free === 1 ? "it" : "them"} out to someone else ` +
+        "while mapped here",
     );
   }
   return warnings;
@@ -487,9 +489,22 @@ function refuseKernelTarget(
 }
 
 /** The leaf that starts exactly at `va`, or a CommandError saying why there is none. */
-function leafStartingAt(space: AddressSpace, va: VirtAddr, action: string): Mapping {
+function leafStartingAt(
+  context: CommandContext,
+  space: AddressSpace,
+  va: VirtAddr,
+  action: string,
+): Mapping {
   const leaf = space.mapping(va);
-  if (leaf === undefined) throw new CommandError(`${formatVa(va)} is not mapped`);
+  if (leaf === undefined) {
+    const isLazy = context.kernel.pageFaults.lazyRegions(space).some((region) =>
+      va >= region.start && va < region.end
+    );
+    throw new CommandError(
+      `${formatVa(va)} is not mapped` +
+        (isLazy ? " (yet: it is a demand-zero page, mapped on its first touch)" : ""),
+    );
+  }
   if (leaf.virtAddr !== va) {
     throw new CommandError(
       `${formatVa(va)} is inside the ${formatBytes(leaf.pageSizeBytes)} page at ` +
