@@ -59,8 +59,11 @@ export const systemCommands: readonly Command[] = [
     summary: "run the kernel's memory and paging self-tests and print pass/fail",
     arity: [0, 0],
     run(_args, context) {
-      // The self-tests fault on purpose: their faults are not narrated.
+      // The self-tests fault on purpose (their faults are not narrated) and
+      // end in the kernel's address space: the current one is loaded again.
+      const current = context.spaces.current;
       const results = context.withoutFaultNarration(() => runSelftests(context.kernel.selftests()));
+      if (current !== undefined && !current.space.isActive) current.space.activate();
       for (const result of results) {
         context.print(
           result.passed ? `pass: ${result.name}` : `FAIL: ${result.name}: ${result.detail}`,
