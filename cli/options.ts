@@ -12,6 +12,7 @@ import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UsageError";
 }
 

@@ -70,6 +70,7 @@ export interface SelftestResult {
 
 /** Thrown by a self-test check that does not hold. */
 class SelftestFailure extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "SelftestFailure";
 }
 

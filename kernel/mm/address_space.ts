@@ -117,17 +117,17 @@ const COUNT_MASK = 0x3ff << COUNT_SHIFT;
  */
 export type PageFlags = number;
 /** Writes allowed (R/W, bit 1). */
-export const PAGE_WRITABLE = PTE_RW;
+export const PAGE_WRITABLE: PageFlags = PTE_RW;
 /** User-mode accesses allowed (U/S, bit 2). */
-export const PAGE_USER = PTE_US;
+export const PAGE_USER: PageFlags = PTE_US;
 /** Write-through caching (PWT, bit 3). */
-export const PAGE_WRITE_THROUGH = PTE_PWT;
+export const PAGE_WRITE_THROUGH: PageFlags = PTE_PWT;
 /** Caching disabled (PCD, bit 4), for MMIO. */
-export const PAGE_CACHE_DISABLED = PTE_PCD;
+export const PAGE_CACHE_DISABLED: PageFlags = PTE_PCD;
 /** Global translation (G, bit 8): kept across CR3 writes while CR4.PGE is set. */
-export const PAGE_GLOBAL = PTE_G;
+export const PAGE_GLOBAL: PageFlags = PTE_G;
 /** Copy-on-write marker (software bit 10); the page should be mapped without {@linkcode PAGE_WRITABLE}. */
-export const PAGE_COPY_ON_WRITE = PTE_SW_COW;
+export const PAGE_COPY_ON_WRITE: PageFlags = PTE_SW_COW;
 /**
  * No instruction fetch: sets XD (bit 63). XD is a reserved bit unless
  * EFER.NXE is set, so enable NXE before paging uses such a mapping.

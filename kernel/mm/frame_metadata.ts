@@ -27,7 +27,7 @@ import type { PhysicalMemory } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
 
 /** Metadata value of a frame that no allocation may hand out: reserved, or in no pool. */
-export const FRAME_UNUSABLE = -1;
+export const FRAME_UNUSABLE: number = -1;
 /** Metadata value of an allocatable frame that no page handle holds. */
 export const FRAME_UNUSED = 0;
 /** The largest reference count a frame can hold. */
