@@ -1,5 +1,5 @@
 /**
- * The xorshift32 PRNG from shared/BENCHMARKS.md, for seeded, deterministic
+ * The xorshift32 PRNG defined in docs/benchmarks.md, for seeded, deterministic
  * tests and benchmark workloads.
  *
  * @module
