@@ -16,14 +16,15 @@ import {
   type PhysAddr,
   type Tracer,
 } from "../hal/mod.ts";
-import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
 import {
   type BootInfo,
   checkBootMagic,
+  formatBytes,
+  formatMemoryMap,
+  KERNEL_IMAGE_SIZE_BYTES,
   parseMultiboot2,
   usableBytes,
-} from "./boot/multiboot2_parser.ts";
-import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
+} from "./boot/mod.ts";
 import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
 import {

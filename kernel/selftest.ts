@@ -14,7 +14,7 @@ import {
   PAGE_SIZE_4K,
   type VirtAddr,
 } from "../hal/mod.ts";
-import { Xorshift32 } from "../testing/xorshift32.ts";
+import { Xorshift32 } from "../lib/mod.ts";
 import { KernelError } from "./errors.ts";
 import {
   AddressSpace,

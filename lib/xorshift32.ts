@@ -1,6 +1,6 @@
 /**
  * The xorshift32 PRNG defined in docs/benchmarks.md, for seeded, deterministic
- * tests and benchmark workloads.
+ * tests, self-tests, graders and benchmark workloads.
  *
  * @module
  */
