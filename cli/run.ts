@@ -7,7 +7,7 @@
  *
  * Exit statuses: 0 booted (and the console ended: halt, end of input or
  * Ctrl-A x), 1 the kernel panicked or the boot loader refused, 2 bad command
- * line or unreadable input file.
+ * line or unreadable input file, 3 booted but a self-test failed.
  *
  * @module
  */
@@ -178,7 +178,8 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     }
     console.flush();
     writeReport(options, host, kernel);
-    return 0;
+    // A failed self-test is a failed run even though the kernel is up.
+    return kernel.selftestResults?.some((result) => !result.passed) ? 3 : 0;
   } catch (error) {
     console.flush();
     if (error instanceof KernelPanic) {
