@@ -665,8 +665,11 @@ export class AddressSpace implements Disposable {
    *
    * @param va Any 48-bit virtual address.
    * @returns The physical address, or undefined if nothing maps `va`.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual
+   *   address (a wider one would alias a low address in the table indexes).
    */
   translate(va: VirtAddr): PhysAddr | undefined {
+    checkVirtAddr("translate", va);
     const u32 = this.#u32;
     let word = this.#pml4Word;
     for (let level = 4; level >= 1; level--) {
@@ -688,8 +691,10 @@ export class AddressSpace implements Disposable {
    *
    * @param va Any 48-bit virtual address.
    * @returns The mapping, or undefined if nothing maps `va`.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual address.
    */
   mapping(va: VirtAddr): Mapping | undefined {
+    checkVirtAddr("look up", va);
     const u32 = this.#u32;
     let word = this.#pml4Word;
     for (let level = 4; level >= 1; level--) {
@@ -712,8 +717,10 @@ export class AddressSpace implements Disposable {
    * @param va First virtual address.
    * @param sizeBytes Length of the range in bytes.
    * @returns The mappings, each described as by {@linkcode AddressSpace.mapping}.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual address.
    */
   mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
+    checkVirtAddr("look up", va);
     const result: Mapping[] = [];
     if (sizeBytes > 0) {
       this.#collect(this.#pml4, 4, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), result);
@@ -1354,8 +1361,23 @@ function checkPageAddress(action: string, va: number, pageSizeBytes: number): vo
     va as VirtAddr,
     isVirtAddr
       ? `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: not ${sizeName(pageSizeBytes)} aligned`
-      : `Cannot ${action} page ${String(va)}: not a 48-bit virtual address`,
+      : `Cannot ${action} page ${formatAnyNumber(va)}: not a 48-bit virtual address`,
   );
+}
+
+/** Throws unless `va` is an integer in [0, 2^48): the only addresses the tables can index. */
+function checkVirtAddr(action: string, va: number): void {
+  if (Number.isInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT) return;
+  throw new MappingError(
+    "InvalidAddress",
+    va as VirtAddr,
+    `Cannot ${action} ${formatAnyNumber(va)}: not a 48-bit virtual address`,
+  );
+}
+
+/** `value` in hex when it is a non-negative safe integer, else as JavaScript prints it. */
+function formatAnyNumber(value: number): string {
+  return Number.isSafeInteger(value) && value >= 0 ? hex(value) : String(value);
 }
 
 function checkFrameAddress(action: string, va: number, pa: number, pageSizeBytes: number): void {

@@ -252,5 +252,5 @@ export class FrameMetadata {
 function describe(value: number): string {
   if (value === FRAME_UNUSABLE) return "frame is reserved or outside every pool";
   if (value === FRAME_UNUSED) return "reference count is already 0";
-  return `held by ${value} page handles`;
+  return `held by ${value} page ${value === 1 ? "handle" : "handles"}`;
 }
