@@ -4,7 +4,7 @@
  * @module
  */
 
-import { runCli } from "./cli/run.ts";
+import { runCli } from "./cli/mod.ts";
 
 if (import.meta.main) {
   const status = await runCli(Deno.args, {

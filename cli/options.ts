@@ -12,6 +12,7 @@ import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UsageError";
 }
 
@@ -310,7 +311,7 @@ Options:
       --script FILE       after boot, run the monitor commands in FILE, then halt
                           (with --console, go on with stdin afterwards)
       --keep-going        exit 0 even if a monitor command or expect failed
-                          (otherwise a script or piped input that had one exits 3)
+                          (otherwise a script or piped input that had one exits 4)
       --dump-ram FILE     at exit (a panic included), write all of physical memory
                           to FILE: byte N is physical address N, holes as zeros
   -q, --quiet             do not print the serial log (the monitor still shows)

@@ -7,8 +7,9 @@
  *
  * Exit statuses: 0 booted (and the console ended: halt, end of input or
  * Ctrl-A x), 1 the kernel panicked or the boot loader refused, 2 bad command
- * line or unreadable input file, 3 a monitor command or `expect` failed in a
- * script or piped input (not with `--keep-going`, not at a terminal).
+ * line or unreadable input file, 3 booted but a self-test failed, 4 a monitor
+ * command or `expect` failed in a script or piped input (not with
+ * `--keep-going`, not at a terminal).
  *
  * @module
  */
@@ -44,7 +45,7 @@ import { type CliOptions, HELP_TEXT, parseCliOptions, UsageError } from "./optio
 /** The project version, from deno.json. */
 export const VERSION: string = denoConfig.version;
 /** Exit status when a monitor command or `expect` failed in a script or piped input. */
-export const MONITOR_FAILURE_STATUS = 3;
+export const MONITOR_FAILURE_STATUS = 4;
 
 /** A file the CLI writes (a trace), as `Deno.FsFile` is. */
 export interface WritableFile extends SyncWriter {
@@ -198,7 +199,8 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     }
     console.flush();
     writeReport(options, host, kernel);
-    return 0;
+    // A failed self-test is a failed run even though the kernel is up.
+    return kernel.selftestResults?.some((result) => !result.passed) ? 3 : 0;
   } catch (error) {
     console.flush();
     if (error instanceof KernelPanic) {

@@ -63,6 +63,7 @@ export type BootLoaderErrorCode =
 
 /** A boot failure, before the kernel ever runs. */
 export class BootLoaderError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "BootLoaderError";
   /** What went wrong, for matching. */
   readonly code: BootLoaderErrorCode;

@@ -16,14 +16,15 @@ import {
   type PhysAddr,
   type Tracer,
 } from "../hal/mod.ts";
-import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
 import {
   type BootInfo,
   checkBootMagic,
+  formatBytes,
+  formatMemoryMap,
+  KERNEL_IMAGE_SIZE_BYTES,
   parseMultiboot2,
   usableBytes,
-} from "./boot/multiboot2_parser.ts";
-import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
+} from "./boot/mod.ts";
 import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
 import {
@@ -115,7 +116,7 @@ export class Kernel {
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
 
-  private constructor(parts: Omit<Kernel, "report" | "selftests">) {
+  private constructor(parts: Omit<Kernel, "report" | "selftests" | "runSelftests">) {
     this.machine = parts.machine;
     this.log = parts.log;
     this.serial = parts.serial;
@@ -185,7 +186,10 @@ export class Kernel {
     machine.cpu.sti(); // interrupts on
     log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
     const selftestResults = config.selftest
-      ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults))
+      ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults), {
+        frames,
+        heap,
+      }) // each checked for leaked frames and heap bytes
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -207,6 +211,14 @@ export class Kernel {
   /** The kernel's self-tests (memory, then paging), as `--selftest` and the monitor run them. */
   selftests(): Selftest[] {
     return kernelSelftests(this.machine, this.frames, this.heap, this.kernelSpace, this.pageFaults);
+  }
+
+  /**
+   * Runs the kernel's self-tests now, each checked for leaked frames and
+   * heap bytes, and returns their results (never throws).
+   */
+  runSelftests(): SelftestResult[] {
+    return runSelftests(this.selftests(), { frames: this.frames, heap: this.heap });
   }
 
   /**
@@ -329,7 +341,7 @@ function logFrames(log: KernelLog, frames: FrameAllocator): void {
 function logSelftests(log: KernelLog, results: readonly SelftestResult[]): void {
   for (const result of results) {
     if (result.passed) log.info("selftest", `pass: ${result.name}`);
-    else log.error("selftest", `FAIL: ${result.name}: ${result.detail}`);
+    else log.error("selftest", `"${result.name}" failed: ${result.detail}`);
   }
   const passed = results.filter((r) => r.passed).length;
   log.info("selftest", `${passed} passed, ${results.length - passed} failed`);

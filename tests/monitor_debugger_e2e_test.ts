@@ -537,7 +537,7 @@ Deno.test("monitor: unmap and poke refuse kernel structures until forced with un
     `kmalloc 64\nalloc 1\npoke ${block} 0xffffffff 4\npoke ${directMap(frame)} 1\n` +
       `poke ${hexPlus(block, 64)} 1\n`,
   );
-  assertEquals(own.code, 3, own.stderr);
+  assertEquals(own.code, 4, own.stderr);
   assertEquals(outputOf(own, `poke ${block} 0xffffffff 4`), `poke: wrote 0xffffffff at ${block}\n`);
   assertEquals(
     outputOf(own, `poke ${directMap(frame)} 1`),
@@ -610,7 +610,7 @@ Deno.test("monitor: corrupting the frame allocator or the heap with poke! ends i
   assert(!heap.stdout.includes("never\n"));
 });
 
-Deno.test("monitor: expect checks the previous command's output; a failure is exit status 3 unless --keep-going", async () => {
+Deno.test("monitor: expect checks the previous command's output; a failure is exit status 4 unless --keep-going", async () => {
   const script = [
     "echo hello world",
     "expect ^hello",
@@ -623,11 +623,11 @@ Deno.test("monitor: expect checks the previous command's output; a failure is ex
     "echo done",
   ].join("\n");
   const run = await runMonitor(script);
-  assertEquals(run.code, 3);
+  assertEquals(run.code, 4);
   assertEquals(
     run.stderr,
     "kernelsim: 2 monitor commands failed, the first on line 7: expect nope " +
-      "(exit status 3; --keep-going exits 0)\n",
+      "(exit status 4; --keep-going exits 0)\n",
   );
   assertEquals(outputOf(run, "expect ^hello"), "expect: matched /^hello/\n");
   assertEquals(outputOf(run, "expect hello"), "expect: matched /hello/\n");

@@ -259,12 +259,12 @@ Deno.test("monitor: kmalloc and kfree, with double and invalid frees reported", 
   const run = await runMonitor(
     `kmalloc 5000\nkfree ${va}\nkfree ${va}\nkfree 0xffff800000000010\nkmalloc 0\nkmalloc 67108865\n`,
   );
-  // Four commands failed: a piped session exits 3 and names the first.
-  assertEquals(run.code, 3);
+  // Four commands failed: a piped session exits 4 and names the first.
+  assertEquals(run.code, 4);
   assertEquals(
     run.stderr,
     `kernelsim: 4 monitor commands failed, the first on line 3: kfree ${va} ` +
-      "(exit status 3; --keep-going exits 0)\n",
+      "(exit status 4; --keep-going exits 0)\n",
   );
   assertMatch(outputOf(run, "kmalloc 5000"), /^kmalloc: 0x\w+ \(5000 bytes asked, \d+ usable\)\n$/);
   const frees = run.exchanges.filter((e) => e.command === `kfree ${va}`).map((e) => e.output);
@@ -409,7 +409,7 @@ Deno.test("monitor: unknown commands and bad arguments print one line and the mo
     ],
   ];
   const run = await runMonitor(lines.map(([line]) => line).join("\n") + "\nmeminfo\n");
-  assertEquals(run.code, 3, run.stderr);
+  assertEquals(run.code, 4, run.stderr);
   for (const [line, expected] of lines) {
     const output = outputOf(run, line);
     assertEquals(output.split("\n").length, 2, `one line for ${line}: ${output}`);

@@ -23,6 +23,7 @@
  * be repaired; the kernel panics naming the broken invariant.
  */
 export class ByteRingCorrupt extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "ByteRingCorrupt";
   /** The broken invariant in words, e.g. `head 2048 is outside the 2048-byte ring`. */
   readonly invariant: string;

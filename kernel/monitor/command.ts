@@ -15,6 +15,7 @@ import type { AddressSpaceTable } from "./address_space_table.ts";
 
 /** Bad input to a command (a wrong argument or count): printed as `name: message`. */
 export class CommandError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "CommandError";
 }
 

@@ -57,7 +57,7 @@ export const MONITOR_PROMPT = "kernelsim> ";
 /** The first line the monitor prints. */
 export const MONITOR_BANNER = "kernel monitor: type help for the commands";
 /** The banner's second line: the keys a user needs first. */
-export const MONITOR_KEYS_LINE =
+export const MONITOR_KEYS_LINE: string =
   "keys: Ctrl-A x quits, Ctrl-A h lists the console keys, Ctrl-C discards the line, " +
   "Up/Down history, Tab completes";
 /** The monitor words' first word: "KMON" as a little-endian u32, to find the frame in a dump. */

@@ -7,7 +7,6 @@
 
 import { hex } from "../../hal/mod.ts";
 import { directMapAddr } from "../mm/mod.ts";
-import { runSelftests } from "../selftest.ts";
 import { FLAG_LEGEND } from "./_flags.ts";
 import { formatVa, plural } from "./_format.ts";
 import { type Command, CommandError, synopsis } from "./command.ts";
@@ -62,7 +61,7 @@ export const systemCommands: readonly Command[] = [
       // The self-tests fault on purpose (their faults are not narrated) and
       // end in the kernel's address space: the current one is loaded again.
       const current = context.spaces.current;
-      const results = context.withoutFaultNarration(() => runSelftests(context.kernel.selftests()));
+      const results = context.withoutFaultNarration(() => context.kernel.runSelftests());
       if (current !== undefined && !current.space.isActive) current.space.activate();
       for (const result of results) {
         context.print(
@@ -70,7 +69,9 @@ export const systemCommands: readonly Command[] = [
         );
       }
       const passed = results.filter((result) => result.passed).length;
-      context.print(`selftest: ${passed} passed, ${results.length - passed} failed`);
+      const failed = results.length - passed;
+      if (failed > 0) throw new CommandError(`${passed} passed, ${failed} failed`);
+      context.print(`selftest: ${passed} passed, 0 failed`);
     },
   },
   {

@@ -1,0 +1,11 @@
+/**
+ * The host side of kernelsim: `runCli` (what `main.ts` runs, callable
+ * in-process with any host streams) and its options.
+ *
+ * @module
+ */
+
+export * from "./run.ts";
+export * from "./options.ts";
+export type { SyncWriter } from "./byte_writer.ts";
+export type { ConsoleStream, ConsoleTerminal } from "./console_session.ts";
