@@ -17,7 +17,8 @@ import { assert, assertEquals } from "../testing/mod.ts";
 import { PROMPT, runMonitor } from "./_monitor.ts";
 
 const README = new URL("../README.md", import.meta.url);
-const MARKER = /<!-- transcript checked by tests\/readme_transcripts_test\.ts, run with: (.*?) -->\n\n```text\n([^]*?)```\n/g;
+const MARKER =
+  /<!-- transcript checked by tests\/readme_transcripts_test\.ts, run with: (.*?) -->\n\n```text\n([^]*?)```\n/g;
 
 /** One marked block of the README. */
 interface TranscriptBlock {
