@@ -12,6 +12,7 @@ import {
   GeneralProtection,
   hex,
   HIGHER_HALF_START,
+  PAGE_SIZE_4K,
   PageFault,
   type VirtAddr,
 } from "../../hal/mod.ts";
@@ -93,9 +94,11 @@ export function formatFrameRuns(physAddrs: readonly number[]): string {
   const runs: string[] = [];
   for (let i = 0; i < physAddrs.length;) {
     let end = i;
-    while (end + 1 < physAddrs.length && physAddrs[end + 1] === physAddrs[end] + 4096) end++;
+    while (end + 1 < physAddrs.length && physAddrs[end + 1] === physAddrs[end] + PAGE_SIZE_4K) {
+      end++;
+    }
     runs.push(
-      end === i ? hex(physAddrs[i]) : formatRange(physAddrs[i], physAddrs[end] + 4095),
+      end === i ? hex(physAddrs[i]) : formatRange(physAddrs[i], physAddrs[end] + PAGE_SIZE_4K - 1),
     );
     i = end + 1;
   }

@@ -7,7 +7,14 @@
  * @module
  */
 
-import { CR0_PG, hex, HIGHER_HALF_START, VIRT_ADDR_LIMIT, type VirtAddr } from "../../hal/mod.ts";
+import {
+  CR0_PG,
+  hex,
+  HIGHER_HALF_START,
+  PAGE_SIZE_4K,
+  VIRT_ADDR_LIMIT,
+  type VirtAddr,
+} from "../../hal/mod.ts";
 import { formatBytes } from "../boot/mod.ts";
 import {
   type AddressSpace,
@@ -54,9 +61,9 @@ export const inspectCommands: readonly Command[] = [
       context.print(
         `  CR2   ${formatVa(cpu.cr2 as VirtAddr)}  the last page-fault address`,
       );
-      const pml4 = cpu.cr3 - (cpu.cr3 % 4096);
+      const pml4 = cpu.cr3 - (cpu.cr3 % PAGE_SIZE_4K);
       const slot = context.spaces.indexOfPml4(cpu.cr3);
-      const flags = setBitNames(cpu.cr3 % 4096, CR3_BITS);
+      const flags = setBitNames(cpu.cr3 % PAGE_SIZE_4K, CR3_BITS);
       context.print(
         `  CR3   ${hex(cpu.cr3, 16)}  PML4 at ${hex(pml4)}` +
           (slot < 0 ? "" : ` (address space ${slot})`) +
@@ -248,7 +255,9 @@ function lazyRegionLines(context: CommandContext, space: AddressSpace): string[]
     const sizeBytes = region.end - region.start;
     const present = space.mappings(region.start, sizeBytes).length;
     return `demand-zero region ${formatVaRange(region.start, region.end - 1)} ` +
-      `(${plural(sizeBytes / 4096, "page")}, ${formatFlags(pageFlagBits(region.flags))}): ` +
+      `(${plural(sizeBytes / PAGE_SIZE_4K, "page")}, ${
+        formatFlags(pageFlagBits(region.flags))
+      }): ` +
       `${present} present, the rest appear on first touch`;
   });
 }

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { hex, type PhysAddr } from "../../hal/mod.ts";
+import { hex, PAGE_SIZE_4K, type PhysAddr } from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
 import {
   FRAME_ALLOCATOR_MAGIC,
@@ -79,13 +79,13 @@ function checkFrameAllocator(kernel: Kernel): string | undefined {
       `not "FRAL"`;
   }
   for (const pool of frames.stats().pools) {
-    const last = pool.base + pool.frameCount * 4096 - 1;
+    const last = pool.base + pool.frameCount * PAGE_SIZE_4K - 1;
     const where = `frame allocator: pool ${hex(pool.base)}-${hex(last)}`;
     if (pool.freeFrames + pool.reservedFrames > pool.frameCount) {
       return `${where}: ${pool.freeFrames} free and ${pool.reservedFrames} reserved frames ` +
         `counted in a pool of ${pool.frameCount}`;
     }
-    const bitmap = frames.countStates(pool.base / 4096, pool.frameCount);
+    const bitmap = frames.countStates(pool.base / PAGE_SIZE_4K, pool.frameCount);
     if (bitmap.free !== pool.freeFrames) {
       return `${where}: the free counter says ${pool.freeFrames}, the bitmap has ${bitmap.free}`;
     }

@@ -13,6 +13,7 @@
  */
 
 import {
+  entryTableAddr,
   formatVirtAddr,
   hex,
   PAGE_SIZE_4K,
@@ -158,7 +159,7 @@ export function pageTableFrames(context: CommandContext, space: AddressSpace): P
       const low = u32[table / 4 + 2 * index];
       const high = u32[table / 4 + 2 * index + 1];
       if ((low & PTE_P) === 0 || (low & PTE_SW_FOREIGN) !== 0 || (low & PTE_PS) !== 0) continue;
-      walk((high & 0xfffff) * 2 ** 32 + ((low & 0xfffff000) >>> 0), (level - 1) as PagingLevel);
+      walk(entryTableAddr(low, high), (level - 1) as PagingLevel);
     }
   };
   walk(space.pml4Addr, 4);

@@ -39,7 +39,13 @@
  * @module
  */
 
-import { describePageFaultCode, hex, type PhysAddr, type VirtAddr } from "../../hal/mod.ts";
+import {
+  describePageFaultCode,
+  hex,
+  PAGE_SIZE_4K,
+  type PhysAddr,
+  type VirtAddr,
+} from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
 import { Page, type PageFaultEvent } from "../mm/mod.ts";
 import { KernelPanic } from "../panic.ts";
@@ -381,10 +387,10 @@ export class Monitor implements Disposable {
     const monitorFrames: MonitorFrame[] = [
       {
         base: this.consoleFrameAddr,
-        length: 4096,
+        length: PAGE_SIZE_4K,
         what: "the monitor's console frame (input ring, line buffer, address space table)",
       },
-      { base: this.historyFrameAddr, length: 4096, what: "the monitor's command history" },
+      { base: this.historyFrameAddr, length: PAGE_SIZE_4K, what: "the monitor's command history" },
     ];
     return {
       kernel,

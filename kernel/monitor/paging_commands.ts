@@ -20,7 +20,9 @@
 import {
   CR0_PG,
   describePageFaultCode,
+  entryFrameAddr,
   entryIndex,
+  entryTableAddr,
   formatEntry,
   formatVirtAddr,
   type FrameNumber,
@@ -28,6 +30,8 @@ import {
   hex,
   HIGHER_HALF_START,
   isLeaf,
+  isPresent,
+  leafPageSize,
   type Mmu,
   PAGE_SIZE_1G,
   PAGE_SIZE_2M,
@@ -536,7 +540,7 @@ function describeWalkEntry(
   step: { readonly level: PagingLevel; readonly low32: number; readonly high32: number },
 ): string {
   const { level, low32, high32 } = step;
-  if ((low32 & 1) === 0) return "not present";
+  if (!isPresent(low32)) return "not present";
   const leaf = isLeaf(low32, level);
   const words = [formatFlags(entryFlagBits(low32, high32, leaf))];
   if (low32 & PTE_PWT) words.push("PWT");
@@ -548,9 +552,9 @@ function describeWalkEntry(
   ) {
     words.push("PAT");
   }
-  const address = (high32 & 0xfffff) * 2 ** 32 +
-    ((low32 &
-      (leaf && level === 2 ? 0xffe00000 : leaf && level === 3 ? 0xc0000000 : 0xfffff000)) >>> 0);
+  const address = leaf
+    ? entryFrameAddr(low32, high32, leafPageSize(level as 1 | 2 | 3))
+    : entryTableAddr(low32, high32);
   words.push(leaf ? `-> frame ${hex(address)}` : `-> table ${hex(address)}`);
   const software: string[] = [];
   if (leaf) {
