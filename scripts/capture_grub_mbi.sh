@@ -94,8 +94,8 @@ capture() {
     echo "capture_grub_mbi: $name: got $got bytes, total_size says $((16#$size))" >&2
     exit 1
   fi
-  entries+=("$(printf '    {\n      "file": "%s.mbi",\n      "firmware": "%s",\n      "memory": "%s",\n      "kernel": "%s",\n      "magic": "0x%s",\n      "mbiAddress": "0x%s",\n      "totalSize": %d,\n      "description": "%s"\n    }' \
-    "$name" "$firmware" "$memory" "$variant" "$magic" "$ebx" "$got" "$description")")
+  entries+=("$(printf '    {\n      "file": "%s.mbi",\n      "firmware": "%s",\n      "memory": "%s",\n      "kernel": "%s",\n      "magic": "0x%x",\n      "mbiAddress": "0x%x",\n      "totalSize": %d,\n      "description": "%s"\n    }' \
+    "$name" "$firmware" "$memory" "$variant" $((16#$magic)) $((16#$ebx)) "$got" "$description")")
 }
 
 build_kernel elf32
