@@ -161,7 +161,7 @@ Deno.test("main.ts boots an MBI placed right after a small kernel, as GRUB place
   assertEquals(report.kernelImage.end, 0x104768);
   assertStringIncludes(
     run.stderr,
-    "boot: reserved 0x100000..0x104768 kernel image (base from the load base address tag (21), " +
-      "end from the lowest MBI or module address (the MBI at 0x104768))",
+    "boot: reserved 0x100000..0x104768 kernel image: base from the load base address tag (21), " +
+      "end from the lowest MBI or module address (the MBI at 0x104768)",
   );
 });

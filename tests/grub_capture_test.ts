@@ -180,7 +180,7 @@ for (const capture of index.captures) {
     assertEquals(report.kernelImage.endSource, "the ELF sections tag (9)");
     assertMatch(
       run.stderr,
-      /reserved 0x[0-9a-f]+\.\.0x[0-9a-f]+ ELF section 5 copy \(symbol table\)/,
+      /reserved 0x[0-9a-f]+\.\.0x[0-9a-f]+ ELF section 5 copy \(symbol table\): from the ELF sections tag \(9\)/,
     );
   });
 }

@@ -55,7 +55,7 @@ export function logBootInfo(log: KernelLog, bootInfo: BootInfo, bootMemory: Boot
     log.info(
       "boot",
       `reserved ${hex(reservation.base)}..${hex(reservation.base + reservation.length)} ` +
-        `${reservation.what} (${reservation.source})`,
+        `${reservation.what}: ${reservation.source}`,
     );
   }
   const usable = usableBytes(bootMemory.memoryMap);

@@ -49,7 +49,7 @@ export interface BootReservation {
   readonly length: number;
   /** What lives there, e.g. `kernel image`, `module 0 "initrd"`. */
   readonly what: string;
-  /** Where the kernel learnt the range, e.g. `the module tag (3)`. */
+  /** Where the kernel learnt the range, e.g. `from the module tag (3)`. */
   readonly source: string;
 }
 
@@ -217,7 +217,7 @@ function reservationsFor(
       base: 0,
       length: FIRST_MIB_BYTES,
       what: "first 1 MiB (BIOS, real-mode area)",
-      source: "the PC's memory layout",
+      source: "from the PC's memory layout",
     },
     {
       base: kernelImage.base,
@@ -227,13 +227,13 @@ function reservationsFor(
     },
     ...kernelImage.sectionCopies.map((copy) => ({
       ...copy,
-      source: "the ELF sections tag (9)",
+      source: "from the ELF sections tag (9)",
     })),
     {
       base: bootInfo.mbi.address,
       length: bootInfo.mbi.totalSize,
       what: "multiboot2 info",
-      source: "EBX at entry and the MBI's total_size",
+      source: "from EBX at entry and the MBI's total_size",
     },
   ];
   modules.forEach((module, index) => {
@@ -242,7 +242,7 @@ function reservationsFor(
       base: module.start,
       length: module.end - module.start,
       what: `module ${index} "${printable(module.string)}"`,
-      source: "the module tag (3)",
+      source: "from the module tag (3)",
     });
   });
   return reservations;

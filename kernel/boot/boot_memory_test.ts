@@ -98,7 +98,7 @@ Deno.test("planBootMemory() reserves the first MiB, the image, section copies, t
       base: 0,
       length: 0x100000,
       what: "first 1 MiB (BIOS, real-mode area)",
-      source: "the PC's memory layout",
+      source: "from the PC's memory layout",
     },
     {
       base: 0x100000,
@@ -111,13 +111,13 @@ Deno.test("planBootMemory() reserves the first MiB, the image, section copies, t
       base: 0x182000,
       length: memory.reservations[2].length,
       what: "multiboot2 info",
-      source: "EBX at entry and the MBI's total_size",
+      source: "from EBX at entry and the MBI's total_size",
     },
     {
       base: 0x180000,
       length: 0x1800,
       what: 'module 0 "initrd\\x1b[31m"',
-      source: "the module tag (3)",
+      source: "from the module tag (3)",
     },
   ]);
   assertEquals(memory.modules[0].isLoaded, true);
