@@ -36,8 +36,8 @@ export function logBootInfo(log: KernelLog, bootInfo: BootInfo, bootMemory: Boot
   log.info("boot", `cmdline: ${bootInfo.cmdline ? printable(bootInfo.cmdline) : "(empty)"}`);
   log.info("mem", `memory map (${regionCount(bootInfo.memoryMap.length)}):`);
   for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
-  for (const warning of bootMemory.warnings) log.warn("mem", warning);
-  if (bootMemory.warnings.length > 0) {
+  for (const warning of bootMemory.memoryMapWarnings) log.warn("mem", warning);
+  if (bootMemory.memoryMapWarnings.length > 0) {
     log.info(
       "mem",
       `sanitized memory map (${regionCount(bootMemory.memoryMap.length)}, from the ` +
@@ -45,6 +45,7 @@ export function logBootInfo(log: KernelLog, bootInfo: BootInfo, bootMemory: Boot
     );
     for (const line of formatMemoryMap(bootMemory.memoryMap)) log.info("mem", `  ${line}`);
   }
+  for (const warning of bootMemory.kernelImage.warnings) log.warn("boot", warning);
   bootMemory.modules.forEach((module, index) => {
     const line = `module ${index}: ${hex(module.start)}..${hex(module.end)} ` +
       `(${formatBytes(module.end - module.start)}) "${printable(module.string)}"`;

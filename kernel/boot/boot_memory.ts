@@ -59,8 +59,8 @@ export interface BootMemory {
   readonly memoryMap: readonly BootInfoMemoryRegion[];
   /** Which tag the memory map came from. */
   readonly memoryMapSource: "memory map tag (6)" | "basic memory information tag (4)";
-  /** One line per correction or oddity, for the boot log's warnings. */
-  readonly warnings: readonly string[];
+  /** One line per correction made to the memory map (or its absence), for the boot log. */
+  readonly memoryMapWarnings: readonly string[];
   /** The kernel image's extent. */
   readonly kernelImage: KernelImageExtent;
   /** The modules with their load status, in tag order. */
@@ -104,16 +104,15 @@ export function planBootMemory(bootInfo: BootInfo, hardware: BootMemoryHardware)
         ": this kernel cannot call EFI boot services, so it cannot run under them",
     );
   }
-  const warnings: string[] = [];
-  const [firmwareMap, memoryMapSource] = chooseMemoryMap(bootInfo, warnings);
+  const memoryMapWarnings: string[] = [];
+  const [firmwareMap, memoryMapSource] = chooseMemoryMap(bootInfo, memoryMapWarnings);
   const sanitized = sanitizeMemoryMap(firmwareMap, {
     ramRanges: hardware.memory.ranges,
     physAddrBits: hardware.physAddrBits,
   });
-  warnings.push(...sanitized.corrections);
+  memoryMapWarnings.push(...sanitized.corrections);
 
   const kernelImage = kernelImageExtent(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
-  warnings.push(...kernelImage.warnings);
   const imageWhere = `Kernel image ${hex(kernelImage.base)}..${hex(kernelImage.end)} ` +
     `(base from ${kernelImage.baseSource}, end from ${kernelImage.endSource})`;
   if (kernelImage.end > KERNEL_WINDOW_BYTES) {
@@ -131,7 +130,7 @@ export function planBootMemory(bootInfo: BootInfo, hardware: BootMemoryHardware)
   return {
     memoryMap: sanitized.regions,
     memoryMapSource,
-    warnings,
+    memoryMapWarnings,
     kernelImage,
     modules,
     reservations: reservationsFor(bootInfo, kernelImage, modules),

@@ -74,7 +74,7 @@ Deno.test("planBootMemory() falls back to the basic memory information without a
     { base: 0, length: 639 * 1024, type: 1 },
     { base: 0x100000, length: 64 * MiB, type: 1 },
   ]);
-  assertEquals(memory.warnings, [
+  assertEquals(memory.memoryMapWarnings, [
     "no memory map tag (6): using basic memory information (tag 4): 639 KiB from 0x0, " +
     "65536 KiB from 0x100000",
   ]);
