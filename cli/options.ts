@@ -172,6 +172,14 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
+  if (values.mbi !== undefined && values.cmdline !== undefined) {
+    throw new UsageError("Options --mbi and --cmdline cannot be combined: the MBI has the cmdline");
+  }
+  if (values.mbi !== undefined && values.memory !== undefined) {
+    throw new UsageError(
+      "Options --mbi and --memory cannot be combined: RAM follows the MBI's map",
+    );
+  }
   return {
     memoryBytes: values.memory === undefined
       ? DEFAULT_MEMORY_BYTES

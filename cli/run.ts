@@ -121,10 +121,9 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
     new PhysicalMemory(
-      mbiBytes === undefined ? ramRangesFor(memoryMap) : ramRangesForRawMbi(mbiBytes, {
-        mbiAddress: options.mbiAddress,
-        kernelImageSizeBytes: kernelImage.length,
-      }),
+      mbiBytes === undefined
+        ? ramRangesFor(memoryMap)
+        : ramRangesForRawMbi(mbiBytes, { mbiAddress: options.mbiAddress }),
     )
   );
   // With a JSON report on stdout, the serial console goes to stderr.
@@ -141,7 +140,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
         cmdline: options.cmdline,
         modules,
       })
-      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress, kernelImage })
+      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress })
   );
   const traceFile = options.traceFilePath === undefined
     ? undefined

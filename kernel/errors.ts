@@ -10,6 +10,8 @@ export type KernelErrorCode =
   // Boot information
   | "InvalidBootMagic"
   | "InvalidBootInfo"
+  | "EfiBootServicesActive"
+  | "NoMemoryMap"
   // Physical memory
   | "OutOfMemory"
   | "FrameInUse"

@@ -8,27 +8,20 @@
  * @module
  */
 
-import {
-  DEBUG_CONSOLE_PORT,
-  hex,
-  KERNEL_LOAD_ADDRESS,
-  type Machine,
-  type PhysAddr,
-  type Tracer,
-} from "../hal/mod.ts";
+import { DEBUG_CONSOLE_PORT, hex, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
 import {
   type BootInfo,
+  type BootMemory,
   checkBootMagic,
   formatBytes,
-  formatMemoryMap,
-  KERNEL_IMAGE_SIZE_BYTES,
+  logBootInfo,
   parseMultiboot2,
+  planBootMemory,
   usableBytes,
 } from "./boot/mod.ts";
 import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
 import {
-  bootReservations,
   createBootFrameAllocator,
   DIRECT_MAP_BASE,
   type FrameAllocator,
@@ -70,11 +63,15 @@ export interface KernelReport {
   cmdline: string;
   /** Where the MBI is, its size and its tag types in order. */
   mbi: { address: number; totalSize: number; tagTypes: number[] };
-  /** The firmware memory map. */
+  /** The firmware memory map, exactly as the MBI gives it. */
   memoryMap: { base: number; length: number; type: number }[];
-  /** Boot modules. */
-  modules: { start: number; end: number; string: string }[];
-  /** Bytes of available (type 1) memory. */
+  /** The memory map the kernel uses: sanitized, sorted, disjoint, backed by RAM. */
+  sanitizedMemoryMap: { base: number; length: number; type: number }[];
+  /** Boot modules; `loaded` is false when their bytes cannot be where the tag says. */
+  modules: { start: number; end: number; string: string; loaded: boolean }[];
+  /** The kernel image's physical extent and where each bound came from. */
+  kernelImage: { start: number; end: number; baseSource: string; endSource: string };
+  /** Bytes of available (type 1) memory in the sanitized map. */
   usableBytes: number;
   /** The frame allocator's counters, read from its state in RAM. */
   frames: {
@@ -101,6 +98,8 @@ export class Kernel {
   readonly serial: SerialPort;
   /** The validated boot information. */
   readonly bootInfo: BootInfo;
+  /** Physical memory as the boot information describes it: sanitized map, image, reservations. */
+  readonly bootMemory: BootMemory;
   /** Settings the kernel was built with. */
   readonly config: KernelConfig;
   /** The physical frame allocator. */
@@ -121,6 +120,7 @@ export class Kernel {
     this.log = parts.log;
     this.serial = parts.serial;
     this.bootInfo = parts.bootInfo;
+    this.bootMemory = parts.bootMemory;
     this.config = parts.config;
     this.frames = parts.frames;
     this.kernelSpace = parts.kernelSpace;
@@ -159,16 +159,24 @@ export class Kernel {
     log.info("boot", `kernelsim ${config.version} starting`);
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
-    logBootInfo(log, bootInfo);
-    const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
-    const frames = createBootFrameAllocator(machine.memory, bootInfo, reservations, !!config.debug);
+    const bootMemory = planBootMemory(bootInfo, {
+      memory: machine.memory,
+      physAddrBits: machine.mmu.maxPhysAddrBits,
+    }); // sanitized memory map, kernel image extent, modules, reservations
+    logBootInfo(log, bootInfo, bootMemory);
+    const frames = createBootFrameAllocator(
+      machine.memory,
+      bootMemory.memoryMap,
+      bootMemory.reservations,
+      !!config.debug,
+    );
     frames.setTracer(config.tracer); // before the page tables, so their frames are traced
     logFrames(log, frames);
     const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
-      memoryMap: bootInfo.memoryMap,
+      memoryMap: bootMemory.memoryMap,
       kernelImage: {
-        base: bootInfo.loadBaseAddr ?? KERNEL_LOAD_ADDRESS,
-        length: KERNEL_IMAGE_SIZE_BYTES,
+        base: bootMemory.kernelImage.base,
+        length: bootMemory.kernelImage.end - bootMemory.kernelImage.base,
       },
     }); // page tables: direct map, kernel image, PML4[510]
     kernelSpace.enablePaging(); // EFER.LME|NXE, CR4.PAE|PGE, CR3, CR0.PG|WP
@@ -198,6 +206,7 @@ export class Kernel {
       log,
       serial,
       bootInfo,
+      bootMemory,
       config,
       frames,
       kernelSpace,
@@ -226,7 +235,7 @@ export class Kernel {
    * it was read back from the kernel's own structures in RAM.
    */
   report(): KernelReport {
-    const { bootInfo } = this;
+    const { bootInfo, bootMemory } = this;
     const frameStats = this.frames.stats();
     const heapStats: KmemHeapStats = this.heap.stats();
     const report: KernelReport = {
@@ -238,8 +247,24 @@ export class Kernel {
         tagTypes: [...bootInfo.mbi.tagTypes],
       },
       memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),
-      modules: bootInfo.modules.map(({ start, end, string }) => ({ start, end, string })),
-      usableBytes: usableBytes(bootInfo),
+      sanitizedMemoryMap: bootMemory.memoryMap.map(({ base, length, type }) => ({
+        base,
+        length,
+        type,
+      })),
+      modules: bootMemory.modules.map(({ start, end, string, isLoaded }) => ({
+        start,
+        end,
+        string,
+        loaded: isLoaded,
+      })),
+      kernelImage: {
+        start: bootMemory.kernelImage.base,
+        end: bootMemory.kernelImage.end,
+        baseSource: bootMemory.kernelImage.baseSource,
+        endSource: bootMemory.kernelImage.endSource,
+      },
+      usableBytes: usableBytes(bootMemory.memoryMap),
       frames: {
         totalFrames: frameStats.totalFrames,
         freeFrames: frameStats.freeFrames,
@@ -295,30 +320,6 @@ function kernelSelftests(
     ...memorySelftests({ frames, heap, mmu }),
     ...pagingSelftests({ frames, mmu, cpu, kernelSpace, pageFaults }),
   ];
-}
-
-function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
-  const { mbi } = bootInfo;
-  log.info(
-    "boot",
-    `multiboot2 info at ${hex(mbi.address)}, ${mbi.totalSize} bytes, tags ${
-      mbi.tagTypes.join(",")
-    }`,
-  );
-  for (const warning of bootInfo.warnings) log.warn("boot", warning);
-  log.info("boot", `boot loader: ${bootInfo.bootloaderName ?? "(not given)"}`);
-  log.info("boot", `cmdline: ${bootInfo.cmdline || "(empty)"}`);
-  log.info("mem", `memory map (${bootInfo.memoryMap.length} regions):`);
-  for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
-  bootInfo.modules.forEach((module, index) => {
-    log.info(
-      "boot",
-      `module ${index}: ${hex(module.start)}..${hex(module.end)} ` +
-        `(${formatBytes(module.end - module.start)}) "${module.string}"`,
-    );
-  });
-  const usable = usableBytes(bootInfo);
-  log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
 }
 
 function logFrames(log: KernelLog, frames: FrameAllocator): void {
