@@ -51,7 +51,9 @@ export const tlbCommands: readonly Command[] = [
           context.print(`  ${formatTlbEntry(entry)}`);
         }
         if (entries.length > TLB_LIST_MAX) {
-          context.print(`  ... and ${entryCount(entries.length - TLB_LIST_MAX)} more`);
+          context.print(
+            `  ... and ${plural(entries.length - TLB_LIST_MAX, "more entry", "more entries")}`,
+          );
         }
         return;
       }
