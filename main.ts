@@ -4,10 +4,13 @@
  * @module
  */
 
-import { runCli } from "./cli/run.ts";
-import { readInputFile } from "./cli/input_file.ts";
-import { OutputFile } from "./cli/output_file.ts";
-import { TERMINATION_SIGNALS, type TerminationSignal } from "./cli/exit_status.ts";
+import {
+  OutputFile,
+  readInputFile,
+  runCli,
+  TERMINATION_SIGNALS,
+  type TerminationSignal,
+} from "./cli/mod.ts";
 
 if (import.meta.main) {
   const status = await runCli(Deno.args, {

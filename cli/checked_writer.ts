@@ -11,9 +11,12 @@ import { describeOsError } from "./_os_error.ts";
 
 /** Writing to an output stream or file failed. */
 export class OutputWriteError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "OutputWriteError";
 
   /**
+   * Creates the error and its one-line message.
+   *
    * @param what The output in words: `standard output`, `"out.html"`.
    * @param cause The host error.
    */
@@ -28,6 +31,8 @@ export class CheckedWriter implements SyncWriter {
   readonly #what: string;
 
   /**
+   * Wraps `stream`.
+   *
    * @param stream The host stream.
    * @param what The output in words, for messages: `standard output`.
    */

@@ -50,6 +50,8 @@ export class ConsoleOutput {
   #heldChars = 0;
 
   /**
+   * Creates the output.
+   *
    * @param serial Where console bytes go; undefined drops them (`--quiet`).
    * @param trace Where trace lines go (stderr), or undefined when there are
    *   none here (tracing off, or to a file of its own).

@@ -14,6 +14,10 @@ export const ExitStatus = {
   kernelFailure: 1,
   /** A bad command line or input file (unreadable, not a regular file, too large). */
   badInput: 2,
+  /** The kernel booted but a `--selftest` self-test failed. */
+  selftestFailure: 3,
+  /** A monitor command or `expect` failed in a script or piped input (not with `--keep-going`). */
+  monitorFailure: 4,
   /** An internal error: a bug in kernelsim (EX_SOFTWARE). */
   internalError: 70,
   /** An output could not be written, e.g. a full disk (EX_IOERR). */

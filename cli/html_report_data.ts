@@ -14,13 +14,8 @@
  */
 
 import { type Machine, PAGE_SIZE_4K, type PhysicalMemory } from "../hal/mod.ts";
-import { type BootInfo, KERNEL_IMAGE_SIZE_BYTES, usableBytes } from "../kernel/boot/mod.ts";
-import {
-  bootReservations,
-  type FrameAllocator,
-  type KmemHeap,
-  type KmemHeapStats,
-} from "../kernel/mm/mod.ts";
+import { type BootInfo, type BootMemory, usableBytes } from "../kernel/boot/mod.ts";
+import { type FrameAllocator, type KmemHeap, type KmemHeapStats } from "../kernel/mm/mod.ts";
 import { type PageTableScan, scanPageTables } from "./page_table_scan.ts";
 
 /**
@@ -236,6 +231,8 @@ export interface HtmlReportSource {
   readonly machine: Machine;
   /** The parsed boot information. */
   readonly bootInfo: BootInfo;
+  /** The kernel's boot memory plan: sanitized map and reservations. */
+  readonly bootMemory: BootMemory;
   /** The frame allocator. */
   readonly frames: FrameAllocator;
   /** The kmem heap. */
@@ -324,7 +321,7 @@ export function collectHtmlReportData(
     });
   };
 
-  for (const reservation of bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES)) {
+  for (const reservation of kernel.bootMemory.reservations) {
     addLabel(
       reservation.base,
       reservation.length,
@@ -409,7 +406,7 @@ export function collectHtmlReportData(
     bootloaderName: bootInfo.bootloaderName ?? "",
     cmdline: bootInfo.cmdline ?? "",
     ramBytes: memory.sizeBytes,
-    usableBytes: usableBytes(bootInfo),
+    usableBytes: usableBytes(kernel.bootMemory.memoryMap),
     ramEndBytes: memory.endBytes,
     ramRanges: memory.ranges.map(({ base, sizeBytes }) => ({ base, sizeBytes })),
     memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),

@@ -12,11 +12,14 @@ import { describeFileError } from "./_os_error.ts";
 
 /** A file the CLI cannot use as input, with the one line that says why. */
 export class InputFileError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "InputFileError";
   /** The path as given. */
   readonly path: string;
 
   /**
+   * Creates the error and its one-line message.
+   *
    * @param option The option that named the file (`--module`).
    * @param path The path as given.
    * @param reason Why it cannot be used, in a few words.

@@ -12,6 +12,7 @@ import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UsageError";
 }
 
@@ -62,6 +63,10 @@ export interface CliOptions {
   readonly console?: boolean;
   /** A file of monitor commands to run after boot (`--script FILE`). */
   readonly scriptPath?: string;
+  /** Exit 0 even when a monitor command or `expect` failed (`--keep-going`). */
+  readonly keepGoing: boolean;
+  /** A host file to write all of physical memory to at exit (`--dump-ram FILE`). */
+  readonly dumpRamPath?: string;
   /** Print the help text and exit. */
   readonly help: boolean;
   /** Print the version and exit. */
@@ -140,6 +145,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         console: { type: "boolean" },
         "no-console": { type: "boolean" },
         script: { type: "string" },
+        "keep-going": { type: "boolean" },
+        "dump-ram": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -165,8 +172,17 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     throw new UsageError("Options --script and --no-console cannot be combined");
   }
   if (values.script === "") throw new UsageError("Option --script needs a file name");
+  if (values["dump-ram"] === "") throw new UsageError("Option --dump-ram needs a file name");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
+  }
+  if (values.mbi !== undefined && values.cmdline !== undefined) {
+    throw new UsageError("Options --mbi and --cmdline cannot be combined: the MBI has the cmdline");
+  }
+  if (values.mbi !== undefined && values.memory !== undefined) {
+    throw new UsageError(
+      "Options --mbi and --memory cannot be combined: RAM follows the MBI's map",
+    );
   }
   return {
     memoryBytes: values.memory === undefined
@@ -186,6 +202,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     debug: values.debug ?? false,
     console: values.console ? true : values["no-console"] ? false : undefined,
     scriptPath: values.script,
+    keepGoing: values["keep-going"] ?? false,
+    dumpRamPath: values["dump-ram"],
     help: values.help ?? false,
     version: values.version ?? false,
   };
@@ -332,6 +350,10 @@ Options:
       --script FILE       after boot, run the monitor commands in FILE, then halt
                           (with --console, go on with stdin afterwards); FILE is
                           a regular file or a named pipe of at most 1 MiB
+      --keep-going        exit 0 even if a monitor command or expect failed
+                          (otherwise a script or piped input that had one exits 4)
+      --dump-ram FILE     at exit (a panic included), write all of physical memory
+                          to FILE: byte N is physical address N, holes as zeros
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
@@ -344,6 +366,8 @@ Exit status:
        stopped reading its console
   2    bad command line, or an input file or stdin that cannot be used; an
        output file that cannot be opened
+  3    the kernel booted but a --selftest self-test failed
+  4    a monitor command or expect failed in a script or piped input
   70   internal error (a bug in kernelsim)
   74   an output could not be written (e.g. a full disk)
   129, 130, 143  SIGHUP, SIGINT, SIGTERM during the monitor (terminal restored)

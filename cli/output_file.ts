@@ -28,17 +28,23 @@ export type TruncateWhen = "at-open" | "at-first-write";
 
 /** An output path that cannot be opened, with the one line that says why. */
 export class OutputFileError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "OutputFileError";
   /** The path as given. */
   readonly path: string;
+  /** Why it cannot be written, in a few words: `is a directory`. */
+  readonly reason: string;
 
   /**
+   * Creates the error and its one-line message.
+   *
    * @param path The path as given.
    * @param reason Why it cannot be written, in a few words.
    */
   constructor(path: string, reason: string) {
     super(`Cannot write "${path}": ${reason}`);
     this.path = path;
+    this.reason = reason;
   }
 }
 

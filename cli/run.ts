@@ -23,8 +23,8 @@ import {
   ramRangesFor,
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
-import { buildKernelImage, formatBytes, Kernel, KernelPanic } from "../kernel/mod.ts";
-import { startMonitor } from "../kernel/monitor/mod.ts";
+import { buildKernelImage, formatBytes, Kernel, KernelPanic, plural } from "../kernel/mod.ts";
+import { type MonitorHost, ramDumpChunks, startMonitor } from "../kernel/monitor/mod.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
 import { renderHtmlReport } from "./html_report.ts";
 import { extendedReportSections } from "./report_sections.ts";
@@ -56,8 +56,8 @@ import {
 
 /** The project version, from deno.json. */
 export const VERSION: string = denoConfig.version;
-
-export type { WritableFile } from "./output_file.ts";
+/** Exit status when a monitor command or `expect` failed in a script or piped input. */
+export const MONITOR_FAILURE_STATUS: number = ExitStatus.monitorFailure;
 
 /** Host streams and file access the CLI uses. */
 export interface CliHost {
@@ -179,8 +179,12 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
   const reportFile = options.reportPath === undefined
     ? undefined
     : createOutput(host, options.reportPath, "at-first-write");
+  let ramDumpFile: WritableFile | undefined;
   let traceFile: WritableFile | undefined;
   try {
+    ramDumpFile = options.dumpRamPath === undefined
+      ? undefined
+      : createOutput(host, options.dumpRamPath, "at-first-write");
     traceFile = options.traceFilePath === undefined
       ? undefined
       : createOutput(host, options.traceFilePath, "at-open");
@@ -191,9 +195,11 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       modules,
       traceFile,
       reportFile,
+      ramDumpFile,
     });
   } finally {
     traceFile?.close();
+    ramDumpFile?.close();
     reportFile?.close();
   }
 }
@@ -206,6 +212,7 @@ interface BootFiles {
   readonly modules: { name: string; bytes: Uint8Array; string: string }[];
   readonly traceFile: WritableFile | undefined;
   readonly reportFile: WritableFile | undefined;
+  readonly ramDumpFile: WritableFile | undefined;
 }
 
 async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles): Promise<number> {
@@ -213,10 +220,9 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
     new PhysicalMemory(
-      mbiBytes === undefined ? ramRangesFor(memoryMap) : ramRangesForRawMbi(mbiBytes, {
-        mbiAddress: options.mbiAddress,
-        kernelImageSizeBytes: kernelImage.length,
-      }),
+      mbiBytes === undefined
+        ? ramRangesFor(memoryMap)
+        : ramRangesForRawMbi(mbiBytes, { mbiAddress: options.mbiAddress }),
     )
   );
   // With a JSON report on stdout, the serial console goes to stderr.
@@ -243,7 +249,7 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
         cmdline: options.cmdline,
         modules,
       })
-      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress, kernelImage })
+      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress })
   );
   const trace = options.traceMask === 0 ? undefined : createTraceOutput(
     options.traceMask,
@@ -272,7 +278,7 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
     if (inputs.length > 0) {
       // The kernel's main loop from here on: the monitor, fed by the console session.
       console.setSerialStream(consoleStream);
-      const monitor = startMonitor(kernel);
+      const monitor = startMonitor(kernel, { host: monitorHost(host) });
       const end = await runSession(host, inputs, {
         pc,
         monitor,
@@ -285,10 +291,26 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
       }
       // The last prompt is still open: end its line before the shell's prompt.
       if (end === "end-of-input") console.writeSerialByte(0x0a);
+      const failure = monitor.firstFailure;
+      const isInteractive = inputs.some((input) => input.kind === "terminal");
+      if (failure !== undefined && !options.keepGoing && !isInteractive) {
+        finishOutput();
+        writeReport(options, host, kernel, files.reportFile);
+        writeText(
+          new ByteWriter(host.stderr),
+          `kernelsim: ${plural(monitor.failedCommands, "monitor command")} failed, ` +
+            `the first on line ${failure.lineNumber}: ${failure.line} ` +
+            `(exit status ${ExitStatus.monitorFailure}; --keep-going exits 0)\n`,
+        );
+        return ExitStatus.monitorFailure;
+      }
     }
     finishOutput();
     writeReport(options, host, kernel, files.reportFile);
-    return ExitStatus.ok;
+    // A failed self-test is a failed run even though the kernel is up.
+    return kernel.selftestResults?.some((result) => !result.passed)
+      ? ExitStatus.selftestFailure
+      : ExitStatus.ok;
   } catch (error) {
     if (error instanceof KernelPanic) {
       finishOutput();
@@ -306,6 +328,42 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
       throw new CliFailure(error.message, ExitStatus.kernelFailure);
     }
     throw error;
+  } finally {
+    // --dump-ram: all of physical memory at exit, after a panic too.
+    if (files.ramDumpFile !== undefined) {
+      const file = new CheckedWriter(files.ramDumpFile, `"${options.dumpRamPath}"`);
+      writeChunks(file, ramDumpChunks(memory, 0, memory.endBytes));
+    }
+  }
+}
+
+/** The monitor's host services: `dump` writes host files through `host.createFile`. */
+function monitorHost(host: CliHost): MonitorHost {
+  return {
+    writeFile(path, chunks) {
+      let file: WritableFile;
+      try {
+        file = host.createFile(path, "at-open");
+      } catch (error) {
+        throw new Error(
+          error instanceof OutputFileError ? error.reason : describeOsError(error),
+        );
+      }
+      try {
+        writeChunks(file, chunks);
+      } catch (error) {
+        throw new Error(describeOsError(error));
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** Writes every chunk to `file`, all of each. */
+function writeChunks(file: SyncWriter, chunks: Iterable<Uint8Array>): void {
+  for (const chunk of chunks) {
+    for (let offset = 0; offset < chunk.length;) offset += file.writeSync(chunk.subarray(offset));
   }
 }
 

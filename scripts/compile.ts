@@ -31,6 +31,7 @@ const PROBE_TIMEOUT_MS = 10_000;
 
 /** A reason the binary cannot be built, as the one line to print. */
 export class CompileError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "CompileError";
 }
 
