@@ -27,16 +27,30 @@ import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
 import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
 import {
+  type KernelDriver,
+  type KernelPartNames,
+  type KernelParts,
+  STOCK_PART_NAME,
+} from "./kernel_parts.ts";
+import {
+  type AddressSpaceFactory,
+  bootFrameProvider,
   bootReservations,
-  createBootFrameAllocator,
+  createStockAddressSpace,
+  createStockFrameProvider,
+  createStockKernelHeap,
+  createStockPageFaultPolicy,
   DIRECT_MAP_BASE,
-  type FrameAllocator,
+  type FrameProvider,
   KernelAddressSpace,
-  KernelPageFaultHandler,
-  KmemHeap,
-  type KmemHeapStats,
+  type KernelHeap,
+  mapperAddressSpaceFactory,
+  type PageFaultPolicy,
   type PagingReport,
 } from "./mm/mod.ts";
+import type { Command } from "./monitor/command.ts";
+import { MONITOR_COMMANDS } from "./monitor/commands.ts";
+import { KernelError } from "./errors.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
 import {
   memorySelftests,
@@ -75,15 +89,25 @@ export interface KernelReport {
   modules: { start: number; end: number; string: string }[];
   /** Bytes of available (type 1) memory. */
   usableBytes: number;
+  /** Which provider each replaceable part is: `stock` or the module it came from. */
+  parts: KernelPartNames;
   /** The frame allocator's counters, read from its state in RAM. */
   frames: {
     totalFrames: number;
     freeFrames: number;
     reservedFrames: number;
     pools: { base: number; frameCount: number; freeFrames: number }[];
+    /** Counters particular to the provider, when it reports any. */
+    details?: Readonly<Record<string, number>>;
   };
   /** The kmem heap's counters. */
-  heap: { bytesInUse: number; bytesMapped: number; allocations: number };
+  heap: {
+    bytesInUse: number;
+    bytesMapped: number;
+    allocations: number;
+    /** Counters particular to the heap, when it reports any. */
+    details?: Readonly<Record<string, number>>;
+  };
   /** The kernel address space and the MMU's counters. */
   paging: PagingReport;
   /** Self-test outcome, with `--selftest`. */
@@ -103,13 +127,19 @@ export class Kernel {
   /** Settings the kernel was built with. */
   readonly config: KernelConfig;
   /** The physical frame allocator. */
-  readonly frames: FrameAllocator;
+  readonly frames: FrameProvider;
   /** The kernel's address space: direct map, kernel image, recursive entry. */
   readonly kernelSpace: KernelAddressSpace;
-  /** The page-fault handler: demand-zero and copy-on-write. */
-  readonly pageFaults: KernelPageFaultHandler;
+  /** Creates an empty address space with the kernel's page-table mapper. */
+  readonly createAddressSpace: AddressSpaceFactory;
+  /** The page-fault policy: demand-zero and copy-on-write. */
+  readonly pageFaults: PageFaultPolicy;
   /** The kmem heap (kmalloc/kfree), handing out direct-map addresses. */
-  readonly heap: KmemHeap;
+  readonly heap: KernelHeap;
+  /** Which provider each replaceable part is. */
+  readonly parts: KernelPartNames;
+  /** Monitor commands the drivers of extra devices added. */
+  readonly commands: readonly Command[];
   /** The PIT driver: ticks and uptime. */
   readonly timer: PitTimer;
   /** Results of the boot self-tests, if they ran. */
@@ -123,8 +153,11 @@ export class Kernel {
     this.config = parts.config;
     this.frames = parts.frames;
     this.kernelSpace = parts.kernelSpace;
+    this.createAddressSpace = parts.createAddressSpace;
     this.pageFaults = parts.pageFaults;
     this.heap = parts.heap;
+    this.parts = parts.parts;
+    this.commands = parts.commands;
     this.timer = parts.timer;
     this.selftestResults = parts.selftestResults;
   }
@@ -133,11 +166,23 @@ export class Kernel {
    * The kernel entry point. Returns the running kernel; on any failure prints
    * `KERNEL PANIC: <reason>` (on serial, or the debug console if serial is not
    * up), halts the machine and throws {@linkcode KernelPanic}.
+   *
+   * @param machine The hardware.
+   * @param magic EAX: the multiboot2 magic.
+   * @param mbiAddress EBX: the boot information's physical address.
+   * @param config Build-time settings.
+   * @param parts Replacements for stock parts, and extra drivers (default: all stock).
    */
-  static boot(machine: Machine, magic: number, mbiAddress: PhysAddr, config: KernelConfig): Kernel {
+  static boot(
+    machine: Machine,
+    magic: number,
+    mbiAddress: PhysAddr,
+    config: KernelConfig,
+    parts: KernelParts = {},
+  ): Kernel {
     const log = new KernelLog(() => machine.clock.nowNs());
     try {
-      return Kernel.#start(machine, log, magic, mbiAddress, config);
+      return Kernel.#start(machine, log, magic, mbiAddress, config, parts);
     } catch (error) {
       throw Kernel.#panic(machine, log, error);
     }
@@ -149,7 +194,9 @@ export class Kernel {
     magic: number,
     mbiAddress: PhysAddr,
     config: KernelConfig,
+    parts: KernelParts,
   ): Kernel {
+    const commands = driverCommands(parts.drivers ?? []); // names checked before anything runs
     const uartType = identifyUart(machine.cpu, SERIAL_COM1_PORT); // Linux-style probe, first
     const serial = new SerialPort(machine.cpu); // COM1 driver
     serial.init(); // scratch test, 115200 8N1, FIFOs (trigger 14), loopback self-test
@@ -160,10 +207,22 @@ export class Kernel {
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
     logBootInfo(log, bootInfo);
     const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
-    const frames = createBootFrameAllocator(machine.memory, bootInfo, reservations, !!config.debug);
-    frames.setTracer(config.tracer); // before the page tables, so their frames are traced
+    const frames = bootFrameProvider(
+      parts.frames?.create ?? createStockFrameProvider,
+      machine.memory,
+      bootInfo,
+      reservations,
+      !!config.debug,
+    ); // the physical frame allocator
+    frames.setTracer?.(config.tracer); // before the page tables, so their frames are traced
     logFrames(log, frames);
+    const createAddressSpace = parts.pageMapper === undefined
+      ? createStockAddressSpace
+      : mapperAddressSpaceFactory(parts.pageMapper.create);
     const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
+      createAddressSpace,
+      // The recursive entry is the stock mapper's: a user's mapper would walk into it.
+      recursiveMapping: parts.pageMapper === undefined,
       memoryMap: bootInfo.memoryMap,
       kernelImage: {
         base: bootInfo.loadBaseAddr ?? KERNEL_LOAD_ADDRESS,
@@ -172,20 +231,43 @@ export class Kernel {
     }); // page tables: direct map, kernel image, PML4[510]
     kernelSpace.enablePaging(); // EFER.LME|NXE, CR4.PAE|PGE, CR3, CR0.PG|WP
     for (const line of kernelSpace.layoutLines()) log.info("paging", line);
-    const pageFaults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, frames); // #PF
+    const pageFaults = (parts.pageFaults?.create ?? createStockPageFaultPolicy)({
+      memory: machine.memory,
+      frames,
+      mmu: machine.mmu,
+      cpu: machine.cpu,
+    });
+    machine.mmu.setPageFaultHandler((fault) => pageFaults.handle(fault)); // #PF
     pageFaults.attach(kernelSpace.addressSpace);
-    const heap = KmemHeap.create(machine.memory, frames, { directMapOffset: DIRECT_MAP_BASE });
-    heap.setTracer(config.tracer);
+    const heap = (parts.heap?.create ?? createStockKernelHeap)({
+      memory: machine.memory,
+      frames,
+      directMapOffset: DIRECT_MAP_BASE,
+      debug: !!config.debug,
+    }); // kmalloc/kfree
+    heap.setTracer?.(config.tracer);
     log.info(
       "heap",
-      `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
+      heap.rootAddress === undefined
+        ? "kmem heap up at direct-map addresses"
+        : `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
     );
     const timer = new PitTimer(machine.cpu); // IRQ 0 at TIMER_HZ
     timer.programPeriodic(TIMER_HZ);
     machine.cpu.sti(); // interrupts on
     log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
+    for (const driver of parts.drivers ?? []) {
+      driver.init?.({
+        hardware: machine,
+        frames,
+        heap,
+        log: (message) => log.info(driver.name, message),
+      }); // extra devices
+    }
     const selftestResults = config.selftest
-      ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults))
+      ? runSelftests(
+        kernelSelftests(machine, frames, heap, kernelSpace, createAddressSpace, pageFaults),
+      )
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -197,8 +279,17 @@ export class Kernel {
       config,
       frames,
       kernelSpace,
+      createAddressSpace,
       pageFaults,
       heap,
+      parts: {
+        frames: parts.frames?.name ?? STOCK_PART_NAME,
+        pageMapper: parts.pageMapper?.name ?? STOCK_PART_NAME,
+        heap: parts.heap?.name ?? STOCK_PART_NAME,
+        pageFaults: parts.pageFaults?.name ?? STOCK_PART_NAME,
+        drivers: (parts.drivers ?? []).map((driver) => driver.name),
+      },
+      commands,
       timer,
       selftestResults,
     });
@@ -206,7 +297,14 @@ export class Kernel {
 
   /** The kernel's self-tests (memory, then paging), as `--selftest` and the monitor run them. */
   selftests(): Selftest[] {
-    return kernelSelftests(this.machine, this.frames, this.heap, this.kernelSpace, this.pageFaults);
+    return kernelSelftests(
+      this.machine,
+      this.frames,
+      this.heap,
+      this.kernelSpace,
+      this.createAddressSpace,
+      this.pageFaults,
+    );
   }
 
   /**
@@ -216,7 +314,7 @@ export class Kernel {
   report(): KernelReport {
     const { bootInfo } = this;
     const frameStats = this.frames.stats();
-    const heapStats: KmemHeapStats = this.heap.stats();
+    const heapStats = this.heap.stats();
     const report: KernelReport = {
       bootloaderName: bootInfo.bootloaderName ?? "",
       cmdline: bootInfo.cmdline ?? "",
@@ -228,6 +326,7 @@ export class Kernel {
       memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),
       modules: bootInfo.modules.map(({ start, end, string }) => ({ start, end, string })),
       usableBytes: usableBytes(bootInfo),
+      parts: this.parts,
       frames: {
         totalFrames: frameStats.totalFrames,
         freeFrames: frameStats.freeFrames,
@@ -237,11 +336,13 @@ export class Kernel {
           frameCount,
           freeFrames,
         })),
+        ...(frameStats.details === undefined ? {} : { details: { ...frameStats.details } }),
       },
       heap: {
         bytesInUse: heapStats.bytesInUse,
         bytesMapped: heapStats.bytesMapped,
         allocations: heapStats.allocations,
+        ...(heapStats.details === undefined ? {} : { details: { ...heapStats.details } }),
       },
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
     };
@@ -273,16 +374,39 @@ export class Kernel {
 
 function kernelSelftests(
   machine: Machine,
-  frames: FrameAllocator,
-  heap: KmemHeap,
+  frames: FrameProvider,
+  heap: KernelHeap,
   kernelSpace: KernelAddressSpace,
-  pageFaults: KernelPageFaultHandler,
+  createAddressSpace: AddressSpaceFactory,
+  pageFaults: PageFaultPolicy,
 ): Selftest[] {
   const { mmu, cpu } = machine;
   return [
     ...memorySelftests({ frames, heap, mmu }),
-    ...pagingSelftests({ frames, mmu, cpu, kernelSpace, pageFaults }),
+    ...pagingSelftests({ frames, createAddressSpace, mmu, cpu, kernelSpace, pageFaults }),
   ];
+}
+
+/**
+ * The monitor commands of the drivers, checked: a name may be used once,
+ * and not by a stock command.
+ */
+function driverCommands(drivers: readonly KernelDriver[]): Command[] {
+  const taken = new Set(MONITOR_COMMANDS.map((command) => command.name));
+  const commands: Command[] = [];
+  for (const driver of drivers) {
+    for (const command of driver.commands ?? []) {
+      if (taken.has(command.name)) {
+        throw new KernelError(
+          "InvalidPart",
+          `Driver ${driver.name} cannot add monitor command "${command.name}": the name is taken`,
+        );
+      }
+      taken.add(command.name);
+      commands.push(command);
+    }
+  }
+  return commands;
 }
 
 function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
@@ -309,7 +433,7 @@ function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
   log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
 }
 
-function logFrames(log: KernelLog, frames: FrameAllocator): void {
+function logFrames(log: KernelLog, frames: FrameProvider): void {
   const stats = frames.stats();
   for (const pool of stats.pools) {
     log.info(

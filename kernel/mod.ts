@@ -6,6 +6,7 @@
  */
 
 export * from "./kernel.ts";
+export * from "./kernel_parts.ts";
 export * from "./errors.ts";
 export * from "./panic.ts";
 export * from "./log.ts";

@@ -10,7 +10,7 @@
 
 import type { VirtAddr } from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
-import type { AddressSpace, Page } from "../mm/mod.ts";
+import type { AddressSpaceLike, Page } from "../mm/mod.ts";
 
 /** Bad input to a command (a wrong argument or count): printed as `name: message`. */
 export class CommandError extends Error {
@@ -46,7 +46,7 @@ export interface CommandContext {
   /** The running kernel. */
   readonly kernel: Kernel;
   /** The kernel's address space once paging is on, else undefined. */
-  readonly addressSpace: AddressSpace | undefined;
+  readonly addressSpace: AddressSpaceLike | undefined;
   /** Page handles the monitor holds (from `alloc`), by physical address. */
   readonly pages: Map<number, Page>;
   /** Heap blocks the monitor allocated (from `kmalloc`), by virtual address. */

@@ -223,7 +223,7 @@ export class Monitor implements Disposable {
       addressSpace: kernel.kernelSpace.addressSpace,
       pages: new Map<number, Page>(),
       allocations: new Set<VirtAddr>(),
-      commands: MONITOR_COMMANDS,
+      commands: [...MONITOR_COMMANDS, ...kernel.commands],
       consoleStats: () => this.consoleStats(),
       print: (text) => this.#print(text),
       halt: () => kernel.machine.halt("monitor: halt command"),

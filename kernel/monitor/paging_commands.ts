@@ -28,7 +28,7 @@ import {
   type VirtAddr,
 } from "../../hal/mod.ts";
 import { formatBytes } from "../boot/mod.ts";
-import { type AddressSpace, formatPageFlags, type Mapping } from "../mm/mod.ts";
+import { type AddressSpaceLike, formatPageFlags, type Mapping } from "../mm/mod.ts";
 import {
   parseFlagLetters,
   parseInteger,
@@ -237,7 +237,7 @@ function isPaging(context: CommandContext): boolean {
   return (context.kernel.machine.cpu.cr0 & CR0_PG) !== 0;
 }
 
-function requireAddressSpace(context: CommandContext): AddressSpace {
+function requireAddressSpace(context: CommandContext): AddressSpaceLike {
   const space = context.addressSpace;
   if (space === undefined || !isPaging(context)) {
     throw new CommandError("paging is off: the kernel has no address space to change yet");
