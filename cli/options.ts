@@ -66,6 +66,51 @@ export interface CliOptions {
   readonly help: boolean;
   /** Print the version and exit. */
   readonly version: boolean;
+  /** Modules replacing stock parts of the kernel (`--frames FILE` ...), by part. */
+  readonly parts: UserPartPaths;
+  /** A module whose default export is a whole kernel's entry point (`--kernel FILE`). */
+  readonly kernelPath?: string;
+  /** Modules of extra devices (`--device FILE`, repeatable), in order. */
+  readonly devicePaths: readonly string[];
+  /** How long one call into a user module may run before it is stopped (`--user-timeout`). */
+  readonly userTimeoutMs: number;
+}
+
+/** The `--frames`, `--pagetable`, `--heap` and `--faults` modules given. */
+export interface UserPartPaths {
+  /** `--frames FILE`: the physical frame allocator. */
+  readonly frames?: string;
+  /** `--pagetable FILE`: the page-table mapper. */
+  readonly pagetable?: string;
+  /** `--heap FILE`: the kmem heap. */
+  readonly heap?: string;
+  /** `--faults FILE`: the page-fault policy. */
+  readonly faults?: string;
+}
+
+/** Default `--user-timeout`: 10 s. */
+export const DEFAULT_USER_TIMEOUT_MS = 10_000;
+/** Largest `--user-timeout`: one hour. */
+const MAX_USER_TIMEOUT_MS = 3_600_000;
+/** The options that load a user's module, as `--help` names them. */
+const USER_MODULE_OPTIONS = ["frames", "pagetable", "heap", "faults", "kernel", "device"] as const;
+/** Options of the stock kernel that a `--kernel` of one's own cannot use. */
+const STOCK_KERNEL_OPTIONS = [
+  "frames",
+  "pagetable",
+  "heap",
+  "faults",
+  "selftest",
+  "report",
+  "console",
+  "script",
+  "debug",
+] as const;
+
+/** Whether the options load any user module (then the CLI runs the machine under a watchdog). */
+export function hasUserModules(options: CliOptions): boolean {
+  return Object.values(options.parts).some((path) => path !== undefined) ||
+    options.kernelPath !== undefined || options.devicePaths.length > 0;
 }
 
 /** Smallest accepted `--memory`: 16 MiB. */
@@ -136,6 +181,13 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         console: { type: "boolean" },
         "no-console": { type: "boolean" },
         script: { type: "string" },
+        frames: { type: "string" },
+        pagetable: { type: "string" },
+        heap: { type: "string" },
+        faults: { type: "string" },
+        kernel: { type: "string" },
+        device: { type: "string", multiple: true },
+        "user-timeout": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -164,6 +216,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
+  checkUserModuleOptions(values);
   return {
     memoryBytes: values.memory === undefined
       ? DEFAULT_MEMORY_BYTES
@@ -184,7 +237,55 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     scriptPath: values.script,
     help: values.help ?? false,
     version: values.version ?? false,
+    parts: {
+      frames: values.frames,
+      pagetable: values.pagetable,
+      heap: values.heap,
+      faults: values.faults,
+    },
+    kernelPath: values.kernel,
+    devicePaths: values.device ?? [],
+    userTimeoutMs: values["user-timeout"] === undefined
+      ? DEFAULT_USER_TIMEOUT_MS
+      : parseUserTimeout(values["user-timeout"]),
   };
+}
+
+/** Checks the options that load user modules: files named, and combinations that make sense. */
+function checkUserModuleOptions(values: Record<string, unknown>): void {
+  for (const name of USER_MODULE_OPTIONS) {
+    const given = values[name];
+    const paths = Array.isArray(given) ? given : given === undefined ? [] : [given];
+    if (paths.some((path) => path === "")) throw new UsageError(`Option --${name} needs a file`);
+  }
+  if (values.kernel !== undefined) {
+    const clash = STOCK_KERNEL_OPTIONS.find((name) => values[name] !== undefined);
+    if (clash !== undefined) {
+      throw new UsageError(
+        `Options --kernel and --${clash} cannot be combined: --${clash} is for the stock kernel`,
+      );
+    }
+  }
+  if (
+    values["user-timeout"] !== undefined &&
+    USER_MODULE_OPTIONS.every((name) => values[name] === undefined)
+  ) {
+    throw new UsageError(
+      "Option --user-timeout needs a module: --frames, --pagetable, --heap, --faults, " +
+        "--kernel or --device",
+    );
+  }
+}
+
+function parseUserTimeout(text: string): number {
+  const seconds = Number(text);
+  const ms = Math.round(seconds * 1000);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim()) || ms < 1 || ms > MAX_USER_TIMEOUT_MS) {
+    throw new UsageError(
+      `Invalid --user-timeout "${text}": expected seconds from 0.001 to 3600, e.g. 10 or 0.5`,
+    );
+  }
+  return ms;
 }
 
 function parseClock(text: string): ClockKind {
@@ -303,4 +404,18 @@ Options:
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
+
+Your own kernel parts (see docs/sdk.md; each FILE is a TypeScript module):
+      --frames FILE       use FILE's physical frame allocator (FrameProviderFactory)
+      --pagetable FILE    use FILE's page-table mapper (PageMapperFactory)
+      --heap FILE         use FILE's kmem heap (KernelHeapFactory)
+      --faults FILE       use FILE's page-fault policy (PageFaultPolicyFactory)
+      --kernel FILE       boot FILE's kernel (KernelEntry) instead of the stock one
+      --device FILE       add FILE's device model, driver and monitor commands
+                          (DeviceModule; repeatable)
+      --user-timeout SECS stop a call into a module that runs longer (default 10)
+
+Exit status: 0 booted; 1 kernel panic, boot loader refused, or a --kernel
+crashed; 2 bad command line, unreadable input or unusable module; 124 a call
+into a module did not return within --user-timeout.
 `;

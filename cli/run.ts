@@ -25,7 +25,9 @@ import {
   ramRangesFor,
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
-import { buildKernelImage, Kernel, KernelPanic } from "../kernel/mod.ts";
+import { buildKernelImage, Kernel, KernelPanic, UserCodeError } from "../kernel/mod.ts";
+import { UserCallStatus, UserModuleError } from "../sdk/mod.ts";
+import { loadUserModules } from "./user_modules.ts";
 import { startMonitor } from "../kernel/monitor/mod.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
 import { renderHtmlReport } from "./html_report.ts";
@@ -61,6 +63,8 @@ export interface CliHost {
   readFile(path: string): Uint8Array;
   /** Creates or truncates a file for writing; throws a Deno error if it cannot. */
   createFile(path: string): WritableFile;
+  /** Where calls into user modules are recorded, for a watchdog on another thread. */
+  readonly userCalls?: UserCallStatus;
 }
 
 /** Standard input as the console uses it (`Deno.stdin` fits). */
@@ -87,7 +91,7 @@ export async function runCli(args: readonly string[], host: CliHost): Promise<nu
   } catch (error) {
     // Output piped into a program that stopped reading (`| head`): end quietly.
     if (error instanceof Deno.errors.BrokenPipe) return 0;
-    const [message, status] = error instanceof UsageError
+    const [message, status] = error instanceof UsageError || error instanceof UserModuleError
       ? [error.message, 2]
       : error instanceof CliFailure
       ? [error.message, error.status]
@@ -114,6 +118,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     bytes: readInput(host, module.path),
     string: module.string,
   }));
+  const userModules = await loadUserModules(options, host.userCalls ?? new UserCallStatus());
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
     new PhysicalMemory(
@@ -128,7 +133,12 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
   // --quiet drops the boot log; the monitor's console is shown even then.
   let console = new ByteWriter(options.quiet ? undefined : consoleStream);
   const clock = createClock(options.clock);
-  const pc = createPc(memory, clock, { serialSink: (byte) => console.writeByte(byte) });
+  const pc = userGuard(() =>
+    createPc(memory, clock, {
+      serialSink: (byte) => console.writeByte(byte),
+      devices: userModules.devices,
+    })
+  );
   const loaded: LoadedKernel = hostGuard(() =>
     mbiBytes === undefined
       ? loadMultiboot2(memory, kernelImage, {
@@ -150,13 +160,27 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     traceFile === undefined && consoleStream === host.stderr ? 0 : undefined,
   );
   attachMachineTracer(pc, trace?.tracer);
+  if (userModules.kernel !== undefined) {
+    // The user's kernel runs until its entry point returns; the machine then stops.
+    try {
+      userModules.kernel.create(loaded.magic, loaded.mbiAddress, pc.machine);
+    } catch (error) {
+      if (error instanceof UserCodeError) throw new CliFailure(error.message, 1);
+      throw error;
+    } finally {
+      console.flush();
+      trace?.flush();
+      traceFile?.close();
+    }
+    return 0;
+  }
   try {
     const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, {
       version: VERSION,
       selftest: options.selftest,
       debug: options.debug,
       tracer: trace?.tracer,
-    });
+    }, userModules.parts);
     console.flush();
     const inputs = consoleInputs(options, script, host.stdin);
     if (inputs.length > 0) {
@@ -280,6 +304,16 @@ function fileErrorReason(error: unknown): string {
     : error instanceof Error
     ? error.message
     : String(error);
+}
+
+/** Builds the PC with the user's devices: a device whose `attach` fails is an unusable module. */
+function userGuard<T>(setup: () => T): T {
+  try {
+    return setup();
+  } catch (error) {
+    if (error instanceof UserCodeError) throw new CliFailure(error.message, 2);
+    throw error;
+  }
 }
 
 /** Runs host-side machine setup, turning its typed errors into one-line failures. */

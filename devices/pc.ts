@@ -17,7 +17,7 @@ import {
   PIT_PORT_BASE,
 } from "../hal/mod.ts";
 import { DebugConsole } from "./debug_console.ts";
-import type { DevicePlugin } from "./device_plugin.ts";
+import type { DeviceBoard, DevicePlugin } from "./device_plugin.ts";
 import { Pit8254, PIT_PORT_COUNT } from "./pit8254.ts";
 import { Uart16550, UART_PORT_COUNT, type UartLineState } from "./uart16550.ts";
 
@@ -66,7 +66,15 @@ export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOption
   );
   machine.addTimedDevice(pit);
   machine.addTimedDevice(new UartTiming(uart));
-  for (const device of options.devices ?? []) device.attach(machine);
+  const board: DeviceBoard = {
+    claimPorts: (base, count, device) => machine.bus.claimPorts(base, count, device),
+    claimMmio: (base, sizeBytes, device) => machine.bus.claimMmio(base, sizeBytes, device),
+    addTimedDevice: (device) => machine.addTimedDevice(device),
+    interrupts: machine.interrupts,
+    clock,
+    memory,
+  };
+  for (const device of options.devices ?? []) device.attach(board);
   return { machine, uart, pit };
 }
 

@@ -206,6 +206,7 @@ export class Kernel {
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
     logBootInfo(log, bootInfo);
+    logParts(log, parts);
     const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
     const frames = bootFrameProvider(
       parts.frames?.create ?? createStockFrameProvider,
@@ -431,6 +432,20 @@ function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
   });
   const usable = usableBytes(bootInfo);
   log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
+}
+
+/** One line per part that is not the stock one. */
+function logParts(log: KernelLog, parts: KernelParts): void {
+  const named: [string, { readonly name: string } | undefined][] = [
+    ["frame allocator", parts.frames],
+    ["page-table mapper", parts.pageMapper],
+    ["kmem heap", parts.heap],
+    ["page-fault policy", parts.pageFaults],
+  ];
+  for (const [what, part] of named) {
+    if (part !== undefined) log.info("parts", `${what} from ${part.name}`);
+  }
+  for (const driver of parts.drivers ?? []) log.info("parts", `driver ${driver.name}`);
 }
 
 function logFrames(log: KernelLog, frames: FrameProvider): void {

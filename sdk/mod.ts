@@ -34,3 +34,7 @@ export {
 } from "../kernel/monitor/command.ts";
 export type { DeviceBoard, DevicePlugin } from "../devices/device_plugin.ts";
 export * from "./device_module.ts";
+export * from "./user_module.ts";
+export * from "./user_code_guard.ts";
+export * from "./user_call_status.ts";
+export { describeThrown, UserCodeError } from "../kernel/user_code_error.ts";
