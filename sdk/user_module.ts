@@ -335,7 +335,8 @@ function checkCommand(command: Record<string, unknown>, fail: (what: string) => 
   if (typeof command !== "object" || command === null) fail("has a command that is not an object");
   const name = command.name;
   if (typeof name !== "string" || !/^[a-z][a-z0-9_-]*$/.test(name)) {
-    fail(`has a command named ${describeValue(name)}: use lower-case letters, digits, - and _`);
+    const shown = typeof name === "string" ? JSON.stringify(name) : describeValue(name);
+    fail(`has a command named ${shown}: use lower-case letters, digits, - and _`);
   }
   const arity = command.arity;
   if (
@@ -372,6 +373,7 @@ function describeValue(value: unknown): string {
 function describeImportError(error: unknown): string {
   if (error instanceof Error) {
     const first = error.message.split("\n")[0];
+    if (first.startsWith("SyntaxError: ")) return `syntax error: ${first.slice(13)}`;
     return error instanceof SyntaxError || error.name === "SyntaxError"
       ? `syntax error: ${first}`
       : first.startsWith("Module not found") || error instanceof TypeError
