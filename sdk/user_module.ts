@@ -286,7 +286,7 @@ function checkShape(
   const given = env as Record<string, unknown>;
   if (kind === "frames") {
     if (part.memory !== given.memory) fail("an object whose memory is not env.memory");
-    if (!(part.metadata instanceof FrameMetadata)) {
+    if (!isFrameMetadata(part.metadata)) {
       fail("an object whose metadata is not a FrameMetadata (see createFrameMetadata)");
     }
   } else if (kind === "pagetable" && typeof part.pml4Addr !== "number") {
@@ -297,6 +297,20 @@ function checkShape(
     fail("an object without counts");
   }
   return part;
+}
+
+/**
+ * Whether `value` is a FrameMetadata: by class, or by its members when the
+ * module reached the SDK by another path (a symbolic link, a second copy).
+ */
+function isFrameMetadata(value: unknown): boolean {
+  if (value instanceof FrameMetadata) return true;
+  const candidate = value as Record<string, unknown> | null;
+  return typeof candidate === "object" && candidate !== null &&
+    typeof candidate.base === "number" && typeof candidate.frameCount === "number" &&
+    ["refcount", "acquireUnused", "retain", "release", "fill", "heldFrames", "recordSite"].every(
+      (method) => typeof candidate[method] === "function",
+    );
 }
 
 /** Checks a `--device` module's default export. */
