@@ -90,6 +90,7 @@ export type ConsoleSessionEnd = "halted" | "end-of-input" | "quit";
 
 /** The session gave up: the kernel stopped reading the serial port. */
 export class ConsoleStalled extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "ConsoleStalled";
 }
 

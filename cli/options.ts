@@ -12,6 +12,7 @@ import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UsageError";
 }
 
@@ -215,6 +216,14 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
   if (values.script === "") throw new UsageError("Option --script needs a file name");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
+  }
+  if (values.mbi !== undefined && values.cmdline !== undefined) {
+    throw new UsageError("Options --mbi and --cmdline cannot be combined: the MBI has the cmdline");
+  }
+  if (values.mbi !== undefined && values.memory !== undefined) {
+    throw new UsageError(
+      "Options --mbi and --memory cannot be combined: RAM follows the MBI's map",
+    );
   }
   checkUserModuleOptions(values);
   return {

@@ -7,7 +7,7 @@
  *
  * Exit statuses: 0 booted (and the console ended: halt, end of input or
  * Ctrl-A x), 1 the kernel panicked or the boot loader refused, 2 bad command
- * line or unreadable input file.
+ * line or unreadable input file, 3 booted but a self-test failed.
  *
  * @module
  */
@@ -26,7 +26,7 @@ import {
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
 import { buildKernelImage, Kernel, KernelPanic, UserCodeError } from "../kernel/mod.ts";
-import { UserCallStatus, UserModuleError } from "../sdk/mod.ts";
+import { type ModuleImporter, UserCallStatus, UserModuleError } from "../sdk/mod.ts";
 import { loadUserModules } from "./user_modules.ts";
 import { startMonitor } from "../kernel/monitor/mod.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
@@ -65,6 +65,11 @@ export interface CliHost {
   createFile(path: string): WritableFile;
   /** Where calls into user modules are recorded, for a watchdog on another thread. */
   readonly userCalls?: UserCallStatus;
+  /**
+   * Imports a user's module (`--frames` ...): the entry point's `import()`.
+   * Without it, options that load modules are refused.
+   */
+  readonly importModule?: ModuleImporter;
 }
 
 /** Standard input as the console uses it (`Deno.stdin` fits). */
@@ -118,14 +123,17 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     bytes: readInput(host, module.path),
     string: module.string,
   }));
-  const userModules = await loadUserModules(options, host.userCalls ?? new UserCallStatus());
+  const userModules = await loadUserModules(
+    options,
+    host.userCalls ?? new UserCallStatus(),
+    host.importModule ?? refuseModules,
+  );
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
     new PhysicalMemory(
-      mbiBytes === undefined ? ramRangesFor(memoryMap) : ramRangesForRawMbi(mbiBytes, {
-        mbiAddress: options.mbiAddress,
-        kernelImageSizeBytes: kernelImage.length,
-      }),
+      mbiBytes === undefined
+        ? ramRangesFor(memoryMap)
+        : ramRangesForRawMbi(mbiBytes, { mbiAddress: options.mbiAddress }),
     )
   );
   // With a JSON report on stdout, the serial console goes to stderr.
@@ -147,7 +155,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
         cmdline: options.cmdline,
         modules,
       })
-      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress, kernelImage })
+      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress })
   );
   const traceFile = options.traceFilePath === undefined
     ? undefined
@@ -202,7 +210,8 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     }
     console.flush();
     writeReport(options, host, kernel);
-    return 0;
+    // A failed self-test is a failed run even though the kernel is up.
+    return kernel.selftestResults?.some((result) => !result.passed) ? 3 : 0;
   } catch (error) {
     console.flush();
     if (error instanceof KernelPanic) {
@@ -304,6 +313,11 @@ function fileErrorReason(error: unknown): string {
     : error instanceof Error
     ? error.message
     : String(error);
+}
+
+/** The importer of a host that cannot load user modules. */
+function refuseModules(url: string): Promise<never> {
+  return Promise.reject(new Error(`this host cannot load modules (${url}); run main.ts`));
 }
 
 /** Builds the PC with the user's devices: a device whose `attach` fails is an unusable module. */

@@ -1,11 +1,7 @@
 import { type FrameNumber, PhysicalMemory } from "../hal/mod.ts";
 import { KernelError } from "../kernel/mod.ts";
-import {
-  type BootReservation,
-  EarlyFrameAllocator,
-  FRAME_UNUSABLE,
-  type FrameProvider,
-} from "../kernel/mm/mod.ts";
+import type { BootReservation } from "../kernel/boot/mod.ts";
+import { EarlyFrameAllocator, FRAME_UNUSABLE, type FrameProvider } from "../kernel/mm/mod.ts";
 import { assert, assertEquals, assertThrows, Xorshift32 } from "../testing/mod.ts";
 import createBitmapFrames from "./bitmap_frames.ts";
 
@@ -16,8 +12,8 @@ function boot() {
   const memory = PhysicalMemory.contiguous(32 * MIB);
   const usableRegions = [{ base: 0, length: 0x9fc00 }, { base: MIB, length: 31 * MIB }];
   const reservations: BootReservation[] = [
-    { base: 0, length: MIB, what: "first 1 MiB" },
-    { base: MIB, length: 512 * 1024, what: "kernel image" },
+    { base: 0, length: MIB, what: "first 1 MiB", source: "the PC's layout" },
+    { base: MIB, length: 512 * 1024, what: "kernel image", source: "the test" },
   ];
   const early = new EarlyFrameAllocator(usableRegions, reservations);
   const frames = createBitmapFrames({ memory, usableRegions, reservations, early, debug: false });

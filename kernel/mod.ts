@@ -14,3 +14,5 @@ export * from "./log.ts";
 export * from "./boot/mod.ts";
 export * from "./drivers/mod.ts";
 export * from "./mm/mod.ts";
+export * from "./selftest.ts";
+export * from "./monitor/mod.ts";

@@ -3,6 +3,7 @@ import { FrameAllocator, FrameMetadata } from "../kernel/mm/mod.ts";
 import { PhysicalMemory } from "../hal/mod.ts";
 import { EarlyFrameAllocator } from "../kernel/mm/mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "../testing/mod.ts";
+import { importModule } from "../tests/_import_module.ts";
 import {
   loadDeviceModule,
   loadKernelModule,
@@ -34,7 +35,10 @@ async function loadFailure(load: () => Promise<unknown>): Promise<string> {
 }
 
 Deno.test("loadPartModule() loads examples/bitmap_frames.ts, and its provider works on a fresh machine", async () => {
-  const part = await loadPartModule("frames", "examples/bitmap_frames.ts", { baseDir: REPO });
+  const part = await loadPartModule("frames", "examples/bitmap_frames.ts", {
+    baseDir: REPO,
+    importModule,
+  });
   assertEquals(part.name, "examples/bitmap_frames.ts");
   const memory = PhysicalMemory.contiguous(16 * 2 ** 20);
   const usableRegions = [{ base: 2 ** 20, length: 15 * 2 ** 20 }];
@@ -50,25 +54,32 @@ Deno.test("loadPartModule() loads examples/bitmap_frames.ts, and its provider wo
 
 Deno.test("loadPartModule() refuses a missing file, a directory and a remote URL in one line", async () => {
   assertEquals(
-    await loadFailure(() => loadPartModule("frames", "no_such_module.ts", { baseDir: REPO })),
+    await loadFailure(() =>
+      loadPartModule("frames", "no_such_module.ts", { baseDir: REPO, importModule })
+    ),
     "Cannot load no_such_module.ts: no such file",
   );
   assertEquals(
-    await loadFailure(() => loadPartModule("frames", "examples", { baseDir: REPO })),
+    await loadFailure(() => loadPartModule("frames", "examples", { baseDir: REPO, importModule })),
     "Cannot load examples: not a file",
   );
   assertEquals(
-    await loadFailure(() => loadPartModule("heap", "https://example.com/heap.ts")),
+    await loadFailure(() =>
+      loadPartModule("heap", "https://example.com/heap.ts", { importModule })
+    ),
     "https://example.com/heap.ts: only local files can be loaded",
   );
 });
 
 Deno.test("loadPartModule() reports a syntax error and a throwing top level", async () => {
   const syntax = await moduleFile("syntax.ts", "export default function (: number {}\n");
-  assertStringIncludes(await loadFailure(() => loadPartModule("frames", syntax)), "syntax error");
+  assertStringIncludes(
+    await loadFailure(() => loadPartModule("frames", syntax, { importModule })),
+    "syntax error",
+  );
   const throwing = await moduleFile("throwing.ts", 'throw new RangeError("no config");\n');
   assertEquals(
-    await loadFailure(() => loadPartModule("frames", throwing)),
+    await loadFailure(() => loadPartModule("frames", throwing, { importModule })),
     `Cannot load ${throwing}: its top level threw RangeError: no config`,
   );
 });
@@ -76,12 +87,12 @@ Deno.test("loadPartModule() reports a syntax error and a throwing top level", as
 Deno.test("loadPartModule() refuses a module whose default export is not a factory", async () => {
   const none = await moduleFile("none.ts", "export const frames = 1;\n");
   assertEquals(
-    await loadFailure(() => loadPartModule("frames", none)),
+    await loadFailure(() => loadPartModule("frames", none, { importModule })),
     `${none}: the default export must be a FrameProviderFactory (a function), found nothing`,
   );
   const object = await moduleFile("object.ts", "export default { allocate() {} };\n");
   assertStringIncludes(
-    await loadFailure(() => loadPartModule("pagetable", object)),
+    await loadFailure(() => loadPartModule("pagetable", object, { importModule })),
     "must be a PageMapperFactory (a function), found an object",
   );
 });
@@ -113,7 +124,7 @@ for (const [kind, factory, expected] of SHAPES) {
       "shape.ts",
       `import { FrameAllocator, PhysicalMemory } from "SDK";\nexport default ${factory};\n`,
     );
-    const message = await loadFailure(() => loadPartModule(kind, path));
+    const message = await loadFailure(() => loadPartModule(kind, path, { importModule }));
     assertStringIncludes(message, `${path}: ${expected}`);
     assertStringIncludes(message, "(on a scratch machine)");
   });
@@ -125,7 +136,7 @@ Deno.test("loadPartModule() refuses a factory that throws, naming what it threw"
     "export default (env) => env.nothing.there;\n",
   );
   assertStringIncludes(
-    await loadFailure(() => loadPartModule("heap", path)),
+    await loadFailure(() => loadPartModule("heap", path, { importModule })),
     `${path}: factory threw TypeError: Cannot read properties of undefined`,
   );
 });
@@ -139,7 +150,7 @@ export default (env) => {
   return new Proxy(stock, { get: (t, p) => p === "stateOf" ? () => { throw new TypeError("late"); } : (typeof t[p] === "function" ? t[p].bind(t) : t[p]) });
 };\n`,
   );
-  const part = await loadPartModule("frames", path);
+  const part = await loadPartModule("frames", path, { importModule });
   const memory = PhysicalMemory.contiguous(16 * 2 ** 20);
   const usableRegions = [{ base: 2 ** 20, length: 15 * 2 ** 20 }];
   const frames = part.create({
@@ -169,7 +180,7 @@ Deno.test("loadKernelModule() returns an entry whose every exception is attribut
     "kernel.ts",
     'export default (magic) => { if (magic !== 1) throw new Error("wrong magic"); };\n',
   );
-  const kernel = await loadKernelModule(path);
+  const kernel = await loadKernelModule(path, { importModule });
   kernel.create(1, 0 as never, undefined as never);
   try {
     kernel.create(2, 0 as never, undefined as never);
@@ -180,7 +191,7 @@ Deno.test("loadKernelModule() returns an entry whose every exception is attribut
   }
   const notAFunction = await moduleFile("not_function.ts", "export default 7;\n");
   assertStringIncludes(
-    await loadFailure(() => loadKernelModule(notAFunction)),
+    await loadFailure(() => loadKernelModule(notAFunction, { importModule })),
     "the default export must be a KernelEntry (magic, mbiAddress, hw) => void, found number 7",
   );
 });
@@ -201,9 +212,12 @@ Deno.test("loadDeviceModule() checks the device, the driver and each command", a
   ];
   for (const [source, expected] of cases) {
     const path = await moduleFile("device.ts", `${source}\n`);
-    assertStringIncludes(await loadFailure(() => loadDeviceModule(path)), expected);
+    assertStringIncludes(
+      await loadFailure(() => loadDeviceModule(path, { importModule })),
+      expected,
+    );
   }
-  const rtc = await loadDeviceModule("examples/cmos_rtc.ts", { baseDir: REPO });
+  const rtc = await loadDeviceModule("examples/cmos_rtc.ts", { baseDir: REPO, importModule });
   assertEquals(rtc.device.name, "cmos-rtc");
   assertEquals(rtc.driver?.commands?.map((command) => command.name), ["date", "rtc"]);
 });
@@ -213,7 +227,7 @@ Deno.test("the stock frame allocator passes the loader's shape check and stays a
     "stock.ts",
     'import { createStockFrameProvider } from "SDK";\nexport default createStockFrameProvider;\n',
   );
-  const part = await loadPartModule("frames", path);
+  const part = await loadPartModule("frames", path, { importModule });
   const memory = PhysicalMemory.contiguous(16 * 2 ** 20);
   const usableRegions = [{ base: 2 ** 20, length: 15 * 2 ** 20 }];
   const early = new EarlyFrameAllocator(usableRegions, []);

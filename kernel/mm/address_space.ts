@@ -118,17 +118,17 @@ const COUNT_MASK = 0x3ff << COUNT_SHIFT;
  */
 export type PageFlags = number;
 /** Writes allowed (R/W, bit 1). */
-export const PAGE_WRITABLE = PTE_RW;
+export const PAGE_WRITABLE: PageFlags = PTE_RW;
 /** User-mode accesses allowed (U/S, bit 2). */
-export const PAGE_USER = PTE_US;
+export const PAGE_USER: PageFlags = PTE_US;
 /** Write-through caching (PWT, bit 3). */
-export const PAGE_WRITE_THROUGH = PTE_PWT;
+export const PAGE_WRITE_THROUGH: PageFlags = PTE_PWT;
 /** Caching disabled (PCD, bit 4), for MMIO. */
-export const PAGE_CACHE_DISABLED = PTE_PCD;
+export const PAGE_CACHE_DISABLED: PageFlags = PTE_PCD;
 /** Global translation (G, bit 8): kept across CR3 writes while CR4.PGE is set. */
-export const PAGE_GLOBAL = PTE_G;
+export const PAGE_GLOBAL: PageFlags = PTE_G;
 /** Copy-on-write marker (software bit 10); the page should be mapped without {@linkcode PAGE_WRITABLE}. */
-export const PAGE_COPY_ON_WRITE = PTE_SW_COW;
+export const PAGE_COPY_ON_WRITE: PageFlags = PTE_SW_COW;
 /**
  * No instruction fetch: sets XD (bit 63). XD is a reserved bit unless
  * EFER.NXE is set, so enable NXE before paging uses such a mapping.
@@ -663,8 +663,11 @@ export class AddressSpace implements AddressSpaceLike {
    *
    * @param va Any 48-bit virtual address.
    * @returns The physical address, or undefined if nothing maps `va`.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual
+   *   address (a wider one would alias a low address in the table indexes).
    */
   translate(va: VirtAddr): PhysAddr | undefined {
+    checkVirtAddr("translate", va);
     const u32 = this.#u32;
     let word = this.#pml4Word;
     for (let level = 4; level >= 1; level--) {
@@ -686,8 +689,10 @@ export class AddressSpace implements AddressSpaceLike {
    *
    * @param va Any 48-bit virtual address.
    * @returns The mapping, or undefined if nothing maps `va`.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual address.
    */
   mapping(va: VirtAddr): Mapping | undefined {
+    checkVirtAddr("look up", va);
     const u32 = this.#u32;
     let word = this.#pml4Word;
     for (let level = 4; level >= 1; level--) {
@@ -710,8 +715,10 @@ export class AddressSpace implements AddressSpaceLike {
    * @param va First virtual address.
    * @param sizeBytes Length of the range in bytes.
    * @returns The mappings, each described as by {@linkcode AddressSpace.mapping}.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual address.
    */
   mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
+    checkVirtAddr("look up", va);
     const result: Mapping[] = [];
     if (sizeBytes > 0) {
       this.#collect(this.#pml4, 4, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), result);
@@ -1367,8 +1374,23 @@ function checkPageAddress(action: string, va: number, pageSizeBytes: number): vo
     va as VirtAddr,
     isVirtAddr
       ? `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: not ${sizeName(pageSizeBytes)} aligned`
-      : `Cannot ${action} page ${String(va)}: not a 48-bit virtual address`,
+      : `Cannot ${action} page ${formatAnyNumber(va)}: not a 48-bit virtual address`,
   );
+}
+
+/** Throws unless `va` is an integer in [0, 2^48): the only addresses the tables can index. */
+function checkVirtAddr(action: string, va: number): void {
+  if (Number.isInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT) return;
+  throw new MappingError(
+    "InvalidAddress",
+    va as VirtAddr,
+    `Cannot ${action} ${formatAnyNumber(va)}: not a 48-bit virtual address`,
+  );
+}
+
+/** `value` in hex when it is a non-negative safe integer, else as JavaScript prints it. */
+function formatAnyNumber(value: number): string {
+  return Number.isSafeInteger(value) && value >= 0 ? hex(value) : String(value);
 }
 
 function checkFrameAddress(action: string, va: number, pa: number, pageSizeBytes: number): void {

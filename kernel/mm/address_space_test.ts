@@ -263,7 +263,7 @@ Deno.test("AddressSpace rejects misaligned and out-of-range addresses with Inval
   );
   assertEquals(
     errorOf(() => space.map(va(2 ** 48), pa(0), RW)).message,
-    `Cannot map page ${2 ** 48}: not a 48-bit virtual address`,
+    "Cannot map page 0x1000000000000: not a 48-bit virtual address",
   );
   assertEquals(codeOf(() => space.unmap(va(0x1234))), "InvalidAddress");
   assertEquals(codeOf(() => space.mapRange(va(0), pa(0), 0x1800, RW)), "InvalidAddress");
@@ -271,6 +271,24 @@ Deno.test("AddressSpace rejects misaligned and out-of-range addresses with Inval
   assertEquals(codeOf(() => space.unmapRange(va(0), 0)), "InvalidAddress");
   assertThrows(() => space.map(va(0), pa(0), RW, 8192 as PageSizeBytes), RangeError, "page size");
   assertEquals(space.stats().pageTableFrames, 1);
+});
+
+Deno.test("AddressSpace.translate() and mapping() refuse addresses beyond 48 bits", () => {
+  const { machine, frames } = boot();
+  using space = AddressSpace.create(frames, machine.cpu);
+  space.mapPage(va(0x1000), Page.alloc(frames), RW);
+  assert(space.translate(va(0x1000)) !== undefined);
+  // 2^48 + 0x1000 has the same table indexes as 0x1000: it must not alias it.
+  for (const address of [2 ** 48 + 0x1000, -0x1000, 4096.5, 2 ** 64]) {
+    assertEquals(codeOf(() => space.translate(va(address))), "InvalidAddress");
+    assertEquals(codeOf(() => space.mapping(va(address))), "InvalidAddress");
+    assertEquals(codeOf(() => space.mappings(va(address), 4096)), "InvalidAddress");
+  }
+  assertEquals(
+    errorOf(() => space.translate(va(2 ** 48 + 0x1000))).message,
+    "Cannot translate 0x1000000001000: not a 48-bit virtual address",
+  );
+  space.unmap(va(0x1000));
 });
 
 Deno.test("AddressSpace.map() fails with FrameAllocationFailed and frees the tables it made", () => {

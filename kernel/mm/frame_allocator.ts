@@ -470,11 +470,14 @@ export class FrameAllocator implements FrameSource {
    *
    * @param frame The frame.
    * @throws {KernelError} `DoubleFree` if it is already free; `InvalidFrame` if
-   *   it is reserved or outside every pool.
+   *   it is reserved or outside every pool; `FrameInUse` if a page handle
+   *   still references it (dispose the handles instead).
    */
   free(frame: FrameNumber): void {
     const pool = this.#poolOf(frame);
     if (pool === undefined) throw outside("free", frame);
+    const references = this.metadata.refcount(frame);
+    if (references > 0) throw referenced(frame, references);
     const u32 = this.#state;
     const offset = frame - pool.baseFrame;
     const i = pool.levels[0] + (offset >>> 5);
@@ -500,7 +503,8 @@ export class FrameAllocator implements FrameSource {
    * @param frame The first frame.
    * @param frameCount How many frames, at least 1; the run must lie in one pool.
    * @throws {KernelError} `DoubleFree` if one is already free; `InvalidFrame` if
-   *   one is reserved or the run leaves its pool.
+   *   one is reserved or the run leaves its pool; `FrameInUse` if a page
+   *   handle still references one.
    * @throws {RangeError} If `frameCount` is not a positive integer.
    */
   freeContiguous(frame: FrameNumber, frameCount: number): void {
@@ -518,6 +522,10 @@ export class FrameAllocator implements FrameSource {
     if (firstFree >= 0) throw doubleFree((pool.baseFrame + firstFree) as FrameNumber);
     const firstReserved = firstInRange(u32, pool, offset, frameCount, "reserved");
     if (firstReserved >= 0) throw reserved("free", (pool.baseFrame + firstReserved) as FrameNumber);
+    for (let f = frame; f < frame + frameCount; f++) {
+      const references = this.metadata.refcount(f as FrameNumber);
+      if (references > 0) throw referenced(f, references);
+    }
     if (this.isPoisoning) this.#poison(frame, frameCount, FREE_POISON_BYTE);
     changeRange(u32, pool, offset, frameCount, "free");
     u32[pool.desc + P_FREE] += frameCount;
@@ -1161,6 +1169,15 @@ function outside(action: string, frame: number): KernelError {
 
 function reserved(action: string, frame: number): KernelError {
   return new KernelError("InvalidFrame", `Cannot ${action} frame ${hex(frame)}: reserved`);
+}
+
+function referenced(frame: number, references: number): KernelError {
+  return new KernelError(
+    "FrameInUse",
+    `Cannot free frame ${hex(frame)}: ${references} page ${
+      references === 1 ? "handle references" : "handles reference"
+    } it`,
+  );
 }
 
 function doubleFree(frame: number): KernelError {

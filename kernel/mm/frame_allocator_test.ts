@@ -1,4 +1,4 @@
-import { type FrameNumber, type PhysAddr, PhysicalMemory } from "../../hal/mod.ts";
+import { type FrameNumber, hex, type PhysAddr, PhysicalMemory } from "../../hal/mod.ts";
 import { KernelError, type KernelErrorCode } from "../errors.ts";
 import { assert, assertEquals, assertThrows, Xorshift32 } from "../../testing/mod.ts";
 import { EarlyFrameAllocator } from "./early_allocator.ts";
@@ -10,6 +10,7 @@ import {
   FREE_POISON_BYTE,
 } from "./frame_allocator.ts";
 import { FRAME_UNUSABLE, FRAME_UNUSED } from "./frame_metadata.ts";
+import { ContigPages, Page } from "./page.ts";
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
@@ -136,6 +137,33 @@ Deno.test("FrameAllocator.free() reports DoubleFree and InvalidFrame", () => {
   );
   assertEquals(code(() => frames.free(f(-1))), "InvalidFrame");
   assertEquals(frames.stats().freeFrames, 766);
+  frames.checkInvariants();
+});
+
+Deno.test("FrameAllocator.free() refuses a frame a Page still references, changing nothing", () => {
+  const frames = smallMachine();
+  const page = Page.alloc(frames);
+  const copy = page.clone();
+  const freeBefore = frames.stats().freeFrames;
+  const error = assertThrows(
+    () => frames.free(page.frame),
+    KernelError,
+    `Cannot free frame ${hex(page.frame)}: 2 page handles reference it`,
+  );
+  assertEquals(error.code, "FrameInUse");
+  using run = ContigPages.alloc(frames, 4);
+  assertThrows(
+    () => frames.freeContiguous(run.frame, 4),
+    KernelError,
+    `Cannot free frame ${hex(run.frame)}: 1 page handle references it`,
+  );
+  assertEquals(frames.stats().freeFrames, freeBefore - 4);
+  assertEquals(frames.stateOf(page.frame), "allocated");
+  assertEquals(page.refcount, 2);
+  const frame = page.frame;
+  page[Symbol.dispose]();
+  copy[Symbol.dispose]();
+  assertEquals(frames.stateOf(frame), "free", "the last handle frees it");
   frames.checkInvariants();
 });
 

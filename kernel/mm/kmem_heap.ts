@@ -85,9 +85,9 @@ export { HeapCorruption } from "./_heap_corruption.ts";
 /** The largest request the heap accepts: 64 MiB. */
 export const KMALLOC_MAX_BYTES = 64 * 2 ** 20;
 /** Every allocation is aligned to at least this many bytes. */
-export const KMALLOC_MIN_ALIGN_BYTES = GRANULE_BYTES;
+export const KMALLOC_MIN_ALIGN_BYTES: number = GRANULE_BYTES;
 /** The largest alignment a request may ask for: one 4 KiB page. */
-export const KMALLOC_MAX_ALIGN_BYTES = FRAME_BYTES;
+export const KMALLOC_MAX_ALIGN_BYTES: number = FRAME_BYTES;
 
 /** Options for {@linkcode KmemHeap.create}. */
 export interface KmemHeapOptions {

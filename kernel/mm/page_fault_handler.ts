@@ -120,6 +120,7 @@ export interface LazyRegion {
  * `Unhandled page fault at 0x0: not-present supervisor read (error code 0x0)`.
  */
 export class UnhandledPageFault extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UnhandledPageFault";
   /** The faulting virtual address (CR2). */
   readonly address: VirtAddr;

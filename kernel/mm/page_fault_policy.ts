@@ -105,5 +105,5 @@ export interface PageFaultPolicyEnv {
 export type PageFaultPolicyFactory = (env: PageFaultPolicyEnv) => PageFaultPolicy;
 
 /** The stock policy: {@linkcode KernelPageFaultHandler}. */
-export const createStockPageFaultPolicy: PageFaultPolicyFactory = (env) =>
+export const createStockPageFaultPolicy: PageFaultPolicyFactory = (env): KernelPageFaultHandler =>
   KernelPageFaultHandler.install(env.mmu, env.cpu, env.frames);

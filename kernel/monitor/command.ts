@@ -14,6 +14,7 @@ import type { AddressSpaceLike, Page } from "../mm/mod.ts";
 
 /** Bad input to a command (a wrong argument or count): printed as `name: message`. */
 export class CommandError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "CommandError";
 }
 

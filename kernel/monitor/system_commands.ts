@@ -5,7 +5,6 @@
  * @module
  */
 
-import { runSelftests } from "../selftest.ts";
 import { plural } from "./_format.ts";
 import { type Command, CommandError, synopsis } from "./command.ts";
 
@@ -40,14 +39,16 @@ export const systemCommands: readonly Command[] = [
     summary: "run the kernel's memory and paging self-tests and print pass/fail",
     arity: [0, 0],
     run(_args, context) {
-      const results = runSelftests(context.kernel.selftests());
+      const results = context.kernel.runSelftests();
       for (const result of results) {
         context.print(
           result.passed ? `pass: ${result.name}` : `FAIL: ${result.name}: ${result.detail}`,
         );
       }
       const passed = results.filter((result) => result.passed).length;
-      context.print(`selftest: ${passed} passed, ${results.length - passed} failed`);
+      const failed = results.length - passed;
+      if (failed > 0) throw new CommandError(`${passed} passed, ${failed} failed`);
+      context.print(`selftest: ${passed} passed, 0 failed`);
     },
   },
   {

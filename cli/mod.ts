@@ -1,0 +1,13 @@
+/**
+ * The host side of kernelsim: `runCli` (what `main.ts` runs, callable
+ * in-process with any host streams) and its options.
+ *
+ * @module
+ */
+
+export * from "./run.ts";
+export * from "./options.ts";
+export type { SyncWriter } from "./byte_writer.ts";
+export type { ConsoleStream, ConsoleTerminal } from "./console_session.ts";
+export { denoHost } from "./deno_host.ts";
+export { runCliUnderWatchdog, WATCHDOG_EXIT_STATUS, type WatchdogHost } from "./watchdog.ts";
