@@ -425,6 +425,6 @@ Your own kernel parts (see docs/sdk.md; each FILE is a TypeScript module):
       --user-timeout SECS stop a call into a module that runs longer (default 10)
 
 Exit status: 0 booted; 1 kernel panic, boot loader refused, or a --kernel
-crashed; 2 bad command line, unreadable input or unusable module; 124 a call
-into a module did not return within --user-timeout.
+crashed; 2 bad command line, unreadable input or unusable module; 3 a --selftest
+self-test failed; 124 a call into a module did not return within --user-timeout.
 `;

@@ -106,6 +106,17 @@ Deno.test("main.ts --device examples/cmos_rtc.ts adds the RTC, its boot log and 
   assertStringIncludes(run.stdout, "date: expected a date and time from 2000 to 2099");
 });
 
+Deno.test("main.ts --selftest catches a broken part: a frame allocator that accepts a double free exits 3", async () => {
+  const module = `${REPO}tests/user_modules/no_double_free_check.ts`;
+  const run = await runMain(["--clock", "virtual", "--frames", module, "--selftest"]);
+  assertEquals(run.code, 3, run.stderr);
+  assertStringIncludes(
+    run.stdout,
+    'selftest: ERROR: "frames: double free is detected" failed: second free was accepted',
+  );
+  assertStringIncludes(run.stdout, "selftest: 7 passed, 1 failed");
+});
+
 Deno.test("main.ts: a part that throws during boot is a KERNEL PANIC naming the module and the call, exit 1", async () => {
   const module = `${REPO}tests/user_modules/throwing_frames.ts`;
   const run = await runMain(["--clock", "virtual", "--frames", module]);
