@@ -78,6 +78,55 @@ Deno.test("main.ts --pagetable examples/simple_page_mapper.ts boots a 5 GiB PC o
   );
 });
 
+Deno.test("main.ts with every part from a module boots green, and the monitor and both reports work with them", async () => {
+  const html = await Deno.makeTempFile({ prefix: "kernelsim_sdk_report_", suffix: ".html" });
+  const script = await scriptFile([
+    "meminfo",
+    "heap",
+    "alloc 2",
+    "leaks",
+    "translate 0xffff800000100000",
+  ]);
+  const parts = [
+    "--frames",
+    BITMAP_FRAMES,
+    "--pagetable",
+    SIMPLE_MAPPER,
+    "--heap",
+    `${REPO}tests/user_modules/stock_heap.ts`,
+    "--faults",
+    `${REPO}tests/user_modules/stock_faults.ts`,
+  ];
+  const json = await runMain(["--clock", "virtual", ...parts, "--selftest", "--report", "json"]);
+  assertEquals(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout);
+  assertEquals(report.selftest, { passed: 8, failed: 0 });
+  assertEquals(
+    report.parts.faults ?? report.parts.pageFaults,
+    `${REPO}tests/user_modules/stock_faults.ts`,
+  );
+  assert(report.heap.bytesMapped > 0);
+  const monitor = await runMain([
+    "--clock",
+    "virtual",
+    ...parts,
+    "--script",
+    script,
+    "--report",
+    "html",
+    html,
+  ]);
+  assertEquals(monitor.code, 0, monitor.stderr);
+  assertStringIncludes(monitor.stdout, "pool 0x000000000000: 32736 frames");
+  assertStringIncludes(monitor.stdout, "alloc: 2 frames");
+  assertStringIncludes(
+    monitor.stdout,
+    "translate: 0xffff800000100000 -> 0x100000 (4 KiB page, RW NX G)",
+  );
+  assert(!hasStackTrace(monitor.stdout + monitor.stderr));
+  assertStringIncludes(await Deno.readTextFile(html), "bitmap allocator state");
+});
+
 Deno.test("main.ts --kernel examples/hello_kernel.ts prints the hello kernel's own boot log on serial", async () => {
   const run = await runMain(["--clock", "virtual", "--kernel", HELLO_KERNEL]);
   assertEquals(run.code, 0, run.stderr);
