@@ -103,6 +103,16 @@ const HOST_IDLE_MS = 1;
 /** Waits in a row, with input in the FIFO and no byte read by the kernel, before giving up. */
 const MAX_STALLED_WAITS = 10_000;
 const CTRL_A = 0x01;
+const CTRL_R = 0x12;
+/** What Ctrl-A h prints: the host's escapes, then the kernel's editing keys. */
+const CONSOLE_KEYS_HELP = [
+  "",
+  "Ctrl-A x       quit kernelsim (exit status 0)",
+  "Ctrl-A Ctrl-A  send Ctrl-A (in the monitor: start of line)",
+  "Ctrl-A h       this help",
+  "Ctrl-C         discard the line being typed (the kernel's line editor; no signal)",
+  "Left/Right, Home/End, Up/Down history, Tab completes, Ctrl-U erases the line",
+].join("\n");
 const LF = 0x0a;
 const CR = 0x0d;
 const NEWLINE = new Uint8Array([LF]);
@@ -293,9 +303,9 @@ class ConsoleSession {
         this.#options.notice("\nkernelsim: terminated by Ctrl-A x");
         return chunk.subarray(0, out);
       } else if (byte === 0x68 /* h */) {
-        this.#options.notice(
-          "\nCtrl-A x  quit\nCtrl-A Ctrl-A  send Ctrl-A\nCtrl-A h  this help",
-        );
+        this.#options.notice(CONSOLE_KEYS_HELP);
+        // Ctrl-R: the kernel's line editor reprints the prompt and the line.
+        chunk[out++] = CTRL_R;
       }
     }
     return chunk.subarray(0, out);

@@ -63,6 +63,10 @@ export interface CliOptions {
   readonly console?: boolean;
   /** A file of monitor commands to run after boot (`--script FILE`). */
   readonly scriptPath?: string;
+  /** Exit 0 even when a monitor command or `expect` failed (`--keep-going`). */
+  readonly keepGoing: boolean;
+  /** A host file to write all of physical memory to at exit (`--dump-ram FILE`). */
+  readonly dumpRamPath?: string;
   /** Print the help text and exit. */
   readonly help: boolean;
   /** Print the version and exit. */
@@ -106,6 +110,7 @@ const STOCK_KERNEL_OPTIONS = [
   "console",
   "script",
   "debug",
+  "keep-going",
 ] as const;
 
 /** Whether the options load any user module (then the CLI runs the machine under a watchdog). */
@@ -182,6 +187,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         console: { type: "boolean" },
         "no-console": { type: "boolean" },
         script: { type: "string" },
+        "keep-going": { type: "boolean" },
+        "dump-ram": { type: "string" },
         frames: { type: "string" },
         pagetable: { type: "string" },
         heap: { type: "string" },
@@ -214,6 +221,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     throw new UsageError("Options --script and --no-console cannot be combined");
   }
   if (values.script === "") throw new UsageError("Option --script needs a file name");
+  if (values["dump-ram"] === "") throw new UsageError("Option --dump-ram needs a file name");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
@@ -244,6 +252,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     debug: values.debug ?? false,
     console: values.console ? true : values["no-console"] ? false : undefined,
     scriptPath: values.script,
+    keepGoing: values["keep-going"] ?? false,
+    dumpRamPath: values["dump-ram"],
     help: values.help ?? false,
     version: values.version ?? false,
     parts: {
@@ -410,6 +420,10 @@ Options:
       --no-console        boot and exit even when stdin is a terminal
       --script FILE       after boot, run the monitor commands in FILE, then halt
                           (with --console, go on with stdin afterwards)
+      --keep-going        exit 0 even if a monitor command or expect failed
+                          (otherwise a script or piped input that had one exits 4)
+      --dump-ram FILE     at exit (a panic included), write all of physical memory
+                          to FILE: byte N is physical address N, holes as zeros
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
@@ -426,5 +440,6 @@ Your own kernel parts (see docs/sdk.md; each FILE is a TypeScript module):
 
 Exit status: 0 booted; 1 kernel panic, boot loader refused, or a --kernel
 crashed; 2 bad command line, unreadable input or unusable module; 3 a --selftest
-self-test failed; 124 a call into a module did not return within --user-timeout.
+self-test failed; 4 a monitor command or expect failed; 124 a call into a module
+did not return within --user-timeout.
 `;

@@ -7,7 +7,9 @@
  *
  * Exit statuses: 0 booted (and the console ended: halt, end of input or
  * Ctrl-A x), 1 the kernel panicked or the boot loader refused, 2 bad command
- * line or unreadable input file, 3 booted but a self-test failed.
+ * line or unreadable input file, 3 booted but a self-test failed, 4 a monitor
+ * command or `expect` failed in a script or piped input (not with
+ * `--keep-going`, not at a terminal).
  *
  * @module
  */
@@ -26,9 +28,9 @@ import {
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
 import { buildKernelImage, Kernel, KernelPanic, UserCodeError } from "../kernel/mod.ts";
+import { type MonitorHost, ramDumpChunks, startMonitor } from "../kernel/monitor/mod.ts";
 import { type ModuleImporter, UserCallStatus, UserModuleError } from "../sdk/mod.ts";
 import { loadUserModules } from "./user_modules.ts";
-import { startMonitor } from "../kernel/monitor/mod.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
 import { renderHtmlReport } from "./html_report.ts";
 import { extendedReportSections } from "./report_sections.ts";
@@ -44,6 +46,8 @@ import { type CliOptions, HELP_TEXT, parseCliOptions, UsageError } from "./optio
 
 /** The project version, from deno.json. */
 export const VERSION: string = denoConfig.version;
+/** Exit status when a monitor command or `expect` failed in a script or piped input. */
+export const MONITOR_FAILURE_STATUS = 4;
 
 /** A file the CLI writes (a trace), as `Deno.FsFile` is. */
 export interface WritableFile extends SyncWriter {
@@ -160,6 +164,9 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
   const traceFile = options.traceFilePath === undefined
     ? undefined
     : createOutput(host, options.traceFilePath);
+  const ramDumpFile = options.dumpRamPath === undefined
+    ? undefined
+    : createOutput(host, options.dumpRamPath);
   const trace = options.traceMask === 0 ? undefined : createTraceOutput(
     options.traceMask,
     traceFile ?? host.stderr,
@@ -179,6 +186,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       console.flush();
       trace?.flush();
       traceFile?.close();
+      if (ramDumpFile !== undefined) writeRamDump(ramDumpFile, memory);
     }
     return 0;
   }
@@ -194,7 +202,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     if (inputs.length > 0) {
       // The kernel's main loop from here on: the monitor, fed by the console session.
       console = new ByteWriter(consoleStream);
-      const monitor = startMonitor(kernel);
+      const monitor = startMonitor(kernel, { host: monitorHost(host) });
       const end = await runConsoleSession({
         pc,
         monitor,
@@ -207,6 +215,20 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       });
       // The last prompt is still open: end its line before the shell's prompt.
       if (end === "end-of-input") console.writeByte(0x0a);
+      console.flush();
+      const failure = monitor.firstFailure;
+      const isInteractive = inputs.some((input) => input.kind === "terminal");
+      if (failure !== undefined && !options.keepGoing && !isInteractive) {
+        writeReport(options, host, kernel);
+        writeText(
+          new ByteWriter(host.stderr),
+          `kernelsim: ${monitor.failedCommands} monitor command` +
+            `${monitor.failedCommands === 1 ? "" : "s"} failed, the first on line ` +
+            `${failure.lineNumber}: ${failure.line} (exit status ${MONITOR_FAILURE_STATUS}; ` +
+            "--keep-going exits 0)\n",
+        );
+        return MONITOR_FAILURE_STATUS;
+      }
     }
     console.flush();
     writeReport(options, host, kernel);
@@ -225,6 +247,44 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
   } finally {
     trace?.flush();
     traceFile?.close();
+    if (ramDumpFile !== undefined) writeRamDump(ramDumpFile, memory);
+  }
+}
+
+/** Writes all of physical memory to `file` (`--dump-ram`) and closes it. */
+function writeRamDump(file: WritableFile, memory: PhysicalMemory): void {
+  try {
+    writeChunks(file, ramDumpChunks(memory, 0, memory.endBytes));
+  } finally {
+    file.close();
+  }
+}
+
+/** The monitor's host services: `dump` writes host files through `host.createFile`. */
+function monitorHost(host: CliHost): MonitorHost {
+  return {
+    writeFile(path, chunks) {
+      let file: WritableFile;
+      try {
+        file = host.createFile(path);
+      } catch (error) {
+        throw new Error(fileErrorReason(error));
+      }
+      try {
+        writeChunks(file, chunks);
+      } catch (error) {
+        throw new Error(fileErrorReason(error));
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** Writes every chunk to `file`, all of each. */
+function writeChunks(file: SyncWriter, chunks: Iterable<Uint8Array>): void {
+  for (const chunk of chunks) {
+    for (let offset = 0; offset < chunk.length;) offset += file.writeSync(chunk.subarray(offset));
   }
 }
 

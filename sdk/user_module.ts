@@ -116,7 +116,15 @@ const REQUIRED_METHODS: Readonly<Record<PartKind, readonly (string | symbol)[]>>
   ],
   pagetable: ["map", "unmap", "protect", "translate", Symbol.dispose],
   heap: ["kmalloc", "kfree", "usableSize", "stats"],
-  faults: ["handle", "attach", "detach", "declareLazy", "shareCopyOnWrite", Symbol.dispose],
+  faults: [
+    "handle",
+    "attach",
+    "detach",
+    "declareLazy",
+    "shareCopyOnWrite",
+    "lazyRegions",
+    Symbol.dispose,
+  ],
 };
 
 /**

@@ -41,6 +41,8 @@ export interface TestBoot {
   readonly clock: VirtualClock;
   /** Everything the UART transmitted, as text. */
   serialText(): string;
+  /** What the UART transmitted from byte `offset` on, as text, and where it ends. */
+  serialTextFrom(offset: number): { readonly text: string; readonly end: number };
 }
 
 /** Boots a kernel on a PC with a virtual clock. */
@@ -72,5 +74,9 @@ export function bootTestKernel(options: TestBootOptions = {}): TestBoot {
     pc,
     clock,
     serialText: () => new TextDecoder().decode(new Uint8Array(serial)),
+    serialTextFrom: (offset) => ({
+      text: new TextDecoder().decode(new Uint8Array(serial.slice(offset))),
+      end: serial.length,
+    }),
   };
 }

@@ -146,3 +146,51 @@ Deno.test({
     assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
   },
 });
+
+Deno.test({
+  name:
+    "main.ts on a terminal: Tab completes, Up recalls, cursor keys edit, Ctrl-A h lists the keys",
+  ignore: skipReason !== undefined,
+  async fn() {
+    const session = new TerminalSession(
+      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet`,
+    );
+    let code: number;
+    try {
+      let seen = await session.waitFor("kernelsim> ");
+      // Tab completes the only command starting with "ec".
+      await session.type("ec\t");
+      seen = await session.waitFor("echo ", seen);
+      await session.type("hi\r");
+      seen = await session.waitFor("hi\nkernelsim> ", seen);
+      // Up recalls "echo hi"; Left twice puts the cursor before "hi"; "x" goes there.
+      await session.type("\x1b[A");
+      seen = await session.waitFor("echo hi", seen);
+      await session.type("\x1b[D\x1b[Dx\r");
+      seen = await session.waitFor("xhi\nkernelsim> ", seen);
+      // Home and End: a missing first letter and a last one added.
+      await session.type("cho there\x1b[He\x1b[F!\r");
+      seen = await session.waitFor("there!\nkernelsim> ", seen);
+      // Tab on an ambiguous prefix lists the matches and reprints the line.
+      await session.type("he\t");
+      seen = await session.waitFor("help  heap\nkernelsim> he", seen);
+      await session.type("\x15");
+      // Ctrl-A h lists the keys and the kernel redraws the prompt and the line.
+      await session.type("upt\x01h");
+      seen = await session.waitFor("Ctrl-C         discard the line", seen);
+      seen = await session.waitFor("^R\nkernelsim> upt", seen);
+      await session.type("ime\r");
+      seen = await session.waitFor("timer tick", seen);
+      await session.type("\x01x");
+      await session.waitFor("kernelsim: terminated by Ctrl-A x", seen);
+    } finally {
+      code = await session.finish();
+    }
+    assertEquals(code, 0, session.output);
+    assert(!session.output.includes("Uncaught"), session.output);
+    // What ran: the completed, recalled and edited lines.
+    for (const line of ["\nhi\n", "\nxhi\n", "\nthere!\n"]) {
+      assertStringIncludes(session.output, line);
+    }
+  },
+});

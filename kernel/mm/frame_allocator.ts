@@ -58,6 +58,7 @@ import {
   type Tracer,
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import { KernelPanic } from "../panic.ts";
 import {
   EarlyFrameAllocator,
   framesInside,
@@ -382,6 +383,9 @@ export class FrameAllocator implements FrameSource {
       let index = 0;
       for (let k = pool.top; k > 0; k--) index = (index << 5) | ctz(u32[pool.levels[k] + index]);
       const offset = (index << 5) | ctz(u32[pool.levels[0] + index]);
+      // A summary word corrupted behind the allocator's back leads outside
+      // the pool (ctz of 0 is -1): never hand out such a frame.
+      if (offset >>> 0 >= pool.frameCount) throw summaryCorrupt(pool, offset);
       clearFree(u32, pool, offset);
       u32[pool.desc + P_FREE]--;
       const frame = pool.baseFrame + offset;
@@ -1158,6 +1162,18 @@ function describeFrames(frame: number, frameCount: number): string {
     : `${frameCount} frames ${hex(frame)}..${hex(frame + frameCount - 1)} (pa ${
       hex(frame * PAGE_SIZE_4K)
     })`;
+}
+
+/** The panic for a summary bitmap that leads to `offset`, outside `pool`. */
+function summaryCorrupt(pool: Pool, offset: number): KernelPanic {
+  const first = frameStart(pool.baseFrame as FrameNumber);
+  const last = frameStart((pool.endFrame - 1) as FrameNumber) + PAGE_SIZE_4K - 1;
+  const frame = pool.baseFrame + offset;
+  return new KernelPanic(
+    `frame allocator: pool ${hex(first)}-${hex(last)}: its free-frame summary leads to ` +
+      `${frame < 0 ? "a negative frame" : `frame ${hex(frame)}`}, outside the pool ` +
+      `(a summary word disagrees with the bitmap below it)`,
+  );
 }
 
 function outside(action: string, frame: number): KernelError {

@@ -1,5 +1,6 @@
 import { type FrameNumber, hex, type PhysAddr, PhysicalMemory } from "../../hal/mod.ts";
 import { KernelError, type KernelErrorCode } from "../errors.ts";
+import { KernelPanic } from "../panic.ts";
 import { assert, assertEquals, assertThrows, Xorshift32 } from "../../testing/mod.ts";
 import { EarlyFrameAllocator } from "./early_allocator.ts";
 import {
@@ -633,4 +634,28 @@ Deno.test("FrameAllocator matches a shadow model on tiny, nearly full pools over
     ],
   });
   fuzz(frames, 0xbad_5eed, 40_000, 50, 4096);
+});
+
+Deno.test("FrameAllocator.allocate() panics rather than return a frame outside its pool when a summary word is zeroed", () => {
+  for (const level of [1, 2]) {
+    const memory = PhysicalMemory.contiguous(64 * MIB);
+    const frames = FrameAllocator.create(memory, {
+      usableRegions: [{ base: 0, length: 64 * MIB }],
+      exclusions: [{ base: 0, length: MIB }],
+    });
+    // Pool 0's descriptor: [7] level count, [8] bitmap address; 16384 frames
+    // make 512 level-0 words, 16 level-1 words and one top word.
+    const desc = frames.stateAddr / 4 + 8;
+    assertEquals(memory.u32[desc + 7], 3);
+    const level1 = memory.u32[desc + 8] / 4 + 512;
+    const word = level === 1 ? level1 : level1 + 16;
+    assert(memory.u32[word] !== 0);
+    memory.u32[word] = 0; // a stray write, as the monitor's poke! can make
+    const panic = assertThrows(() => frames.allocate(), KernelPanic);
+    assert(
+      /^frame allocator: pool 0x0-0x3ffffff: its free-frame summary leads to .*, outside the pool/
+        .test(panic.reason),
+      panic.reason,
+    );
+  }
 });
