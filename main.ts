@@ -1,36 +1,35 @@
 /**
  * kernelsim: boots the simulated PC and its kernel. See `--help`.
  *
+ * A run that loads user modules (`--frames`, `--kernel`, `--device` ...)
+ * runs in a worker under a watchdog, so that a module that never returns is
+ * stopped; every other run stays on this thread.
+ *
  * @module
  */
 
 import {
-  OutputFile,
-  readInputFile,
+  denoHost,
+  hasUserModules,
+  parseCliOptions,
   runCli,
-  TERMINATION_SIGNALS,
-  type TerminationSignal,
+  runCliUnderWatchdog,
 } from "./cli/mod.ts";
 
 if (import.meta.main) {
-  const status = await runCli(Deno.args, {
-    stdout: Deno.stdout,
-    stderr: Deno.stderr,
-    stdin: Deno.stdin,
-    readFile: readInputFile,
-    createFile: (path, truncate) =>
-      OutputFile.open(path, truncate, { stdout: Deno.stdout, stderr: Deno.stderr }),
-    onTerminationSignal: trapTerminationSignals,
-  });
+  const watchdogTimeoutMs = userTimeoutMs(Deno.args);
+  const status = watchdogTimeoutMs === undefined
+    ? await runCli(Deno.args, denoHost())
+    : await runCliUnderWatchdog(Deno.args, watchdogTimeoutMs, Deno);
   Deno.exit(status);
 }
 
-/** Calls `handler` on SIGINT, SIGTERM and SIGHUP until the returned function is called. */
-function trapTerminationSignals(handler: (signal: TerminationSignal) => void): () => void {
-  const signals = Object.keys(TERMINATION_SIGNALS) as TerminationSignal[];
-  const listeners = signals.map((signal) => [signal, () => handler(signal)] as const);
-  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
-  return () => {
-    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
-  };
+/** The watchdog's timeout when the arguments load user modules (a bad command line: none). */
+function userTimeoutMs(args: readonly string[]): number | undefined {
+  try {
+    const options = parseCliOptions(args);
+    return hasUserModules(options) ? options.userTimeoutMs : undefined;
+  } catch {
+    return undefined; // runCli reports the bad command line
+  }
 }

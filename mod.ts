@@ -7,3 +7,4 @@
 export * from "./hal/mod.ts";
 export * from "./devices/mod.ts";
 export * from "./kernel/mod.ts";
+export * from "./sdk/mod.ts";

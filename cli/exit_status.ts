@@ -22,6 +22,8 @@ export const ExitStatus = {
   internalError: 70,
   /** An output could not be written, e.g. a full disk (EX_IOERR). */
   outputError: 74,
+  /** A call into a user module did not return within `--user-timeout` (as `timeout(1)`). */
+  userCodeStopped: 124,
 } as const;
 
 /** Signals that end an interactive session, with their numbers (POSIX, Linux x86). */

@@ -148,7 +148,7 @@ Deno.test("collectHtmlReportData() accounts for every frame, matching the alloca
     .reduce((sum, c) => sum + f[c], 0);
   assertEquals(used, stats.allocatedFrames + stats.reservedFrames);
   assertEquals(f.allocated, before.allocated + 20, "the 20 frames nobody labelled");
-  assertEquals(f.heapMeta + f.heapSlab + f.heapArena, kernel.heap.stats().framesMapped);
+  assertEquals(f.heapMeta + f.heapSlab + f.heapArena, kernel.heap.stats().bytesMapped / 4096);
   assertEquals(f.pageTable, data.paging?.tableFrames ?? 0);
   assertEquals(f.kernel, 128);
   assertEquals(f.module, Math.ceil(300_000 / 4096) + Math.ceil(5000 / 4096));

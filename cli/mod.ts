@@ -12,3 +12,5 @@ export * from "./input_file.ts";
 export * from "./output_file.ts";
 export type { SyncWriter } from "./byte_writer.ts";
 export type { ConsoleStream, ConsoleTerminal } from "./console_session.ts";
+export { denoHost } from "./deno_host.ts";
+export { runCliUnderWatchdog, type WatchdogHost } from "./watchdog.ts";

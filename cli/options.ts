@@ -71,6 +71,52 @@ export interface CliOptions {
   readonly help: boolean;
   /** Print the version and exit. */
   readonly version: boolean;
+  /** Modules replacing stock parts of the kernel (`--frames FILE` ...), by part. */
+  readonly parts: UserPartPaths;
+  /** A module whose default export is a whole kernel's entry point (`--kernel FILE`). */
+  readonly kernelPath?: string;
+  /** Modules of extra devices (`--device FILE`, repeatable), in order. */
+  readonly devicePaths: readonly string[];
+  /** How long one call into a user module may run before it is stopped (`--user-timeout`). */
+  readonly userTimeoutMs: number;
+}
+
+/** The `--frames`, `--pagetable`, `--heap` and `--faults` modules given. */
+export interface UserPartPaths {
+  /** `--frames FILE`: the physical frame allocator. */
+  readonly frames?: string;
+  /** `--pagetable FILE`: the page-table mapper. */
+  readonly pagetable?: string;
+  /** `--heap FILE`: the kmem heap. */
+  readonly heap?: string;
+  /** `--faults FILE`: the page-fault policy. */
+  readonly faults?: string;
+}
+
+/** Default `--user-timeout`: 10 s. */
+export const DEFAULT_USER_TIMEOUT_MS = 10_000;
+/** Largest `--user-timeout`: one hour. */
+const MAX_USER_TIMEOUT_MS = 3_600_000;
+/** The options that load a user's module, as `--help` names them. */
+const USER_MODULE_OPTIONS = ["frames", "pagetable", "heap", "faults", "kernel", "device"] as const;
+/** Options of the stock kernel that a `--kernel` of one's own cannot use. */
+const STOCK_KERNEL_OPTIONS = [
+  "frames",
+  "pagetable",
+  "heap",
+  "faults",
+  "selftest",
+  "report",
+  "console",
+  "script",
+  "debug",
+  "keep-going",
+] as const;
+
+/** Whether the options load any user module (then the CLI runs the machine under a watchdog). */
+export function hasUserModules(options: CliOptions): boolean {
+  return Object.values(options.parts).some((path) => path !== undefined) ||
+    options.kernelPath !== undefined || options.devicePaths.length > 0;
 }
 
 /** Smallest accepted `--memory`: 16 MiB. */
@@ -147,6 +193,13 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         script: { type: "string" },
         "keep-going": { type: "boolean" },
         "dump-ram": { type: "string" },
+        frames: { type: "string" },
+        pagetable: { type: "string" },
+        heap: { type: "string" },
+        faults: { type: "string" },
+        kernel: { type: "string" },
+        device: { type: "string", multiple: true },
+        "user-timeout": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -184,6 +237,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
       "Options --mbi and --memory cannot be combined: RAM follows the MBI's map",
     );
   }
+  checkUserModuleOptions(values);
   return {
     memoryBytes: values.memory === undefined
       ? DEFAULT_MEMORY_BYTES
@@ -206,7 +260,55 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     dumpRamPath: values["dump-ram"],
     help: values.help ?? false,
     version: values.version ?? false,
+    parts: {
+      frames: values.frames,
+      pagetable: values.pagetable,
+      heap: values.heap,
+      faults: values.faults,
+    },
+    kernelPath: values.kernel,
+    devicePaths: values.device ?? [],
+    userTimeoutMs: values["user-timeout"] === undefined
+      ? DEFAULT_USER_TIMEOUT_MS
+      : parseUserTimeout(values["user-timeout"]),
   };
+}
+
+/** Checks the options that load user modules: files named, and combinations that make sense. */
+function checkUserModuleOptions(values: Record<string, unknown>): void {
+  for (const name of USER_MODULE_OPTIONS) {
+    const given = values[name];
+    const paths = Array.isArray(given) ? given : given === undefined ? [] : [given];
+    if (paths.some((path) => path === "")) throw new UsageError(`Option --${name} needs a file`);
+  }
+  if (values.kernel !== undefined) {
+    const clash = STOCK_KERNEL_OPTIONS.find((name) => values[name] !== undefined);
+    if (clash !== undefined) {
+      throw new UsageError(
+        `Options --kernel and --${clash} cannot be combined: --${clash} is for the stock kernel`,
+      );
+    }
+  }
+  if (
+    values["user-timeout"] !== undefined &&
+    USER_MODULE_OPTIONS.every((name) => values[name] === undefined)
+  ) {
+    throw new UsageError(
+      "Option --user-timeout needs a module: --frames, --pagetable, --heap, --faults, " +
+        "--kernel or --device",
+    );
+  }
+}
+
+function parseUserTimeout(text: string): number {
+  const seconds = Number(text);
+  const ms = Math.round(seconds * 1000);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim()) || ms < 1 || ms > MAX_USER_TIMEOUT_MS) {
+    throw new UsageError(
+      `Invalid --user-timeout "${text}": expected seconds from 0.001 to 3600, e.g. 10 or 0.5`,
+    );
+  }
+  return ms;
 }
 
 function parseClock(text: string): ClockKind {
@@ -358,17 +460,30 @@ Options:
   -h, --help              print this help
   -V, --version           print the version
 
+Your own kernel parts (see docs/sdk.md; each FILE is a TypeScript module):
+      --frames FILE       use FILE's physical frame allocator (FrameProviderFactory)
+      --pagetable FILE    use FILE's page-table mapper (PageMapperFactory)
+      --heap FILE         use FILE's kmem heap (KernelHeapFactory)
+      --faults FILE       use FILE's page-fault policy (PageFaultPolicyFactory)
+      --kernel FILE       boot FILE's kernel (KernelEntry) instead of the stock one
+      --device FILE       add FILE's device model, driver and monitor commands
+                          (DeviceModule; repeatable)
+      --user-timeout SECS stop a call into a module that runs longer (default 10)
+
 A value that starts with "-" is written with "=": --cmdline="-s single".
 
 Exit status:
-  0    booted, and the monitor (if any) ended: halt, end of input, Ctrl-A x
-  1    the kernel panicked, the boot loader refused the input, or the kernel
-       stopped reading its console
-  2    bad command line, or an input file or stdin that cannot be used; an
-       output file that cannot be opened
+  0    booted, and the monitor (if any) ended: halt, end of input, Ctrl-A x;
+       a --kernel entry returned
+  1    the kernel panicked, the boot loader refused the input, the kernel
+       stopped reading its console, or a --kernel entry threw
+  2    bad command line, or an input file, stdin or module that cannot be
+       used; an output file that cannot be opened
   3    the kernel booted but a --selftest self-test failed
   4    a monitor command or expect failed in a script or piped input
   70   internal error (a bug in kernelsim)
   74   an output could not be written (e.g. a full disk)
+  124  a call into a --frames/--pagetable/--heap/--faults/--kernel/--device
+       module did not return within --user-timeout and was stopped
   129, 130, 143  SIGHUP, SIGINT, SIGTERM during the monitor (terminal restored)
 `;

@@ -1,5 +1,12 @@
 import { assertEquals, assertThrows } from "../testing/mod.ts";
-import { parseCliOptions, parseMemorySize, parseModuleOption, UsageError } from "./options.ts";
+import {
+  DEFAULT_USER_TIMEOUT_MS,
+  hasUserModules,
+  parseCliOptions,
+  parseMemorySize,
+  parseModuleOption,
+  UsageError,
+} from "./options.ts";
 
 Deno.test("parseMemorySize() accepts K, M and G suffixes and bare MiB", () => {
   assertEquals(parseMemorySize("16M"), 16 * 2 ** 20);
@@ -113,4 +120,52 @@ Deno.test("parseCliOptions() says how to pass a value that starts with a dash", 
   assertEquals(parseCliOptions(["--cmdline=-s single"]).cmdline, "-s single");
   assertEquals(parseCliOptions(["--", "--cmdline=-s"]).cmdline, "-s");
   assertThrows(() => parseCliOptions(["--memory=-1"]), UsageError, 'Invalid --memory "-1"');
+});
+
+Deno.test("parseCliOptions() reads the user-module options and --user-timeout", () => {
+  const options = parseCliOptions([
+    "--frames",
+    "f.ts",
+    "--pagetable",
+    "p.ts",
+    "--heap",
+    "h.ts",
+    "--faults",
+    "c.ts",
+    "--device",
+    "a.ts",
+    "--device",
+    "b.ts",
+    "--user-timeout",
+    "0.5",
+  ]);
+  assertEquals(options.parts, { frames: "f.ts", pagetable: "p.ts", heap: "h.ts", faults: "c.ts" });
+  assertEquals(options.devicePaths, ["a.ts", "b.ts"]);
+  assertEquals(options.userTimeoutMs, 500);
+  assertEquals(hasUserModules(options), true);
+  assertEquals(hasUserModules(parseCliOptions([])), false);
+  assertEquals(parseCliOptions(["--kernel", "k.ts"]).kernelPath, "k.ts");
+  assertEquals(parseCliOptions(["--kernel", "k.ts"]).userTimeoutMs, DEFAULT_USER_TIMEOUT_MS);
+});
+
+Deno.test("parseCliOptions() refuses empty module paths, bad timeouts and --kernel with the stock kernel's options", () => {
+  for (
+    const [args, message] of [
+      [["--frames", ""], "Option --frames needs a file"],
+      [["--device", ""], "Option --device needs a file"],
+      [
+        ["--kernel", "k.ts", "--frames", "f.ts"],
+        "Options --kernel and --frames cannot be combined",
+      ],
+      [
+        ["--kernel", "k.ts", "--report", "json"],
+        "Options --kernel and --report cannot be combined",
+      ],
+      [["--heap", "h.ts", "--user-timeout", "0"], 'Invalid --user-timeout "0"'],
+      [["--heap", "h.ts", "--user-timeout", "ten"], 'Invalid --user-timeout "ten"'],
+      [["--user-timeout", "3"], "Option --user-timeout needs a module"],
+    ] as const
+  ) {
+    assertThrows(() => parseCliOptions(args), UsageError, message);
+  }
 });

@@ -23,8 +23,17 @@ import {
   ramRangesFor,
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
-import { buildKernelImage, formatBytes, Kernel, KernelPanic, plural } from "../kernel/mod.ts";
+import {
+  buildKernelImage,
+  formatBytes,
+  Kernel,
+  KernelPanic,
+  plural,
+  UserCodeError,
+} from "../kernel/mod.ts";
 import { type MonitorHost, ramDumpChunks, startMonitor } from "../kernel/monitor/mod.ts";
+import { type ModuleImporter, UserCallStatus, UserModuleError } from "../sdk/mod.ts";
+import { loadUserModules, type UserModules } from "./user_modules.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
 import { renderHtmlReport } from "./html_report.ts";
 import { extendedReportSections } from "./report_sections.ts";
@@ -83,6 +92,13 @@ export interface CliHost {
    * called. Without it, signals keep their default action.
    */
   onTerminationSignal?(handler: (signal: TerminationSignal) => void): () => void;
+  /** Where calls into user modules are recorded, for a watchdog on another thread. */
+  readonly userCalls?: UserCallStatus;
+  /**
+   * Imports a user's module (`--frames` ...): the entry point's `import()`.
+   * Without it, options that load modules are refused.
+   */
+  readonly importModule?: ModuleImporter;
 }
 
 /** Standard input as the console uses it (`Deno.stdin` fits). */
@@ -128,6 +144,7 @@ export async function runCli(args: readonly string[], rawHost: CliHost): Promise
 /** A failure as its one line and exit status. */
 function describeFailure(error: unknown): [string, number] {
   if (error instanceof UsageError) return [error.message, ExitStatus.badInput];
+  if (error instanceof UserModuleError) return [error.message, ExitStatus.badInput];
   if (error instanceof CliFailure) return [error.message, error.status];
   if (error instanceof InputFileError) return [error.message, ExitStatus.badInput];
   if (error instanceof OutputFileError) return [error.message, ExitStatus.badInput];
@@ -174,6 +191,12 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
     bytes: readInput(host, module.path, moduleLimit),
     string: module.string,
   }));
+  // User modules load (and their factories are tried once) before any output exists.
+  const userModules = await loadUserModules(
+    options,
+    host.userCalls ?? new UserCallStatus(),
+    host.importModule ?? refuseModules,
+  );
   // Outputs are opened before the boot: a path that cannot be written fails
   // now, not after it. The report first: opening it changes nothing yet.
   const reportFile = options.reportPath === undefined
@@ -196,6 +219,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       traceFile,
       reportFile,
       ramDumpFile,
+      userModules,
     });
   } finally {
     traceFile?.close();
@@ -213,10 +237,11 @@ interface BootFiles {
   readonly traceFile: WritableFile | undefined;
   readonly reportFile: WritableFile | undefined;
   readonly ramDumpFile: WritableFile | undefined;
+  readonly userModules: UserModules;
 }
 
 async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles): Promise<number> {
-  const { kernelImage, script, mbiBytes, modules, traceFile } = files;
+  const { kernelImage, script, mbiBytes, modules, traceFile, userModules } = files;
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
     new PhysicalMemory(
@@ -240,7 +265,12 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
     isTraceOnTerminal ? traceStream : undefined,
   );
   const clock = createClock(options.clock);
-  const pc = createPc(memory, clock, { serialSink: (byte) => console.writeSerialByte(byte) });
+  const pc = userGuard(() =>
+    createPc(memory, clock, {
+      serialSink: (byte) => console.writeSerialByte(byte),
+      devices: userModules.devices,
+    })
+  );
   const loaded: LoadedKernel = hostGuard(() =>
     mbiBytes === undefined
       ? loadMultiboot2(memory, kernelImage, {
@@ -266,13 +296,28 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
     console.finish();
     trace?.flush();
   };
+  if (userModules.kernel !== undefined) {
+    // The user's kernel runs until its entry point returns; the machine then stops.
+    try {
+      userModules.kernel.create(loaded.magic, loaded.mbiAddress, pc.machine);
+    } catch (error) {
+      if (error instanceof UserCodeError) {
+        throw new CliFailure(error.message, ExitStatus.kernelFailure);
+      }
+      throw error;
+    } finally {
+      finishOutput();
+      writeRamDump(options, files.ramDumpFile, memory);
+    }
+    return ExitStatus.ok;
+  }
   try {
     const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, {
       version: VERSION,
       selftest: options.selftest,
       debug: options.debug,
       tracer: trace?.tracer,
-    });
+    }, userModules.parts);
     flushOutput();
     const inputs = consoleInputs(options, script, host.stdin);
     if (inputs.length > 0) {
@@ -329,11 +374,19 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
     }
     throw error;
   } finally {
-    // --dump-ram: all of physical memory at exit, after a panic too.
-    if (files.ramDumpFile !== undefined) {
-      const file = new CheckedWriter(files.ramDumpFile, `"${options.dumpRamPath}"`);
-      writeChunks(file, ramDumpChunks(memory, 0, memory.endBytes));
-    }
+    writeRamDump(options, files.ramDumpFile, memory);
+  }
+}
+
+/** `--dump-ram`: all of physical memory at exit, after a panic too. */
+function writeRamDump(
+  options: CliOptions,
+  ramDumpFile: WritableFile | undefined,
+  memory: PhysicalMemory,
+): void {
+  if (ramDumpFile !== undefined) {
+    const file = new CheckedWriter(ramDumpFile, `"${options.dumpRamPath}"`);
+    writeChunks(file, ramDumpChunks(memory, 0, memory.endBytes));
   }
 }
 
@@ -477,6 +530,21 @@ function createOutput(host: CliHost, path: string, truncate: TruncateWhen): Writ
   } catch (error) {
     if (error instanceof OutputFileError) throw error;
     throw new OutputFileError(path, describeOsError(error));
+  }
+}
+
+/** The importer of a host that cannot load user modules. */
+function refuseModules(url: string): Promise<never> {
+  return Promise.reject(new Error(`this host cannot load modules (${url}); run main.ts`));
+}
+
+/** Builds the PC with the user's devices: a device whose `attach` fails is an unusable module. */
+function userGuard<T>(setup: () => T): T {
+  try {
+    return setup();
+  } catch (error) {
+    if (error instanceof UserCodeError) throw new CliFailure(error.message, ExitStatus.badInput);
+    throw error;
   }
 }
 

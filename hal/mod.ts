@@ -16,6 +16,7 @@ export * from "./page_table_entry.ts";
 export * from "./tlb.ts";
 export * from "./mmu.ts";
 export * from "./machine.ts";
+export * from "./hardware.ts";
 export * from "./memory_layout.ts";
 export * from "./multiboot2.ts";
 export * from "./boot_loader.ts";

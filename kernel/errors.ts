@@ -31,7 +31,9 @@ export type KernelErrorCode =
   | "PageNotMapped"
   | "InvalidAddress"
   // Devices
-  | "DeviceNotFound";
+  | "DeviceNotFound"
+  // Replaceable parts (a provider that breaks its contract)
+  | "InvalidPart";
 
 /** A kernel failure with a machine-readable code and a one-line message. */
 export class KernelError extends Error {

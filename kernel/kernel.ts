@@ -21,16 +21,29 @@ import {
 } from "./boot/mod.ts";
 import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
+import { KernelError } from "./errors.ts";
 import {
-  createBootFrameAllocator,
+  type KernelDriver,
+  type KernelPartNames,
+  type KernelParts,
+  STOCK_PART_NAME,
+} from "./kernel_parts.ts";
+import {
+  type AddressSpaceFactory,
+  bootFrameProvider,
+  createStockAddressSpace,
+  createStockFrameProvider,
+  createStockKernelHeap,
+  createStockPageFaultPolicy,
   DIRECT_MAP_BASE,
-  type FrameAllocator,
+  type FrameProvider,
   KernelAddressSpace,
-  KernelPageFaultHandler,
-  KmemHeap,
-  type KmemHeapStats,
+  type KernelHeap,
+  mapperAddressSpaceFactory,
+  type PageFaultPolicy,
   type PagingReport,
 } from "./mm/mod.ts";
+import { type Command, MONITOR_COMMANDS } from "./monitor/mod.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
 import { plural } from "./plural.ts";
 import {
@@ -74,15 +87,25 @@ export interface KernelReport {
   kernelImage: { start: number; end: number; baseSource: string; endSource: string };
   /** Bytes of available (type 1) memory in the sanitized map. */
   usableBytes: number;
+  /** Which provider each replaceable part is: `stock` or the module it came from. */
+  parts: KernelPartNames;
   /** The frame allocator's counters, read from its state in RAM. */
   frames: {
     totalFrames: number;
     freeFrames: number;
     reservedFrames: number;
     pools: { base: number; frameCount: number; freeFrames: number }[];
+    /** Counters particular to the provider, when it reports any. */
+    details?: Readonly<Record<string, number>>;
   };
   /** The kmem heap's counters. */
-  heap: { bytesInUse: number; bytesMapped: number; allocations: number };
+  heap: {
+    bytesInUse: number;
+    bytesMapped: number;
+    allocations: number;
+    /** Counters particular to the heap, when it reports any. */
+    details?: Readonly<Record<string, number>>;
+  };
   /** The kernel address space and the MMU's counters. */
   paging: PagingReport;
   /** Self-test outcome, with `--selftest`. */
@@ -104,13 +127,19 @@ export class Kernel {
   /** Settings the kernel was built with. */
   readonly config: KernelConfig;
   /** The physical frame allocator. */
-  readonly frames: FrameAllocator;
+  readonly frames: FrameProvider;
   /** The kernel's address space: direct map, kernel image, recursive entry. */
   readonly kernelSpace: KernelAddressSpace;
-  /** The page-fault handler: demand-zero and copy-on-write. */
-  readonly pageFaults: KernelPageFaultHandler;
+  /** Creates an empty address space with the kernel's page-table mapper. */
+  readonly createAddressSpace: AddressSpaceFactory;
+  /** The page-fault policy: demand-zero and copy-on-write. */
+  readonly pageFaults: PageFaultPolicy;
   /** The kmem heap (kmalloc/kfree), handing out direct-map addresses. */
-  readonly heap: KmemHeap;
+  readonly heap: KernelHeap;
+  /** Which provider each replaceable part is. */
+  readonly parts: KernelPartNames;
+  /** Monitor commands the drivers of extra devices added. */
+  readonly commands: readonly Command[];
   /** The PIT driver: ticks and uptime. */
   readonly timer: PitTimer;
   /** Results of the boot self-tests, if they ran. */
@@ -125,8 +154,11 @@ export class Kernel {
     this.config = parts.config;
     this.frames = parts.frames;
     this.kernelSpace = parts.kernelSpace;
+    this.createAddressSpace = parts.createAddressSpace;
     this.pageFaults = parts.pageFaults;
     this.heap = parts.heap;
+    this.parts = parts.parts;
+    this.commands = parts.commands;
     this.timer = parts.timer;
     this.selftestResults = parts.selftestResults;
   }
@@ -135,11 +167,23 @@ export class Kernel {
    * The kernel entry point. Returns the running kernel; on any failure prints
    * `KERNEL PANIC: <reason>` (on serial, or the debug console if serial is not
    * up), halts the machine and throws {@linkcode KernelPanic}.
+   *
+   * @param machine The hardware.
+   * @param magic EAX: the multiboot2 magic.
+   * @param mbiAddress EBX: the boot information's physical address.
+   * @param config Build-time settings.
+   * @param parts Replacements for stock parts, and extra drivers (default: all stock).
    */
-  static boot(machine: Machine, magic: number, mbiAddress: PhysAddr, config: KernelConfig): Kernel {
+  static boot(
+    machine: Machine,
+    magic: number,
+    mbiAddress: PhysAddr,
+    config: KernelConfig,
+    parts: KernelParts = {},
+  ): Kernel {
     const log = new KernelLog(() => machine.clock.nowNs());
     try {
-      return Kernel.#start(machine, log, magic, mbiAddress, config);
+      return Kernel.#start(machine, log, magic, mbiAddress, config, parts);
     } catch (error) {
       throw Kernel.#panic(machine, log, error);
     }
@@ -151,7 +195,9 @@ export class Kernel {
     magic: number,
     mbiAddress: PhysAddr,
     config: KernelConfig,
+    parts: KernelParts,
   ): Kernel {
+    const commands = driverCommands(parts.drivers ?? []); // names checked before anything runs
     const uartType = identifyUart(machine.cpu, SERIAL_COM1_PORT); // Linux-style probe, first
     const serial = new SerialPort(machine.cpu); // COM1 driver
     serial.init(); // scratch test, 115200 8N1, FIFOs (trigger 14), loopback self-test
@@ -165,15 +211,23 @@ export class Kernel {
       physAddrBits: machine.mmu.maxPhysAddrBits,
     }); // sanitized memory map, kernel image extent, modules, reservations
     logBootInfo(log, bootInfo, bootMemory);
-    const frames = createBootFrameAllocator(
+    logParts(log, parts);
+    const frames = bootFrameProvider(
+      parts.frames?.create ?? createStockFrameProvider,
       machine.memory,
       bootMemory.memoryMap,
       bootMemory.reservations,
       !!config.debug,
-    );
-    frames.setTracer(config.tracer); // before the page tables, so their frames are traced
+    ); // the physical frame allocator
+    frames.setTracer?.(config.tracer); // before the page tables, so their frames are traced
     logFrames(log, frames);
+    const createAddressSpace = parts.pageMapper === undefined
+      ? createStockAddressSpace
+      : mapperAddressSpaceFactory(parts.pageMapper.create);
     const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
+      createAddressSpace,
+      // The recursive entry is the stock mapper's: a user's mapper would walk into it.
+      recursiveMapping: parts.pageMapper === undefined,
       memoryMap: bootMemory.memoryMap,
       kernelImage: {
         base: bootMemory.kernelImage.base,
@@ -182,23 +236,44 @@ export class Kernel {
     }); // page tables: direct map, kernel image, PML4[510]
     kernelSpace.enablePaging(); // EFER.LME|NXE, CR4.PAE|PGE, CR3, CR0.PG|WP
     for (const line of kernelSpace.layoutLines()) log.info("paging", line);
-    const pageFaults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, frames); // #PF
+    const pageFaults = (parts.pageFaults?.create ?? createStockPageFaultPolicy)({
+      memory: machine.memory,
+      frames,
+      mmu: machine.mmu,
+      cpu: machine.cpu,
+    });
+    machine.mmu.setPageFaultHandler((fault) => pageFaults.handle(fault)); // #PF
     pageFaults.attach(kernelSpace.addressSpace);
-    const heap = KmemHeap.create(machine.memory, frames, { directMapOffset: DIRECT_MAP_BASE });
-    heap.setTracer(config.tracer);
+    const heap = (parts.heap?.create ?? createStockKernelHeap)({
+      memory: machine.memory,
+      frames,
+      directMapOffset: DIRECT_MAP_BASE,
+      debug: !!config.debug,
+    }); // kmalloc/kfree
+    heap.setTracer?.(config.tracer);
     log.info(
       "heap",
-      `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
+      heap.rootAddress === undefined
+        ? "kmem heap up at direct-map addresses"
+        : `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
     );
     const timer = new PitTimer(machine.cpu); // IRQ 0 at TIMER_HZ
     timer.programPeriodic(TIMER_HZ);
     machine.cpu.sti(); // interrupts on
     log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
-    const selftestResults = config.selftest
-      ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults), {
+    for (const driver of parts.drivers ?? []) {
+      driver.init?.({
+        hardware: machine,
         frames,
         heap,
-      }) // each checked for leaked frames and heap bytes
+        log: (message) => log.info(driver.name, message),
+      }); // extra devices
+    }
+    const selftestResults = config.selftest
+      ? runSelftests(
+        kernelSelftests(machine, frames, heap, kernelSpace, createAddressSpace, pageFaults),
+        { frames, heap },
+      ) // each checked for leaked frames and heap bytes
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -211,8 +286,17 @@ export class Kernel {
       config,
       frames,
       kernelSpace,
+      createAddressSpace,
       pageFaults,
       heap,
+      parts: {
+        frames: parts.frames?.name ?? STOCK_PART_NAME,
+        pageMapper: parts.pageMapper?.name ?? STOCK_PART_NAME,
+        heap: parts.heap?.name ?? STOCK_PART_NAME,
+        pageFaults: parts.pageFaults?.name ?? STOCK_PART_NAME,
+        drivers: (parts.drivers ?? []).map((driver) => driver.name),
+      },
+      commands,
       timer,
       selftestResults,
     });
@@ -220,7 +304,14 @@ export class Kernel {
 
   /** The kernel's self-tests (memory, then paging), as `--selftest` and the monitor run them. */
   selftests(): Selftest[] {
-    return kernelSelftests(this.machine, this.frames, this.heap, this.kernelSpace, this.pageFaults);
+    return kernelSelftests(
+      this.machine,
+      this.frames,
+      this.heap,
+      this.kernelSpace,
+      this.createAddressSpace,
+      this.pageFaults,
+    );
   }
 
   /**
@@ -238,7 +329,7 @@ export class Kernel {
   report(): KernelReport {
     const { bootInfo, bootMemory } = this;
     const frameStats = this.frames.stats();
-    const heapStats: KmemHeapStats = this.heap.stats();
+    const heapStats = this.heap.stats();
     const report: KernelReport = {
       bootloaderName: bootInfo.bootloaderName ?? "",
       cmdline: bootInfo.cmdline ?? "",
@@ -266,6 +357,7 @@ export class Kernel {
         endSource: bootMemory.kernelImage.endSource,
       },
       usableBytes: usableBytes(bootMemory.memoryMap),
+      parts: this.parts,
       frames: {
         totalFrames: frameStats.totalFrames,
         freeFrames: frameStats.freeFrames,
@@ -275,11 +367,13 @@ export class Kernel {
           frameCount,
           freeFrames,
         })),
+        ...(frameStats.details === undefined ? {} : { details: { ...frameStats.details } }),
       },
       heap: {
         bytesInUse: heapStats.bytesInUse,
         bytesMapped: heapStats.bytesMapped,
         allocations: heapStats.allocations,
+        ...(heapStats.details === undefined ? {} : { details: { ...heapStats.details } }),
       },
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
     };
@@ -311,19 +405,56 @@ export class Kernel {
 
 function kernelSelftests(
   machine: Machine,
-  frames: FrameAllocator,
-  heap: KmemHeap,
+  frames: FrameProvider,
+  heap: KernelHeap,
   kernelSpace: KernelAddressSpace,
-  pageFaults: KernelPageFaultHandler,
+  createAddressSpace: AddressSpaceFactory,
+  pageFaults: PageFaultPolicy,
 ): Selftest[] {
   const { mmu, cpu } = machine;
   return [
     ...memorySelftests({ frames, heap, mmu }),
-    ...pagingSelftests({ frames, mmu, cpu, kernelSpace, pageFaults }),
+    ...pagingSelftests({ frames, createAddressSpace, mmu, cpu, kernelSpace, pageFaults }),
   ];
 }
 
-function logFrames(log: KernelLog, frames: FrameAllocator): void {
+/**
+ * The monitor commands of the drivers, checked: a name may be used once,
+ * and not by a stock command.
+ */
+function driverCommands(drivers: readonly KernelDriver[]): Command[] {
+  const taken = new Set(MONITOR_COMMANDS.map((command) => command.name));
+  const commands: Command[] = [];
+  for (const driver of drivers) {
+    for (const command of driver.commands ?? []) {
+      if (taken.has(command.name)) {
+        throw new KernelError(
+          "InvalidPart",
+          `Driver ${driver.name} cannot add monitor command "${command.name}": the name is taken`,
+        );
+      }
+      taken.add(command.name);
+      commands.push(command);
+    }
+  }
+  return commands;
+}
+
+/** One line per part that is not the stock one. */
+function logParts(log: KernelLog, parts: KernelParts): void {
+  const named: [string, { readonly name: string } | undefined][] = [
+    ["frame allocator", parts.frames],
+    ["page-table mapper", parts.pageMapper],
+    ["kmem heap", parts.heap],
+    ["page-fault policy", parts.pageFaults],
+  ];
+  for (const [what, part] of named) {
+    if (part !== undefined) log.info("parts", `${what} from ${part.name}`);
+  }
+  for (const driver of parts.drivers ?? []) log.info("parts", `driver ${driver.name}`);
+}
+
+function logFrames(log: KernelLog, frames: FrameProvider): void {
   const stats = frames.stats();
   for (const pool of stats.pools) {
     log.info(

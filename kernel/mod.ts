@@ -6,7 +6,9 @@
  */
 
 export * from "./kernel.ts";
+export * from "./kernel_parts.ts";
 export * from "./errors.ts";
+export * from "./user_code_error.ts";
 export * from "./panic.ts";
 export * from "./log.ts";
 export * from "./plural.ts";

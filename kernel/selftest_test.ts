@@ -2,13 +2,13 @@ import type { Mmu } from "../hal/mod.ts";
 import { assert, assertEquals, assertMatch } from "../testing/mod.ts";
 import { bootTestKernel } from "../tests/_boot_kernel.ts";
 import { KernelError } from "./errors.ts";
-import { type FrameAllocator, Page } from "./mm/mod.ts";
+import { type FrameProvider, Page } from "./mm/mod.ts";
 import { memorySelftests, runSelftests, type Selftest } from "./selftest.ts";
 
 const MIB = 2 ** 20;
 
 /** `frames`, except that `allocate()` runs out of memory on call number `failAt`. */
-function allocatorFailingAt(frames: FrameAllocator, failAt: number): FrameAllocator {
+function allocatorFailingAt(frames: FrameProvider, failAt: number): FrameProvider {
   let calls = 0;
   return new Proxy(frames, {
     get(target, key) {
@@ -65,7 +65,7 @@ Deno.test("runSelftests() keeps a test's own failure and adds the leak after it"
 Deno.test("A memory self-test that fails part-way gives back what it took, so the rest pass", () => {
   const { kernel } = bootTestKernel({ memoryBytes: 32 * MIB });
   const { frames, heap } = kernel;
-  const available = () => frames.stats().freeFrames + heap.stats().framesMapped;
+  const available = () => frames.stats().freeFrames + heap.stats().bytesMapped / 4096;
   const availableBefore = available();
   const mmu: Mmu = kernel.machine.mmu;
   // The first test's 600th allocation fails: it holds 599 frames at that point.

@@ -19,7 +19,7 @@ import {
   ramRangesForRawMbi,
   VirtualClock,
 } from "../hal/mod.ts";
-import { Kernel, KernelError, KernelPanic } from "../kernel/mod.ts";
+import { FrameAllocator, Kernel, KernelError, KernelPanic } from "../kernel/mod.ts";
 
 const MiB = 2 ** 20;
 const FRAME = 4096;
@@ -163,14 +163,16 @@ function bootOnce(capture: Capture): { outcome: string; detail: string } {
   const output = () => new TextDecoder().decode(new Uint8Array(serial));
   try {
     const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, { version: "fuzz" });
+    const frames = kernel.frames;
+    assert(frames instanceof FrameAllocator, "the stock kernel's frames are the stock allocator");
     // What it reserved stays reserved: no frame touching a reservation is free.
     for (const reservation of kernel.bootMemory.reservations) {
       const first = Math.floor(reservation.base / FRAME);
       const end = Math.ceil((reservation.base + reservation.length) / FRAME);
-      const counts = kernel.frames.countStates(first, end - first);
+      const counts = frames.countStates(first, end - first);
       assertEquals(counts.free, 0, `${reservation.what} has free frames`);
     }
-    kernel.frames.checkInvariants();
+    frames.checkInvariants();
     // The MBI the kernel was handed is intact after the whole boot.
     assertEquals(memory.readBytes(loaded.mbiAddress, capture.bytes.length), capture.bytes);
     return { outcome: "booted", detail: output() };

@@ -11,7 +11,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../test
 import { hasStackTrace, runMain } from "./_cli.ts";
 import { createPc } from "../devices/mod.ts";
 import { loadRawMbi, PhysicalMemory, ramRangesForRawMbi, VirtualClock } from "../hal/mod.ts";
-import { Kernel } from "../kernel/mod.ts";
+import { countFrameStates, Kernel } from "../kernel/mod.ts";
 
 const FIXTURES = new URL("./fixtures/grub/", import.meta.url);
 
@@ -200,7 +200,10 @@ Deno.test("Kernel.boot() maps and reserves the kernel image GRUB described, not 
   // Every frame from the image to the MBI's end is reserved; what a 512 KiB stand-in covered is not.
   const first = image.start / 4096;
   const mbiEndFrame = Math.ceil((mbiAddress + bytes.length) / 4096);
-  assertEquals(kernel.frames.countStates(first, mbiEndFrame - first).reserved, mbiEndFrame - first);
-  const standIn = kernel.frames.countStates(0x106, 0x180 - 0x106);
+  assertEquals(
+    countFrameStates(kernel.frames, first, mbiEndFrame - first).reserved,
+    mbiEndFrame - first,
+  );
+  const standIn = countFrameStates(kernel.frames, 0x106, 0x180 - 0x106);
   assert(standIn.free > 0x40, JSON.stringify(standIn));
 });

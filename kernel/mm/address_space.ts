@@ -93,8 +93,9 @@ import {
   type VirtAddr,
 } from "../../hal/mod.ts";
 import { KernelError, type KernelErrorCode } from "../errors.ts";
-import type { FrameAllocator } from "./frame_allocator.ts";
+import type { FrameProvider } from "./frame_provider.ts";
 import { Page } from "./page.ts";
+import type { AddressSpaceLike } from "./page_mapper.ts";
 
 /** Leaf bit 9 (ignored by the processor): the entry holds one reference to its frame. */
 export const PTE_SW_OWNED = 1 << 9;
@@ -332,8 +333,8 @@ const FLUSH_GLOBAL = 2;
  * space.unmap(0x40_0000 as VirtAddr); // 0x200000; the three tables below the PML4 are freed
  * ```
  */
-export class AddressSpace implements Disposable {
-  readonly #frames: FrameAllocator;
+export class AddressSpace implements AddressSpaceLike {
+  readonly #frames: FrameProvider;
   readonly #cpu: CpuContext;
   readonly #pml4Page: Page;
   readonly #pml4: number;
@@ -351,7 +352,7 @@ export class AddressSpace implements Disposable {
   #isActiveNow = false;
   #isDisposed = false;
 
-  private constructor(frames: FrameAllocator, cpu: CpuContext, pml4Page: Page) {
+  private constructor(frames: FrameProvider, cpu: CpuContext, pml4Page: Page) {
     this.#frames = frames;
     this.#cpu = cpu;
     this.#pml4Page = pml4Page;
@@ -372,7 +373,7 @@ export class AddressSpace implements Disposable {
    * @throws {RangeError} If `recursiveIndex` is not an integer from 0 to 511.
    */
   static create(
-    frames: FrameAllocator,
+    frames: FrameProvider,
     cpu: CpuContext,
     options: AddressSpaceOptions = {},
   ): AddressSpace {
@@ -456,11 +457,8 @@ export class AddressSpace implements Disposable {
    * @throws {KernelError} `UseAfterDispose` if the address space is disposed.
    */
   enablePaging(): void {
-    const cpu = this.#cpu;
-    cpu.writeEfer(cpu.efer | EFER_LME | EFER_NXE);
-    cpu.writeCr4(cpu.cr4 | CR4_PAE | CR4_PGE);
-    this.activate();
-    cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
+    this.#live("enable paging");
+    turnOnPaging(this.#cpu, this.#pml4 as PhysAddr);
   }
 
   /**
@@ -1314,6 +1312,21 @@ export class AddressSpace implements Disposable {
       );
     }
   }
+}
+
+/**
+ * Turns 4-level paging on with the PML4 at `pml4Addr`: EFER.LME and NXE,
+ * CR4.PAE and PGE, CR3, then CR0.PG and WP. Every address space's
+ * `enablePaging` comes here.
+ *
+ * @param cpu The CPU.
+ * @param pml4Addr The PML4's physical address.
+ */
+export function turnOnPaging(cpu: CpuContext, pml4Addr: PhysAddr): void {
+  cpu.writeEfer(cpu.efer | EFER_LME | EFER_NXE);
+  cpu.writeCr4(cpu.cr4 | CR4_PAE | CR4_PGE);
+  cpu.writeCr3(pml4Addr);
+  cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
 }
 
 // ---------------------------------------------------------------------------

@@ -57,7 +57,6 @@ import {
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
 import {
-  type AddressSpace,
   MappingError,
   type MappingOptions,
   PAGE_COPY_ON_WRITE,
@@ -65,8 +64,10 @@ import {
   type PageFlags,
   toPageFlags,
 } from "./address_space.ts";
-import type { FrameAllocator } from "./frame_allocator.ts";
+import type { FrameProvider } from "./frame_provider.ts";
 import { Page } from "./page.ts";
+import type { PageFaultPolicy } from "./page_fault_policy.ts";
+import type { AddressSpaceLike } from "./page_mapper.ts";
 
 /** The first word of the handler's state frame: "PFLT" as a little-endian u32. */
 export const PAGE_FAULT_STATE_MAGIC = 0x544c_4650;
@@ -197,21 +198,21 @@ export class UnhandledPageFault extends Error {
  * machine.mmu.readVirt32(0x4000_0000 as VirtAddr); // 0: a zeroed frame was mapped
  * ```
  */
-export class KernelPageFaultHandler implements Disposable {
+export class KernelPageFaultHandler implements PageFaultPolicy {
   /** Physical address of the state frame (header, counters, lazy regions). */
   readonly stateAddr: PhysAddr;
   readonly #mmu: Mmu;
   readonly #cpu: CpuContext;
-  readonly #frames: FrameAllocator;
+  readonly #frames: FrameProvider;
   readonly #statePage: Page;
   /** A view of the state frame's words. */
   readonly #words: Uint32Array;
   /** Handles of the address spaces it serves, by PML4 address. */
-  readonly #spaces = new Map<number, AddressSpace>();
+  readonly #spaces = new Map<number, AddressSpaceLike>();
   #observer: PageFaultObserver | undefined;
   #isDisposed = false;
 
-  private constructor(mmu: Mmu, cpu: CpuContext, frames: FrameAllocator, statePage: Page) {
+  private constructor(mmu: Mmu, cpu: CpuContext, frames: FrameProvider, statePage: Page) {
     this.#mmu = mmu;
     this.#cpu = cpu;
     this.#frames = frames;
@@ -231,7 +232,7 @@ export class KernelPageFaultHandler implements Disposable {
    * @returns The installed handler; dispose it to uninstall it.
    * @throws {KernelError} `OutOfMemory` if no frame is free.
    */
-  static install(mmu: Mmu, cpu: CpuContext, frames: FrameAllocator): KernelPageFaultHandler {
+  static install(mmu: Mmu, cpu: CpuContext, frames: FrameProvider): KernelPageFaultHandler {
     const handler = new KernelPageFaultHandler(mmu, cpu, frames, Page.alloc(frames));
     mmu.setPageFaultHandler((fault) => handler.handle(fault));
     return handler;
@@ -268,7 +269,7 @@ export class KernelPageFaultHandler implements Disposable {
    * @param space The address space.
    * @throws {KernelError} `UseAfterDispose` if `space` is disposed.
    */
-  attach(space: AddressSpace): void {
+  attach(space: AddressSpaceLike): void {
     this.#live();
     if (space.isDisposed) {
       throw new KernelError("UseAfterDispose", "Cannot attach a disposed address space");
@@ -286,7 +287,7 @@ export class KernelPageFaultHandler implements Disposable {
    *
    * @param space The address space.
    */
-  detach(space: AddressSpace): void {
+  detach(space: AddressSpaceLike): void {
     const pml4 = space.pml4Addr;
     if (this.#spaces.get(pml4) !== space) return;
     this.#removeRegions(pml4);
@@ -306,7 +307,7 @@ export class KernelPageFaultHandler implements Disposable {
    * @throws {KernelError} `OutOfMemory` if the region table is full.
    */
   declareLazy(
-    space: AddressSpace,
+    space: AddressSpaceLike,
     va: VirtAddr,
     sizeBytes: number,
     flags: PageFlags | MappingOptions,
@@ -354,7 +355,7 @@ export class KernelPageFaultHandler implements Disposable {
    * @param space Only this address space's regions (default: all).
    * @returns The regions in table order.
    */
-  lazyRegions(space?: AddressSpace): LazyRegion[] {
+  lazyRegions(space?: AddressSpaceLike): LazyRegion[] {
     const words = this.#words;
     const regions: LazyRegion[] = [];
     for (let i = 0; i < words[W_REGION_COUNT]; i++) {
@@ -391,7 +392,12 @@ export class KernelPageFaultHandler implements Disposable {
    *   `FrameAllocationFailed` if `dst` needs a page table and none is free
    *   (the pages shared so far stay shared).
    */
-  shareCopyOnWrite(src: AddressSpace, dst: AddressSpace, va: VirtAddr, sizeBytes: number): number {
+  shareCopyOnWrite(
+    src: AddressSpaceLike,
+    dst: AddressSpaceLike,
+    va: VirtAddr,
+    sizeBytes: number,
+  ): number {
     this.#live();
     checkRange("share", va, sizeBytes);
     const leaves = src.mappings(va, sizeBytes);
@@ -497,7 +503,7 @@ export class KernelPageFaultHandler implements Disposable {
   }
 
   /** Gives the writer its own copy of a copy-on-write page; false if `va` is not one. */
-  #breakCopyOnWrite(space: AddressSpace, fault: PageFault): boolean {
+  #breakCopyOnWrite(space: AddressSpaceLike, fault: PageFault): boolean {
     const leaf = space.mapping(fault.address);
     if (
       leaf === undefined || (leaf.flags & PAGE_COPY_ON_WRITE) === 0 || !leaf.isOwned ||

@@ -17,6 +17,7 @@ import {
   type VirtAddr,
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import { UserCodeError } from "../user_code_error.ts";
 
 /** A virtual address in canonical form with all 16 digits, e.g. `0x0000000000400000`. */
 export function formatVa(va: VirtAddr): string {
@@ -106,6 +107,8 @@ export function formatFrameRuns(physAddrs: readonly number[]): string {
  * code, a hardware fault or a RangeError by its message.
  */
 export function describeError(error: unknown): string {
+  // A user module's bug: the message names the module, the call and the error.
+  if (error instanceof UserCodeError) return firstLine(error.message);
   const fault = findPageFault(error);
   if (fault !== undefined) {
     return `page fault at ${formatVa(fault.address)}: ${describePageFaultCode(fault.errorCode)} ` +

@@ -29,7 +29,12 @@ import {
   type VirtAddr,
 } from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
-import { AddressSpace, PTE_SW_FOREIGN, RECURSIVE_PML4_INDEX } from "../mm/mod.ts";
+import {
+  AddressSpace,
+  type AddressSpaceLike,
+  PTE_SW_FOREIGN,
+  RECURSIVE_PML4_INDEX,
+} from "../mm/mod.ts";
 import { CommandError } from "./command.ts";
 
 /** How many address spaces the monitor's table holds, the kernel's included. */
@@ -48,7 +53,7 @@ export interface AddressSpaceSlot {
   /** The slot number users type (`as switch 1`). */
   readonly index: number;
   /** The address space. */
-  readonly space: AddressSpace;
+  readonly space: AddressSpaceLike;
 }
 
 /** What `fork` did. */
@@ -67,7 +72,7 @@ export interface ForkResult {
 export class AddressSpaceTable implements Disposable {
   readonly #kernel: Kernel;
   readonly #words: Uint32Array;
-  readonly #spaces = new Array<AddressSpace | undefined>(MAX_ADDRESS_SPACES).fill(undefined);
+  readonly #spaces = new Array<AddressSpaceLike | undefined>(MAX_ADDRESS_SPACES).fill(undefined);
 
   /**
    * Creates the table over `words` ({@linkcode ADDRESS_SPACE_TABLE_WORDS}
@@ -86,14 +91,14 @@ export class AddressSpaceTable implements Disposable {
   }
 
   /** The kernel's address space (slot 0). */
-  get kernelSpace(): AddressSpace {
-    return this.#spaces[0] as AddressSpace;
+  get kernelSpace(): AddressSpaceLike {
+    return this.#spaces[0] as AddressSpaceLike;
   }
 
   /** The slot whose PML4 CR3 points at, or undefined if none does. */
   get current(): AddressSpaceSlot | undefined {
     const index = this.indexOfPml4(this.#kernel.machine.cpu.cr3);
-    return index < 0 ? undefined : { index, space: this.#spaces[index] as AddressSpace };
+    return index < 0 ? undefined : { index, space: this.#spaces[index] as AddressSpaceLike };
   }
 
   /** Every used slot, lowest first. */
@@ -133,9 +138,17 @@ export class AddressSpaceTable implements Disposable {
   create(): AddressSpaceSlot {
     const index = this.#freeSlot();
     const frames = this.#kernel.frames;
+    const kernelSpace = this.kernelSpace;
+    if (!(kernelSpace instanceof AddressSpace)) {
+      // Sharing the kernel half marks foreign tables, a convention of the stock mapper only.
+      throw new CommandError(
+        `a new address space shares the kernel half, which needs the stock page-table mapper ` +
+          `(this kernel's is ${this.#kernel.parts.pageMapper})`,
+      );
+    }
     const space = AddressSpace.create(frames, this.#kernel.machine.cpu, {
       recursiveIndex: RECURSIVE_PML4_INDEX,
-      kernelHalfOf: this.kernelSpace,
+      kernelHalfOf: kernelSpace,
     });
     this.#kernel.pageFaults.attach(space);
     this.#set(index, space);
@@ -263,7 +276,7 @@ export class AddressSpaceTable implements Disposable {
     this.#words.fill(0, 0, ADDRESS_SPACE_TABLE_WORDS);
   }
 
-  #set(index: number, space: AddressSpace): void {
+  #set(index: number, space: AddressSpaceLike): void {
     const pml4: PhysAddr = space.pml4Addr;
     this.#spaces[index] = space;
     this.#words[2 * index] = pml4 % TWO_POW_32;

@@ -10,7 +10,7 @@
 
 import type { PhysAddr, VirtAddr } from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
-import type { AddressSpace, Page } from "../mm/mod.ts";
+import type { AddressSpaceLike, Page } from "../mm/mod.ts";
 import type { AddressSpaceTable } from "./address_space_table.ts";
 
 /** Bad input to a command (a wrong argument or count): printed as `name: message`. */
@@ -75,7 +75,7 @@ export interface CommandContext {
   /** The running kernel. */
   readonly kernel: Kernel;
   /** The current address space (the one CR3 points at) once paging is on, else undefined. */
-  readonly addressSpace: AddressSpace | undefined;
+  readonly addressSpace: AddressSpaceLike | undefined;
   /** The address spaces the monitor knows: 0 is the kernel's, the others come from `as`. */
   readonly spaces: AddressSpaceTable;
   /** Page handles the monitor holds (from `alloc`), by physical address. */

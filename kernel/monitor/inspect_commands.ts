@@ -17,7 +17,7 @@ import {
 } from "../../hal/mod.ts";
 import { formatBytes } from "../boot/mod.ts";
 import {
-  type AddressSpace,
+  type AddressSpaceLike,
   type LazyRegion,
   type Mapping,
   PAGE_COPY_ON_WRITE,
@@ -165,7 +165,7 @@ interface Run {
 }
 
 /** The table rows of `vmmap`: merged mappings and the PML4 slots not walked. */
-function vmmapRows(context: CommandContext, index: number, space: AddressSpace): string[] {
+function vmmapRows(context: CommandContext, index: number, space: AddressSpaceLike): string[] {
   const rows: { first: number; text: string }[] = [];
   let run: Run | undefined;
   const flush = () => {
@@ -250,7 +250,7 @@ function useOf(context: CommandContext, leaf: Mapping, known: KnownRanges): stri
 }
 
 /** One line per lazy region of `space`, with how many of its pages exist yet. */
-function lazyRegionLines(context: CommandContext, space: AddressSpace): string[] {
+function lazyRegionLines(context: CommandContext, space: AddressSpaceLike): string[] {
   return context.kernel.pageFaults.lazyRegions(space).map((region) => {
     const sizeBytes = region.end - region.start;
     const present = space.mappings(region.start, sizeBytes).length;

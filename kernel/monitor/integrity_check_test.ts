@@ -1,5 +1,6 @@
 import type { PhysAddr } from "../../hal/mod.ts";
 import { assert, assertEquals } from "../../testing/mod.ts";
+import { FrameAllocator } from "../mm/mod.ts";
 import { bootTestKernel } from "../../tests/_boot_kernel.ts";
 import { ADDRESS_SPACE_TABLE_WORDS, AddressSpaceTable } from "./address_space_table.ts";
 import { ByteRing } from "./byte_ring.ts";
@@ -61,7 +62,10 @@ Deno.test("checkKernelIntegrity() passes a healthy kernel and names every broken
   const rig = setup();
   const { kernel } = rig;
   assertEquals(rig.check(), undefined);
-  const stateAddr = kernel.frames.stateAddr;
+  const frames = kernel.frames;
+  assert(frames instanceof FrameAllocator, "the stock kernel's frames are the stock allocator");
+  const stateAddr = frames.stateAddr;
+  const heapRoot = kernel.heap.rootAddress ?? 0;
   expectCaught(rig, "frame allocator: state block magic at", () => pokeWord(rig, stateAddr, 0));
   // Pool 1's free counter: word 2 of its descriptor (8 header words, 16 per pool).
   const freeCounter = stateAddr + 4 * (8 + 16 + 2);
@@ -73,9 +77,9 @@ Deno.test("checkKernelIntegrity() passes a healthy kernel and names every broken
   expectCaught(
     rig,
     `kmem heap: checkInvariants: root descriptor magic is wrong`,
-    () => pokeWord(rig, kernel.heap.rootAddress, 0),
+    () => pokeWord(rig, heapRoot, 0),
   );
-  const faults = kernel.pageFaults.stateAddr;
+  const faults = kernel.pageFaults.stateAddr ?? 0;
   expectCaught(rig, "page-fault handler: state magic", () => pokeWord(rig, faults, 1));
   expectCaught(
     rig,

@@ -22,7 +22,7 @@ import {
   PTE_PS,
   type VirtAddr,
 } from "../../hal/mod.ts";
-import { type AddressSpace, PTE_SW_FOREIGN } from "../mm/mod.ts";
+import { type AddressSpaceLike, PTE_SW_FOREIGN } from "../mm/mod.ts";
 import type { CommandContext } from "./command.ts";
 
 /** A physical range holding one kernel structure. */
@@ -72,7 +72,7 @@ export function kernelStructures(context: CommandContext): KernelStructure[] {
   const image = kernel.kernelSpace.regions.find((region) => region.name === "kernel image");
   if (image !== undefined) add(image.physStart, image.sizeBytes, "the kernel image");
   for (const range of kernel.frames.metadataRanges()) add(range.base, range.length, range.what);
-  for (const range of kernel.heap.frameRanges()) {
+  for (const range of kernel.heap.frameRanges?.() ?? []) {
     const first = range.firstFrame * PAGE_SIZE_4K;
     const length = range.frameCount * PAGE_SIZE_4K;
     if (range.kind === "root") add(first, length, "the kmem heap's root descriptor");
@@ -85,11 +85,10 @@ export function kernelStructures(context: CommandContext): KernelStructure[] {
       );
     } else add(first, length, "a kmem heap arena (boundary tags, free-block index, blocks)");
   }
-  add(
-    kernel.pageFaults.stateAddr,
-    PAGE_SIZE_4K,
-    "the page-fault handler's state (lazy regions, counters)",
-  );
+  const faultState = kernel.pageFaults.stateAddr;
+  if (faultState !== undefined) {
+    add(faultState, PAGE_SIZE_4K, "the page-fault handler's state (lazy regions, counters)");
+  }
   for (const frame of context.monitorFrames()) add(frame.base, frame.length, frame.what);
   const mbi = kernel.bootInfo.mbi;
   add(mbi.address, mbi.totalSize, "the multiboot2 boot information");
@@ -149,7 +148,10 @@ export interface PageTableFrame {
  * the PML4, then each table a present non-leaf entry points at, skipping
  * FOREIGN entries (the recursive one, the shared kernel half).
  */
-export function pageTableFrames(context: CommandContext, space: AddressSpace): PageTableFrame[] {
+export function pageTableFrames(
+  context: CommandContext,
+  space: AddressSpaceLike,
+): PageTableFrame[] {
   const u32 = context.kernel.machine.memory.u32;
   const tables: PageTableFrame[] = [];
   const walk = (table: number, level: PagingLevel) => {

@@ -58,10 +58,13 @@ export const memoryCommands: readonly Command[] = [
         );
       }
       const heap = context.kernel.heap.stats();
+      const heldFrameCount = Math.ceil(heap.bytesMapped / PAGE_SIZE_4K);
       context.print(
         `heap: ${heap.bytesInUse} bytes in use by ${plural(heap.liveAllocations, "allocation")}, ` +
-          `${heap.bytesFree} bytes free, ${plural(heap.framesMapped, "frame")} held ` +
-          `(${heap.slabFrames} slab, ${heap.arenaFrames} arena, ${heap.metadataFrames} metadata)`,
+          (heap.slabFrames === undefined
+            ? `${plural(heldFrameCount, "frame")} held`
+            : `${heap.bytesFree} bytes free, ${plural(heldFrameCount, "frame")} held ` +
+              `(${heap.slabFrames} slab, ${heap.arenaFrames} arena, ${heap.metadataFrames} metadata)`),
       );
       context.print(
         `heap: ${plural(heap.allocations, "allocation")} and ${plural(heap.frees, "free")} ` +
@@ -198,7 +201,11 @@ export const memoryCommands: readonly Command[] = [
     summary: "the kmem heap's slabs, arenas and blocks",
     arity: [0, 0],
     run(_args, context) {
-      for (const line of context.kernel.heap.dump().split("\n")) context.print(line);
+      const heap = context.kernel.heap;
+      if (heap.dump === undefined) {
+        throw new CommandError(`the heap (${context.kernel.parts.heap}) has no listing`);
+      }
+      for (const line of heap.dump().split("\n")) context.print(line);
     },
   },
   {

@@ -189,7 +189,7 @@ export class Monitor implements Disposable {
     }
     const monitor = new Monitor(kernel, page, historyPage, options);
     kernel.serial.enableReceiveInterrupts(monitor.#receiveByte);
-    kernel.pageFaults.setObserver(monitor.#narrateFault);
+    kernel.pageFaults.setObserver?.(monitor.#narrateFault);
     monitor.#print(MONITOR_BANNER);
     monitor.#print(MONITOR_KEYS_LINE);
     monitor.#writePrompt();
@@ -271,7 +271,7 @@ export class Monitor implements Disposable {
     if (this.#isDisposed) return;
     this.#isDisposed = true;
     this.#kernel.serial.disableReceiveInterrupts();
-    this.#kernel.pageFaults.setObserver(undefined);
+    this.#kernel.pageFaults.setObserver?.(undefined);
     this.#spaces[Symbol.dispose]();
     for (const page of this.#context.pages.values()) page[Symbol.dispose]();
     this.#context.pages.clear();
@@ -400,7 +400,7 @@ export class Monitor implements Disposable {
       spaces,
       pages: new Map<number, Page>(),
       allocations: new Set<VirtAddr>(),
-      commands: MONITOR_COMMANDS,
+      commands: [...MONITOR_COMMANDS, ...kernel.commands],
       host: options.host,
       consoleStats: () => this.consoleStats(),
       monitorFrames: () => monitorFrames,

@@ -50,7 +50,8 @@ import {
 } from "../../hal/mod.ts";
 import { formatBytes } from "../boot/mod.ts";
 import {
-  type AddressSpace,
+  type AddressSpaceLike,
+  countFrameStates,
   type Mapping,
   PAGE_COPY_ON_WRITE,
   PAGE_GLOBAL,
@@ -314,7 +315,7 @@ export const pagingCommands: readonly Command[] = [
 /** `map VA PA FLAGS [SIZE]`. */
 function mapFrame(
   context: CommandContext,
-  space: AddressSpace,
+  space: AddressSpaceLike,
   va: VirtAddr,
   words: readonly string[],
 ): void {
@@ -359,7 +360,7 @@ function mapFrame(
 /** `map VA zero [N] [FLAGS]`. */
 function mapZero(
   context: CommandContext,
-  space: AddressSpace,
+  space: AddressSpaceLike,
   va: VirtAddr,
   words: readonly string[],
 ): void {
@@ -433,7 +434,7 @@ function frameWarnings(
     );
   }
   const frameCount = sizeBytes / PAGE_SIZE_4K;
-  const free = frames.countStates(pa / PAGE_SIZE_4K, frameCount).free;
+  const free = countFrameStates(frames, pa / PAGE_SIZE_4K, frameCount).free;
   if (free > 0) {
     const which = frameCount === 1
       ? "the frame is"
@@ -495,7 +496,7 @@ function refuseKernelTarget(
 /** The leaf that starts exactly at `va`, or a CommandError saying why there is none. */
 function leafStartingAt(
   context: CommandContext,
-  space: AddressSpace,
+  space: AddressSpaceLike,
   va: VirtAddr,
   action: string,
 ): Mapping {
@@ -575,7 +576,7 @@ function isPaging(context: CommandContext): boolean {
   return (context.kernel.machine.cpu.cr0 & CR0_PG) !== 0;
 }
 
-function requireAddressSpace(context: CommandContext): AddressSpace {
+function requireAddressSpace(context: CommandContext): AddressSpaceLike {
   const space = context.addressSpace;
   if (space === undefined || !isPaging(context)) {
     throw new CommandError("paging is off: the kernel has no address space to change yet");
