@@ -9,3 +9,4 @@ export * from "./uart16550.ts";
 export * from "./pit8254.ts";
 export * from "./debug_console.ts";
 export * from "./pc.ts";
+export * from "./device_plugin.ts";

@@ -17,6 +17,7 @@ import {
   PIT_PORT_BASE,
 } from "../hal/mod.ts";
 import { DebugConsole } from "./debug_console.ts";
+import type { DeviceBoard, DevicePlugin } from "./device_plugin.ts";
 import { Pit8254, PIT_PORT_COUNT } from "./pit8254.ts";
 import { Uart16550, UART_PORT_COUNT, type UartLineState } from "./uart16550.ts";
 
@@ -28,6 +29,8 @@ export interface PcOptions {
   readonly debugSink?: (byte: number) => void;
   /** COM1's modem lines: `"connected"` (default) or `"no-cable"`. */
   readonly serialLine?: UartLineState;
+  /** Extra devices, attached after the standard ones, in order. */
+  readonly devices?: readonly DevicePlugin[];
 }
 
 /** A PC: the machine and its standard devices. */
@@ -40,7 +43,11 @@ export interface Pc {
   readonly pit: Pit8254;
 }
 
-/** Builds a PC over `memory` driven by `clock`. */
+/**
+ * Builds a PC over `memory` driven by `clock`.
+ *
+ * @throws {RangeError} If an extra device claims ports or MMIO already claimed.
+ */
 export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOptions): Pc {
   const machine = new Machine(memory, clock);
   const uart = new Uart16550({
@@ -59,6 +66,15 @@ export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOption
   );
   machine.addTimedDevice(pit);
   machine.addTimedDevice(new UartTiming(uart));
+  const board: DeviceBoard = {
+    claimPorts: (base, count, device) => machine.bus.claimPorts(base, count, device),
+    claimMmio: (base, sizeBytes, device) => machine.bus.claimMmio(base, sizeBytes, device),
+    addTimedDevice: (device) => machine.addTimedDevice(device),
+    interrupts: machine.interrupts,
+    clock,
+    memory,
+  };
+  for (const device of options.devices ?? []) device.attach(board);
   return { machine, uart, pit };
 }
 

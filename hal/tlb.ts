@@ -60,9 +60,9 @@ export const TLB_GLOBAL = 1 << 8;
 export const TLB_NO_EXECUTE = 1 << 9;
 
 /** {@linkcode Tlb.hit4K} result: no 4 KiB entry holds the page. */
-export const TLB_NO_4K_ENTRY = -1;
+export const TLB_NO_4K_ENTRY: number = -1;
 /** {@linkcode Tlb.hit4K} result: a 4 KiB entry holds the page but cannot serve the access. */
-export const TLB_4K_DENIED = -2;
+export const TLB_4K_DENIED: number = -2;
 
 /** Ways per set in every size class. */
 export const TLB_WAYS = 4;

@@ -69,6 +69,7 @@ import {
   type Tracer,
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import { KernelPanic } from "../panic.ts";
 import {
   EarlyFrameAllocator,
   framesInside,
@@ -411,19 +412,27 @@ export class FrameAllocator implements FrameSource {
       // Every word below the hint is empty, so the hint word's lowest set bit
       // is the lowest free frame; if the word is empty, the summaries lead to
       // the next non-empty one (there is one: the pool has a free frame).
-      let w = u32[desc + P_FIRST_FREE_WORD];
+      const hint = u32[desc + P_FIRST_FREE_WORD];
+      let w = hint;
       let word = u32[level0 + w] | 0;
       if (word === 0) {
-        w = findFree(u32, this.#pools[i], (w + 1) << 5) >>> 5;
-        u32[desc + P_FIRST_FREE_WORD] = w;
+        const next = findFree(u32, this.#pools[i], (w + 1) << 5);
+        if (next < 0) throw summaryCorrupt(this.#pools[i], next);
+        w = next >>> 5;
         word = u32[level0 + w] | 0;
       }
       const bit = word & -word;
+      const offset = (w << 5) | (31 - Math.clz32(bit));
+      // State corrupted behind the allocator's back (a stray write, as the
+      // monitor's poke! can make) may lead outside the pool: never hand out
+      // such a frame, and change nothing.
+      if (offset >>> 0 >= u32[desc + P_FRAME_COUNT]) throw summaryCorrupt(this.#pools[i], offset);
+      if (w !== hint) u32[desc + P_FIRST_FREE_WORD] = w;
       const rest = word ^ bit;
       u32[level0 + w] = rest;
       if (rest === 0) clearSummaries(u32, this.#pools[i], w);
       u32[desc + P_FREE] = freeFrames - 1;
-      const frame = u32[desc + P_BASE_FRAME] + ((w << 5) | (31 - Math.clz32(bit)));
+      const frame = u32[desc + P_BASE_FRAME] + offset;
       if (this.#hasHooks) this.#allocated(frame, 1, "alloc");
       return frame as FrameNumber;
     }
@@ -507,11 +516,14 @@ export class FrameAllocator implements FrameSource {
    *
    * @param frame The frame.
    * @throws {KernelError} `DoubleFree` if it is already free; `InvalidFrame` if
-   *   it is reserved or outside every pool.
+   *   it is reserved or outside every pool; `FrameInUse` if a page handle
+   *   still references it (dispose the handles instead).
    */
   free(frame: FrameNumber): void {
     const pool = this.#poolOf(frame);
     if (pool === undefined) throw outside("free", frame);
+    const references = this.metadata.refcount(frame);
+    if (references > 0) throw referenced(frame, references);
     const u32 = this.#state;
     const offset = frame - pool.baseFrame;
     const i = pool.levels[0] + (offset >>> 5);
@@ -538,7 +550,8 @@ export class FrameAllocator implements FrameSource {
    * @param frame The first frame.
    * @param frameCount How many frames, at least 1; the run must lie in one pool.
    * @throws {KernelError} `DoubleFree` if one is already free; `InvalidFrame` if
-   *   one is reserved or the run leaves its pool.
+   *   one is reserved or the run leaves its pool; `FrameInUse` if a page
+   *   handle still references one.
    * @throws {RangeError} If `frameCount` is not a positive integer.
    */
   freeContiguous(frame: FrameNumber, frameCount: number): void {
@@ -556,6 +569,10 @@ export class FrameAllocator implements FrameSource {
     if (firstFree >= 0) throw doubleFree((pool.baseFrame + firstFree) as FrameNumber);
     const firstReserved = firstInRange(u32, pool, offset, frameCount, "reserved");
     if (firstReserved >= 0) throw reserved("free", (pool.baseFrame + firstReserved) as FrameNumber);
+    for (let f = frame; f < frame + frameCount; f++) {
+      const references = this.metadata.refcount(f as FrameNumber);
+      if (references > 0) throw referenced(f, references);
+    }
     if (this.isPoisoning) this.#poison(frame, frameCount, FREE_POISON_BYTE);
     changeRange(u32, pool, offset, frameCount, "free");
     u32[pool.desc + P_FREE] += frameCount;
@@ -1222,6 +1239,18 @@ function describeFrames(frame: number, frameCount: number): string {
     })`;
 }
 
+/** The panic for a summary bitmap that leads to `offset`, outside `pool`. */
+function summaryCorrupt(pool: Pool, offset: number): KernelPanic {
+  const first = frameStart(pool.baseFrame as FrameNumber);
+  const last = frameStart((pool.endFrame - 1) as FrameNumber) + PAGE_SIZE_4K - 1;
+  const frame = pool.baseFrame + offset;
+  return new KernelPanic(
+    `frame allocator: pool ${hex(first)}-${hex(last)}: its free-frame summary leads to ` +
+      `${frame < 0 ? "a negative frame" : `frame ${hex(frame)}`}, outside the pool ` +
+      `(a summary word or the first-free-word hint disagrees with the bitmap)`,
+  );
+}
+
 function outside(action: string, frame: number): KernelError {
   return new KernelError(
     "InvalidFrame",
@@ -1231,6 +1260,15 @@ function outside(action: string, frame: number): KernelError {
 
 function reserved(action: string, frame: number): KernelError {
   return new KernelError("InvalidFrame", `Cannot ${action} frame ${hex(frame)}: reserved`);
+}
+
+function referenced(frame: number, references: number): KernelError {
+  return new KernelError(
+    "FrameInUse",
+    `Cannot free frame ${hex(frame)}: ${references} page ${
+      references === 1 ? "handle references" : "handles reference"
+    } it`,
+  );
 }
 
 function doubleFree(frame: number): KernelError {
