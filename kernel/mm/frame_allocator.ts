@@ -23,7 +23,8 @@
  *            [12..15] zero
  *   bitmaps  per pool, in pool order:
  *            level 0:  one word per 32 frames; bit b of word w is frame
- *                      base + 32 * w + b; 1 = free
+ *                      base + 32 * w + b; 0 = free, 1 = allocated or reserved
+ *                      (or past the pool's end), so zero RAM reads as free
  *            level 1:  one bit per level-0 word: 1 = that word has a free frame
  *            level k:  one bit per level k-1 word: 1 = that word is not zero
  *            ...       up to a single top word
@@ -34,8 +35,11 @@
  *   metadata page states: one word per 1024 frames (see frame_metadata.ts)
  * ```
  *
- * A frame is in exactly one state: free (free bit set), reserved (reserved
- * bit set) or allocated (neither). Bits past the end of a pool are zero in
+ * A frame is in exactly one state: free, reserved (reserved bit set) or
+ * allocated. The algorithms below work on free bits (1 = free); level 0 keeps
+ * them inverted in RAM, which makes a new pool's level 0, megabytes on a large
+ * machine, the zero RAM already holds: booting reads it and writes only words
+ * that are not zero. Bits past the end of a pool are free bits of zero in
  * every level. Reservations are never undone, and they cluster (the first
  * MiB, the kernel image), so freeing a frame reads its reserved word only
  * when the small reserved summary says the word has a reserved frame: the hot
@@ -414,12 +418,12 @@ export class FrameAllocator implements FrameSource {
       // the next non-empty one (there is one: the pool has a free frame).
       const hint = u32[desc + P_FIRST_FREE_WORD];
       let w = hint;
-      let word = u32[level0 + w] | 0;
+      let word = ~u32[level0 + w]; // the free bits
       if (word === 0) {
         const next = findFree(u32, this.#pools[i], (w + 1) << 5);
         if (next < 0) throw summaryCorrupt(this.#pools[i], next);
         w = next >>> 5;
-        word = u32[level0 + w] | 0;
+        word = ~u32[level0 + w];
       }
       const bit = word & -word;
       const offset = (w << 5) | (31 - Math.clz32(bit));
@@ -429,7 +433,7 @@ export class FrameAllocator implements FrameSource {
       if (offset >>> 0 >= u32[desc + P_FRAME_COUNT]) throw summaryCorrupt(this.#pools[i], offset);
       if (w !== hint) u32[desc + P_FIRST_FREE_WORD] = w;
       const rest = word ^ bit;
-      u32[level0 + w] = rest;
+      u32[level0 + w] = ~rest;
       if (rest === 0) clearSummaries(u32, this.#pools[i], w);
       u32[desc + P_FREE] = freeFrames - 1;
       const frame = u32[desc + P_BASE_FRAME] + offset;
@@ -452,7 +456,7 @@ export class FrameAllocator implements FrameSource {
     if (pool === undefined) throw outside("allocate", frame);
     const u32 = this.#state;
     const offset = frame - pool.baseFrame;
-    if ((u32[pool.levels[0] + (offset >>> 5)] & (1 << (offset & 31))) === 0) {
+    if ((freeWord(u32, pool, offset >>> 5) & (1 << (offset & 31))) === 0) {
       if (isReserved(u32, pool, offset)) throw reserved("allocate", frame);
       throw new KernelError("FrameInUse", `Cannot allocate frame ${hex(frame)}: already in use`);
     }
@@ -528,11 +532,11 @@ export class FrameAllocator implements FrameSource {
     const offset = frame - pool.baseFrame;
     const i = pool.levels[0] + (offset >>> 5);
     const bit = 1 << (offset & 31);
-    const freeBits = u32[i];
+    const freeBits = ~u32[i];
     if ((freeBits & bit) !== 0) throw doubleFree(frame);
     if (isReserved(u32, pool, offset)) throw reserved("free", frame);
     if (this.isPoisoning) this.#poison(frame, 1, FREE_POISON_BYTE);
-    u32[i] = freeBits | bit;
+    u32[i] = ~(freeBits | bit);
     // Propagate "has a free frame" upward while a word goes from empty to non-empty.
     if (freeBits === 0) setSummaries(u32, pool, offset >>> 5);
     const desc = pool.desc;
@@ -642,7 +646,7 @@ export class FrameAllocator implements FrameSource {
     if (pool === undefined) return "outside";
     const offset = frame - pool.baseFrame;
     const u32 = this.#state;
-    if ((u32[pool.levels[0] + (offset >>> 5)] & (1 << (offset & 31))) !== 0) return "free";
+    if ((freeWord(u32, pool, offset >>> 5) & (1 << (offset & 31))) !== 0) return "free";
     return isReserved(u32, pool, offset) ? "reserved" : "allocated";
   }
 
@@ -674,7 +678,7 @@ export class FrameAllocator implements FrameSource {
       inPools += to - from;
       for (let w = from >>> 5; w << 5 < to; w++) {
         const mask = rangeMask(w, from, to);
-        free += popcount(u32[pool.levels[0] + w] & mask);
+        free += popcount(freeWord(u32, pool, w) & mask);
         reservedCount += popcount(reservedWord(u32, pool, w) & mask);
       }
     }
@@ -775,7 +779,7 @@ export class FrameAllocator implements FrameSource {
       let reservedCount = 0;
       const words0 = pool.levelWords[0];
       for (let w = 0; w < words0; w++) {
-        const free = u32[pool.levels[0] + w];
+        const free = freeWord(u32, pool, w);
         const summarised = (u32[pool.reservedSummary + (w >>> 5)] & (1 << (w & 31))) !== 0;
         const res = reservedWord(u32, pool, w);
         if (summarised && res === 0) fail(`${where}: reserved summary bit ${w} is stale`);
@@ -830,7 +834,7 @@ export class FrameAllocator implements FrameSource {
     const hintAlign = u32[pool.desc + P_HINT_ALIGN];
     let run = 0;
     for (let offset = 0; offset < pool.frameCount; offset++) {
-      const free = (u32[pool.levels[0] + (offset >>> 5)] & (1 << (offset & 31))) !== 0;
+      const free = (freeWord(u32, pool, offset >>> 5) & (1 << (offset & 31))) !== 0;
       run = free ? run + 1 : 0;
       const start = offset - hintCount + 1;
       if (start >= hintFrame) break;
@@ -901,7 +905,12 @@ function levelSizes(frameCount: number): number[] {
 
 /** Word `w` of free-bit level `k`. */
 function levelWord(u32: Uint32Array, pool: Pool, k: number, w: number): number {
-  return u32[pool.levels[k] + w];
+  return k === 0 ? ~u32[pool.level0 + w] : u32[pool.levels[k] + w];
+}
+
+/** The free bits (1 = free) of level-0 word `w`, which RAM holds inverted. */
+function freeWord(u32: Uint32Array, pool: Pool, w: number): number {
+  return ~u32[pool.level0 + w];
 }
 
 /** Reserved word `w`: zero when its summary bit is clear, whatever RAM holds there. */
@@ -966,8 +975,11 @@ function initPool(u32: Uint32Array, pool: Pool, bitmapAddr: number): void {
   // summary is enough (the reserved words themselves are read only under a
   // summary bit), which leaves megabytes of RAM untouched on a large machine.
   const words0 = pool.levelWords[0];
-  u32.fill(0xffff_ffff, pool.levels[0], pool.levels[0] + words0);
-  u32[pool.levels[0] + words0 - 1] = validMask(pool.frameCount - 32 * (words0 - 1));
+  const level0 = pool.levels[0];
+  // Zero is free: read the words and write only those that are not zero
+  // already, which on fresh RAM leaves them all untouched (not resident).
+  for (let i = level0; i < level0 + words0; i++) if (u32[i] !== 0) u32[i] = 0;
+  u32[level0 + words0 - 1] = ~validMask(pool.frameCount - 32 * (words0 - 1));
   u32.fill(0, pool.reservedSummary, pool.reservedSummary + Math.ceil(words0 / 32));
   // Summaries: every word below is non-empty.
   for (let k = 1; k <= pool.top; k++) {
@@ -981,8 +993,8 @@ function initPool(u32: Uint32Array, pool: Pool, bitmapAddr: number): void {
 function clearFree(u32: Uint32Array, pool: Pool, offset: number): void {
   const w = offset >>> 5;
   const i = pool.level0 + w;
-  const word = u32[i] & ~(1 << (offset & 31));
-  u32[i] = word;
+  const word = ~u32[i] & ~(1 << (offset & 31));
+  u32[i] = ~word;
   if (word === 0) clearSummaries(u32, pool, w);
 }
 
@@ -1043,7 +1055,7 @@ function firstInRange(
   const end = offset + count;
   for (let w = offset >>> 5; w << 5 < end; w++) {
     const mask = rangeMask(w, offset, end);
-    const free = u32[pool.levels[0] + w];
+    const free = freeWord(u32, pool, w);
     const res = reservedWord(u32, pool, w);
     const hits = (state === "free" ? free : state === "reserved" ? res : ~(free | res)) & mask;
     if (hits !== 0) return (w << 5) | ctz(hits);
@@ -1077,14 +1089,15 @@ function changeRange(
   let wasFree = 0;
   for (let w = firstWord; w <= lastWord; w++) {
     const mask = rangeMask(w, offset, end);
+    // Level 0 holds free bits inverted (1 = not free).
     const i = pool.levels[0] + w;
     if (action === "allocate") {
-      u32[i] &= ~mask;
-    } else if (action === "free") {
       u32[i] |= mask;
-    } else {
-      wasFree += popcount(u32[i] & mask);
+    } else if (action === "free") {
       u32[i] &= ~mask;
+    } else {
+      wasFree += popcount(~u32[i] & mask);
+      u32[i] |= mask;
       u32[pool.reserved + w] = reservedWord(u32, pool, w) | mask;
       u32[pool.reservedSummary + (w >>> 5)] |= 1 << (w & 31);
     }
@@ -1163,7 +1176,7 @@ function findShortRun(
   let w = start >>> 5;
   let allowed = -1 << (start & 31);
   while (w < words) {
-    let lo = u32[l0 + w];
+    let lo = ~u32[l0 + w];
     if (lo === 0) {
       const next = findFree(u32, pool, (w + 1) << 5);
       if (next < 0) return -1;
@@ -1171,7 +1184,7 @@ function findShortRun(
       allowed = -1;
       continue;
     }
-    let hi = w + 1 < words ? u32[l0 + w + 1] : 0;
+    let hi = w + 1 < words ? ~u32[l0 + w + 1] : 0;
     // Invariant: bit b of lo is set iff frames b..b+len-1 (counted from word w) are free.
     for (let len = 1; len < count;) {
       const shift = Math.min(len, count - len);
@@ -1210,7 +1223,7 @@ function findLongRun(
     let mask = validMask((last & 31) + 1);
     for (let w = last >>> 5; w >= firstWord; w--) {
       if (w === firstWord) mask &= -1 << (candidate & 31);
-      const used = ~u32[l0 + w] & mask;
+      const used = u32[l0 + w] & mask;
       if (used !== 0) {
         blocker = (w << 5) | (31 - Math.clz32(used));
         break;

@@ -26,19 +26,20 @@
  * resident before anything runs. Instead the array is split into pages of
  * {@linkcode FRAMES_PER_METADATA_PAGE} frames (one 4 KiB page of words), with
  * a state word per page kept beside the array (the frame allocator puts them
- * in its state block): untouched pages read as all unused
- * whatever RAM holds there, and a page is zeroed the first time one of its
- * words is written (taking the first reference, or marking a frame
- * unusable). So only the metadata of frames that are used, reserved or in no
- * pool ever becomes resident, and stale RAM contents can never be mistaken
- * for reference counts.
+ * in its state block). An untouched page reads as all unused, whatever RAM
+ * holds there, and a page marked unusable as a whole (a hole between pools,
+ * a reserved range) reads as all unusable; a page's words are written, and so
+ * become resident, only the first time one of them must differ from the
+ * page's common value (taking the first reference, or reserving part of the
+ * page). Stale RAM contents can never be mistaken for reference counts.
  *
- * Page states go untouched (0), being zeroed (1), ready (2), and never back;
- * the step out of untouched is a compare-exchange, so when CPUs on several
- * Workers touch a page at once exactly one zeroes it and the others wait for
- * ready. A page read as ready with a plain load stays ready, and the words
- * behind it were zeroed before it was marked (typed-array stores keep their
- * program order in V8, and x86-64 keeps stores and loads in order).
+ * Page states: untouched (0), being initialised (1), ready (2), unusable (3).
+ * Untouched and unusable pages become ready through being initialised, by
+ * compare-exchange, so when CPUs on several Workers touch a page at once
+ * exactly one writes it and the others wait for ready; a ready page stays
+ * ready. A page read as ready with a plain load has its words written before
+ * it was marked (typed-array stores keep their program order in V8, and
+ * x86-64 keeps stores and loads in order).
  *
  * @module
  */
@@ -62,8 +63,9 @@ export const FRAMES_PER_METADATA_PAGE = 1024;
 const PAGE_SHIFT = 10;
 // Metadata page states (see the module comment).
 const PAGE_UNTOUCHED = 0;
-const PAGE_ZEROING = 1;
+const PAGE_INITIALISING = 1;
 const PAGE_READY = 2;
+const PAGE_UNUSABLE = 3;
 
 /** A frame held by page handles, as listed by {@linkcode FrameMetadata.heldFrames}. */
 export interface HeldFrame {
@@ -174,12 +176,14 @@ export class FrameMetadata {
   }
 
   /**
-   * How many metadata pages have been written (zeroed on first use); every
-   * other page is RAM the array has never touched.
+   * How many metadata pages have been written (on first use); every other
+   * page, untouched or unusable as a whole, is RAM the array has never touched.
    */
   get touchedPageCount(): number {
     let count = 0;
-    for (const state of this.#pageStates) if (state !== PAGE_UNTOUCHED) count++;
+    for (const state of this.#pageStates) {
+      if (state === PAGE_READY || state === PAGE_INITIALISING) count++;
+    }
     return count;
   }
 
@@ -196,9 +200,7 @@ export class FrameMetadata {
    * @throws {KernelError} `InvalidFrame` if the array does not cover the frame.
    */
   refcount(frame: FrameNumber): number {
-    const slot = this.#slot(frame, "read metadata of");
-    if (this.#pageStates[slot >>> PAGE_SHIFT] !== PAGE_READY) return FRAME_UNUSED;
-    return Atomics.load(this.#words, slot);
+    return this.#read(this.#slot(frame, "read metadata of"));
   }
 
   /**
@@ -213,9 +215,15 @@ export class FrameMetadata {
     for (let start = firstFrame; start < end;) {
       const page = start >>> PAGE_SHIFT;
       const pageEnd = Math.min(end, (page + 1) << PAGE_SHIFT);
-      // Unused is what an untouched page already says: nothing to write.
-      const isWholePage = start === page << PAGE_SHIFT && pageEnd === (page + 1) << PAGE_SHIFT;
-      if (!(value === FRAME_UNUSED && isWholePage && this.#pageStates[page] !== PAGE_READY)) {
+      // A whole page of one common value is a page state, not words.
+      const isWholePage = start === page << PAGE_SHIFT &&
+        (pageEnd === (page + 1) << PAGE_SHIFT || pageEnd === this.frameCount);
+      const state = value === FRAME_UNUSED
+        ? PAGE_UNTOUCHED
+        : value === FRAME_UNUSABLE
+        ? PAGE_UNUSABLE
+        : PAGE_READY;
+      if (!(isWholePage && state !== PAGE_READY && this.#setCommonState(page, state))) {
         this.#touch(page);
         this.#words.fill(value, start, pageEnd);
       }
@@ -232,8 +240,13 @@ export class FrameMetadata {
    */
   acquireUnused(frame: FrameNumber): void {
     const slot = this.#slot(frame, "acquire");
-    this.#touch(slot >>> PAGE_SHIFT);
-    const seen = Atomics.compareExchange(this.#words, slot, FRAME_UNUSED, 1);
+    // Checked before the touch, so that a bad frame in an unusable page does
+    // not make the page resident.
+    let seen = this.#read(slot);
+    if (seen === FRAME_UNUSED) {
+      this.#touch(slot >>> PAGE_SHIFT);
+      seen = Atomics.compareExchange(this.#words, slot, FRAME_UNUSED, 1);
+    }
     if (seen !== FRAME_UNUSED) {
       throw new KernelError(
         "FrameInUse",
@@ -254,9 +267,7 @@ export class FrameMetadata {
     const words = this.#words;
     const slot = this.#slot(frame, "retain");
     for (;;) {
-      const count = this.#pageStates[slot >>> PAGE_SHIFT] === PAGE_READY
-        ? Atomics.load(words, slot)
-        : FRAME_UNUSED;
+      const count = this.#read(slot);
       if (count < 1) {
         throw new KernelError(
           "UseAfterDispose",
@@ -282,9 +293,7 @@ export class FrameMetadata {
     const words = this.#words;
     const slot = this.#slot(frame, "release");
     for (;;) {
-      const count = this.#pageStates[slot >>> PAGE_SHIFT] === PAGE_READY
-        ? Atomics.load(words, slot)
-        : FRAME_UNUSED;
+      const count = this.#read(slot);
       if (count < 1) {
         throw new KernelError(
           "RefcountUnderflow",
@@ -337,25 +346,52 @@ export class FrameMetadata {
   }
 
   /**
-   * Makes the metadata page `page` ready to be written, zeroing it the first
-   * time. The CPU that wins the compare-exchange zeroes it; any other waits.
+   * The word of the frame at `slot`: from RAM if its page is ready, else the
+   * page's common value. A plain load: a 32-bit word is never torn, and every
+   * update of it is a compare-exchange that checks what it read.
+   */
+  #read(slot: number): number {
+    const state = this.#pageStates[slot >>> PAGE_SHIFT];
+    if (state === PAGE_READY) return this.#words[slot];
+    return state === PAGE_UNUSABLE ? FRAME_UNUSABLE : FRAME_UNUSED;
+  }
+
+  /**
+   * Makes page `page`, not yet written, read as all `state` (untouched or
+   * unusable) without writing its words. Returns false if the page is already
+   * written or being written (the caller then writes the words).
+   */
+  #setCommonState(page: number, state: number): boolean {
+    const states = this.#pageStates;
+    // Another CPU may be touching the page: the state word has concurrent writers.
+    for (;;) {
+      const old = states[page];
+      if (old !== PAGE_UNTOUCHED && old !== PAGE_UNUSABLE) return false;
+      if (Atomics.compareExchange(states, page, old, state) === old) return true;
+    }
+  }
+
+  /**
+   * Makes the metadata page `page` ready to be written: the first time, its
+   * words get the page's common value (0, or -1 for an unusable page). The
+   * CPU that wins the compare-exchange writes them; any other waits.
    */
   #touch(page: number): void {
     const states = this.#pageStates;
     if (states[page] === PAGE_READY) return;
-    // Another CPU may be touching the same page: the state word has concurrent writers.
-    if (Atomics.compareExchange(states, page, PAGE_UNTOUCHED, PAGE_ZEROING) === PAGE_UNTOUCHED) {
-      const first = page << PAGE_SHIFT;
-      this.#words.fill(
-        FRAME_UNUSED,
-        first,
-        Math.min(this.frameCount, first + FRAMES_PER_METADATA_PAGE),
-      );
-      Atomics.store(states, page, PAGE_READY);
-      return;
-    }
-    while (Atomics.load(states, page) !== PAGE_READY) {
-      // Another CPU is zeroing the page; it takes a few microseconds at most.
+    // Another CPU may be touching the same page, or setting its common state:
+    // the state word has concurrent writers.
+    for (;;) {
+      const old = Atomics.load(states, page);
+      if (old === PAGE_READY) return;
+      if (old === PAGE_INITIALISING) continue; // another CPU is writing the words (microseconds)
+      if (Atomics.compareExchange(states, page, old, PAGE_INITIALISING) === old) {
+        const first = page << PAGE_SHIFT;
+        const value = old === PAGE_UNUSABLE ? FRAME_UNUSABLE : FRAME_UNUSED;
+        this.#words.fill(value, first, Math.min(this.frameCount, first + FRAMES_PER_METADATA_PAGE));
+        Atomics.store(states, page, PAGE_READY);
+        return;
+      }
     }
   }
 
