@@ -1,5 +1,5 @@
 /**
- * The workloads' checksum (testing/xorshift32.ts `foldChecksum`: FNV-1a
+ * The workloads' checksum (lib/xorshift32.ts `foldChecksum`: FNV-1a
  * style, `h = Math.imul(h ^ v, 16777619) >>> 0`) with the hash kept as an
  * int32 between steps: the same 32 bits, and `>>> 0` once after the loop gives
  * the published value. A hash held as an unsigned number above 2^31 is a

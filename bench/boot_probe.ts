@@ -11,7 +11,7 @@
  */
 
 import process from "node:process";
-import { runCli } from "../cli/run.ts";
+import { runCli } from "../cli/mod.ts";
 
 /** A host stream that drops everything written to it. */
 const discard = { writeSync: (bytes: Uint8Array) => bytes.length };
