@@ -230,22 +230,26 @@ Deno.test("Uart16550 traces and counts a receiver overrun", () => {
   assertEquals(uart.overrunCount, 1);
 });
 
-Deno.test("CpuContext traces interrupt delivery with irq on and counts it per IRQ", () => {
+Deno.test("CpuContext traces interrupt delivery with irq on and counts it per IRQ and vector", () => {
   const pic = new InterruptController();
   const cpu = new CpuContext(new DeviceBus(PhysicalMemory.contiguous(16 * MiB)), pic);
   const { tracer, lines } = collectingTracer(["irq"]);
   cpu.setTracer(tracer);
   const seen: number[] = [];
-  cpu.setInterruptHandler(4, (irq) => seen.push(irq));
+  const irq4Vector = pic.vectorOf(4);
+  cpu.setInterruptHandler(irq4Vector, (vector) => seen.push(vector));
   pic.raise(4);
   pic.raise(3);
-  cpu.sti();
-  assertEquals(seen, [4]);
+  cpu.sti(); // IRQ 3 has no handler and gets no EOI: IRQ 4 waits behind it
+  pic.endOfInterrupt();
+  cpu.hlt();
+  assertEquals(seen, [irq4Vector]);
   assertEquals(lines, [
-    "[    0.000000] irq: deliver IRQ 3 (no handler)\n",
-    "[    0.000000] irq: deliver IRQ 4\n",
+    "[    0.000000] irq: deliver IRQ 3 (vector 0x0b) (no handler)\n",
+    "[    0.000000] irq: deliver IRQ 4 (vector 0x0c)\n",
   ]);
   assertEquals([cpu.interruptsDeliveredPerIrq[3], cpu.interruptsDeliveredPerIrq[4]], [1, 1]);
+  assertEquals(cpu.interruptsDeliveredPerVector[irq4Vector], 1);
 });
 
 Deno.test("A traced boot writes uart and irq lines; the kernel's allocators trace mm", () => {
@@ -269,7 +273,7 @@ Deno.test("A traced boot writes uart and irq lines; the kernel's allocators trac
   );
   const { pc } = boot;
   assert(pc.machine.waitForInterrupt() > 0, "the timer fires");
-  assertMatch(lines.join(""), /irq: deliver IRQ 0\n/);
+  assertMatch(lines.join(""), /irq: deliver vector 0xec from the local APIC\n/);
   kernel.frames.setTracer(tracer);
   kernel.heap.setTracer(tracer);
   kernel.heap.kfree(kernel.heap.kmalloc(64));
