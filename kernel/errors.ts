@@ -29,7 +29,11 @@ export type KernelErrorCode =
   | "PageNotMapped"
   | "InvalidAddress"
   // Devices
-  | "DeviceNotFound";
+  | "DeviceNotFound"
+  // Firmware tables and interrupt hardware
+  | "InvalidAcpiTable"
+  | "InterruptsNotRouted"
+  | "TimerCalibrationFailed";
 
 /** A kernel failure with a machine-readable code and a one-line message. */
 export class KernelError extends Error {

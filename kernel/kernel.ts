@@ -8,14 +8,7 @@
  * @module
  */
 
-import {
-  DEBUG_CONSOLE_PORT,
-  hex,
-  KERNEL_LOAD_ADDRESS,
-  type Machine,
-  type PhysAddr,
-  type Tracer,
-} from "../hal/mod.ts";
+import { hex, KERNEL_LOAD_ADDRESS, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
 import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
 import {
   type BootInfo,
@@ -24,7 +17,13 @@ import {
   usableBytes,
 } from "./boot/multiboot2_parser.ts";
 import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
-import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
+import { type AcpiReport, acpiReport, type AcpiTables, discoverAcpi } from "./acpi/mod.ts";
+import { identifyUart, SERIAL_COM1_PORT, SerialPort, type TickTimer } from "./drivers/mod.ts";
+import {
+  installMachineCheckHandler,
+  type InterruptSystem,
+  startInterrupts,
+} from "./interrupts/mod.ts";
 import { KernelLog } from "./log.ts";
 import {
   bootReservations,
@@ -37,7 +36,7 @@ import {
   type KmemHeapStats,
   type PagingReport,
 } from "./mm/mod.ts";
-import { KernelPanic, panicReason } from "./panic.ts";
+import { KernelPanic, panicReason, printPanic } from "./panic.ts";
 import {
   memorySelftests,
   pagingSelftests,
@@ -59,6 +58,8 @@ export interface KernelConfig {
   readonly debug?: boolean;
   /** Where allocation events go with `--trace mm` (absent: not traced). */
   readonly tracer?: Tracer;
+  /** Switch to APIC mode when the firmware describes it (default true; false: `--no-apic`). */
+  readonly apic?: boolean;
 }
 
 /** The `--report json` object; later subsystems add their sections. */
@@ -88,6 +89,8 @@ export interface KernelReport {
   paging: PagingReport;
   /** Self-test outcome, with `--selftest`. */
   selftest?: { passed: number; failed: number };
+  /** The ACPI tables the kernel found and used, or null without any. */
+  acpi: AcpiReport | null;
 }
 
 /** The booted kernel and its subsystems. */
@@ -110,8 +113,12 @@ export class Kernel {
   readonly pageFaults: KernelPageFaultHandler;
   /** The kmem heap (kmalloc/kfree), handing out direct-map addresses. */
   readonly heap: KmemHeap;
-  /** The PIT driver: ticks and uptime. */
-  readonly timer: PitTimer;
+  /** The tick: the local APIC timer (APIC mode) or the PIT (legacy mode). */
+  readonly timer: TickTimer;
+  /** The firmware's ACPI tables, if any were usable. */
+  readonly acpi: AcpiTables | undefined;
+  /** Interrupt controllers, routing and vectors. */
+  readonly interrupts: InterruptSystem;
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
 
@@ -126,6 +133,8 @@ export class Kernel {
     this.pageFaults = parts.pageFaults;
     this.heap = parts.heap;
     this.timer = parts.timer;
+    this.acpi = parts.acpi;
+    this.interrupts = parts.interrupts;
     this.selftestResults = parts.selftestResults;
   }
 
@@ -156,6 +165,7 @@ export class Kernel {
     log.attachConsole((line) => serial.writeString(line));
     log.info("serial", `${uartType} at ${hex(SERIAL_COM1_PORT)}, 115200 baud 8N1`);
     log.info("boot", `kernelsim ${config.version} starting`);
+    installMachineCheckHandler(machine, log); // #MC: an access nothing answers panics, naming it
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
     logBootInfo(log, bootInfo);
@@ -180,10 +190,16 @@ export class Kernel {
       "heap",
       `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
     );
-    const timer = new PitTimer(machine.cpu); // IRQ 0 at TIMER_HZ
-    timer.programPeriodic(TIMER_HZ);
-    machine.cpu.sti(); // interrupts on
-    log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
+    const acpi = discoverAcpi(machine.memory, bootInfo, log); // RSDP -> XSDT -> FADT, MADT, HPET
+    const interrupts = startInterrupts(machine, {
+      space: kernelSpace.addressSpace,
+      acpi,
+      log,
+      useApic: config.apic ?? true,
+      tickHz: TIMER_HZ,
+    }); // APIC mode (else 8259 + PIT), the tick running, interrupts on
+    serial.connectInterrupts(interrupts.isa); // COM1's IRQ 4 through the controller in use
+    const timer = interrupts.timer;
     const selftestResults = config.selftest
       ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults))
       : undefined;
@@ -200,6 +216,8 @@ export class Kernel {
       pageFaults,
       heap,
       timer,
+      acpi,
+      interrupts,
       selftestResults,
     });
   }
@@ -244,6 +262,7 @@ export class Kernel {
         allocations: heapStats.allocations,
       },
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
+      acpi: this.acpi === undefined ? null : acpiReport(this.acpi, this.machine.memory),
     };
     if (this.selftestResults) {
       const passed = this.selftestResults.filter((r) => r.passed).length;
@@ -254,18 +273,10 @@ export class Kernel {
 
   /** Prints the panic line, halts the machine, and returns the error to throw. */
   static #panic(machine: Machine, log: KernelLog, error: unknown): KernelPanic {
+    // A panic raised by raisePanic (the #MC handler) has printed and halted already.
+    if (error instanceof KernelPanic && machine.haltReason !== undefined) return error;
     const reason = panicReason(error);
-    const line = `KERNEL PANIC: ${reason}\n`;
-    if (log.hasConsole) {
-      log.raw(line);
-    } else {
-      // No serial console: replay the early log and the panic on port 0xE9.
-      for (const early of [...log.pendingLines(), line]) {
-        for (const byte of new TextEncoder().encode(early)) {
-          machine.cpu.outb(DEBUG_CONSOLE_PORT, byte);
-        }
-      }
-    }
+    printPanic(machine, log, reason);
     machine.halt(reason);
     return error instanceof KernelPanic ? error : new KernelPanic(reason, { cause: error });
   }

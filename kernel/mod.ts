@@ -12,3 +12,5 @@ export * from "./log.ts";
 export * from "./boot/mod.ts";
 export * from "./drivers/mod.ts";
 export * from "./mm/mod.ts";
+export * from "./acpi/mod.ts";
+export * from "./interrupts/mod.ts";
