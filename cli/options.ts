@@ -62,6 +62,10 @@ export interface CliOptions {
   readonly console?: boolean;
   /** A file of monitor commands to run after boot (`--script FILE`). */
   readonly scriptPath?: string;
+  /** Boot the legacy way, 8259 and PIT, even when ACPI describes APICs (`--no-apic`). */
+  readonly noApic: boolean;
+  /** Write the firmware's ACPI tables to this directory and exit (`--dump-acpi DIR`). */
+  readonly dumpAcpiDir?: string;
   /** Print the help text and exit. */
   readonly help: boolean;
   /** Print the version and exit. */
@@ -136,6 +140,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         console: { type: "boolean" },
         "no-console": { type: "boolean" },
         script: { type: "string" },
+        "no-apic": { type: "boolean" },
+        "dump-acpi": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -161,6 +167,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     throw new UsageError("Options --script and --no-console cannot be combined");
   }
   if (values.script === "") throw new UsageError("Option --script needs a file name");
+  if (values["dump-acpi"] === "") throw new UsageError("Option --dump-acpi needs a directory");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
@@ -182,6 +189,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     debug: values.debug ?? false,
     console: values.console ? true : values["no-console"] ? false : undefined,
     scriptPath: values.script,
+    noApic: values["no-apic"] ?? false,
+    dumpAcpiDir: values["dump-acpi"],
     help: values.help ?? false,
     version: values.version ?? false,
   };
@@ -300,6 +309,11 @@ Options:
       --no-console        boot and exit even when stdin is a terminal
       --script FILE       after boot, run the monitor commands in FILE, then halt
                           (with --console, go on with stdin afterwards)
+      --no-apic           boot the legacy way: 8259 PIC and 8254 PIT, no I/O APIC
+                          or local APIC timer (as Linux's noapic)
+      --dump-acpi DIR     write each ACPI table the firmware built to DIR as
+                          SIGNATURE.dat (raw bytes, as acpidump -b: RSDP, XSDT,
+                          RSDT, FACP, DSDT, APIC, HPET) and exit
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version

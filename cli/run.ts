@@ -13,10 +13,12 @@
  */
 
 import denoConfig from "../deno.json" with { type: "json" };
-import { createPc } from "../devices/mod.ts";
+import { createPc, installAcpiTables } from "../devices/mod.ts";
 import {
   BootLoaderError,
   createClock,
+  type FirmwareAcpiTables,
+  hex,
   type LoadedKernel,
   loadMultiboot2,
   loadRawMbi,
@@ -129,6 +131,8 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
   let console = new ByteWriter(options.quiet ? undefined : consoleStream);
   const clock = createClock(options.clock);
   const pc = createPc(memory, clock, { serialSink: (byte) => console.writeByte(byte) });
+  const acpi = installAcpiTables(pc, memory, memoryMap); // the firmware's tables, in the ACPI area
+  if (options.dumpAcpiDir !== undefined) return dumpAcpi(host, options.dumpAcpiDir, acpi);
   const loaded: LoadedKernel = hostGuard(() =>
     mbiBytes === undefined
       ? loadMultiboot2(memory, kernelImage, {
@@ -136,6 +140,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
         loaderVersion: VERSION,
         cmdline: options.cmdline,
         modules,
+        rsdp: acpi?.rsdp,
       })
       : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress, kernelImage })
   );
@@ -156,6 +161,7 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       selftest: options.selftest,
       debug: options.debug,
       tracer: trace?.tracer,
+      apic: !options.noApic,
     });
     console.flush();
     const inputs = consoleInputs(options, script, host.stdin);
@@ -251,6 +257,27 @@ function consoleInputs(
     );
   }
   return inputs;
+}
+
+/** `--dump-acpi DIR`: writes each table as SIGNATURE.dat and lists them on stdout. */
+function dumpAcpi(host: CliHost, dir: string, acpi: FirmwareAcpiTables | undefined): number {
+  if (acpi === undefined) {
+    throw new CliFailure("Cannot dump ACPI tables: the memory map has no ACPI region", 1);
+  }
+  const stdout = new ByteWriter(host.stdout);
+  for (const table of acpi.tables) {
+    const path = `${dir.replace(/\/+$/, "")}/${table.signature}.dat`;
+    const file = createOutput(host, path);
+    try {
+      for (let offset = 0; offset < table.bytes.length;) {
+        offset += file.writeSync(table.bytes.subarray(offset));
+      }
+    } finally {
+      file.close();
+    }
+    writeText(stdout, `${path}: ${table.bytes.length} bytes at ${hex(table.address)}\n`);
+  }
+  return 0;
 }
 
 function readInput(host: CliHost, path: string): Uint8Array {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createPc, type Pc } from "../devices/mod.ts";
+import { createPc, installAcpiTables, type Pc } from "../devices/mod.ts";
 import {
   loadMultiboot2,
   pcMemoryMap,
@@ -25,6 +25,8 @@ export interface TestBootOptions {
   readonly modules?: readonly { name: string; bytes: Uint8Array; string: string }[];
   /** Runs before the kernel boots, e.g. to attach a tracer to the machine. */
   readonly beforeBoot?: (pc: Pc) => void;
+  /** Boot the legacy way (`--no-apic`). */
+  readonly noApic?: boolean;
 }
 
 /** A booted kernel, its PC and what the serial console printed. */
@@ -47,13 +49,18 @@ export function bootTestKernel(options: TestBootOptions = {}): TestBoot {
   const serial: number[] = [];
   const pc = createPc(memory, clock, { serialSink: (byte) => serial.push(byte) });
   options.beforeBoot?.(pc);
+  const acpi = installAcpiTables(pc, memory, memoryMap);
   const loaded = loadMultiboot2(memory, buildKernelImage(), {
     memoryMap,
     loaderVersion: "test",
     cmdline: options.cmdline ?? "",
     modules: options.modules ?? [],
+    rsdp: acpi?.rsdp,
   });
-  const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, { version: "test" });
+  const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, {
+    version: "test",
+    apic: !options.noApic,
+  });
   return {
     kernel,
     pc,
