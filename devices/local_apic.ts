@@ -256,10 +256,14 @@ export interface LocalApicOptions {
   readonly mmioBase?: PhysAddr;
   /**
    * The buffer holding the state ({@linkcode LOCAL_APIC_STATE_BYTES}), e.g. a
-   * SharedArrayBuffer a Worker also maps; default a new one. Its contents
-   * are taken as they are, so a saved state can be restored.
+   * SharedArrayBuffer a Worker also maps; default a new one.
    */
   readonly stateBuffer?: ArrayBufferLike;
+  /**
+   * Take the buffer's contents as they are (another view of a running APIC,
+   * or a saved state) instead of resetting it to the power-up state.
+   */
+  readonly keepState?: boolean;
 }
 
 /** A local APIC: registers, interrupt acceptance, IPIs, EOI and the timer. */
@@ -282,13 +286,12 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
   readonly #clock: Clock;
   readonly #bus: ApicBus;
 
-  /** Creates a local APIC in its power-up state (or over a saved state buffer). */
+  /** Creates a local APIC in its power-up state (or over a kept state buffer). */
   constructor(options: LocalApicOptions) {
     this.#clock = options.clock;
     this.#bus = options.bus;
     this.mmioBase = options.mmioBase ?? LOCAL_APIC_BASE;
     this.busFrequencyHz = options.busFrequencyHz ?? LOCAL_APIC_BUS_FREQUENCY_HZ;
-    const isFresh = options.stateBuffer === undefined;
     this.stateBuffer = options.stateBuffer ?? new ArrayBuffer(LOCAL_APIC_STATE_BYTES);
     if (this.stateBuffer.byteLength < LOCAL_APIC_STATE_BYTES) {
       throw new RangeError(
@@ -303,7 +306,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
       (REGISTER_SLOTS + INTERNAL_WORDS) * 4,
       TIMING_WORDS,
     );
-    if (isFresh) this.#reset(options.apicId);
+    if (!options.keepState) this.#reset(options.apicId);
   }
 
   /** The APIC ID (ID register bits 31:24). */

@@ -3,7 +3,8 @@
  * interrupt flag, port I/O instructions and interrupt delivery.
  *
  * Interrupts are delivered at instruction boundaries the simulator can see:
- * after each port I/O instruction, on `sti`, and on `hlt`. The IDT has 256
+ * after each port I/O instruction and device (MMIO) access, on `sti`, and
+ * on `hlt`. The IDT has 256
  * vectors; a vector comes from the local APIC (when one is attached and
  * software-enabled) or, through INTA, from the 8259 pair (directly, or via
  * the APIC's LINT0 in virtual-wire mode). A handler runs with interrupts

@@ -23,7 +23,8 @@
  *
  * A physical access that misses RAM goes to the CPU's own local APIC page
  * (decoded inside the core, so each CPU sees its own) or to a device on the
- * bus (MMIO through paging). With neither, the access is a
+ * bus (MMIO through paging), and is an instruction boundary at which pending
+ * interrupts are delivered, as port I/O is. With neither, the access is a
  * {@linkcode BusError}, raised as a machine check (#MC) to the kernel's
  * handler. A TLB fill for a page that maps MMIO without an uncacheable
  * memory type (PCD/PWT or PAT) is reported as a mistake: traced (`mmu`) and
@@ -703,9 +704,11 @@ export class Mmu {
       }
     }
     if (device !== undefined) {
-      if (kind !== WRITE) return device.mmioRead(offsetBytes, widthBytes);
-      device.mmioWrite(offsetBytes, value, widthBytes);
-      return 0;
+      const result = kind === WRITE ? 0 : device.mmioRead(offsetBytes, widthBytes);
+      if (kind === WRITE) device.mmioWrite(offsetBytes, value, widthBytes);
+      // A device access is an instruction boundary, as port I/O is: a self-IPI lands now.
+      if (this.#cpu.interruptsEnabled) this.#cpu.deliverPendingInterrupts();
+      return result;
     }
     const error = new BusError(
       pa,
@@ -761,18 +764,17 @@ export class Mmu {
     if (violations.length < MAX_CACHING_VIOLATIONS) violations.push(violation);
     const tracer = this.#tracer;
     if (tracer !== undefined && tracer.mmu) {
-      tracer.emit("mmu", describeCachingViolation(violation));
+      tracer.emit("mmu", `uncached-MMIO check: ${describeCachingViolation(violation)}`);
     }
   }
 }
 
 /**
- * One line about a cacheable MMIO mapping, e.g. `uncached-MMIO check: page
- * 0xffffffffff000000 maps local-apic registers at 0xfee00000 as WB (map MMIO
- * with PCD|PWT)`.
+ * A cacheable MMIO mapping in words, e.g. `page 0x400000 maps io-apic
+ * registers at 0xfec00000 as WB, not UC (map MMIO with PCD|PWT)`.
  */
 export function describeCachingViolation(violation: CachingViolation): string {
-  return `uncached-MMIO check: page ${formatVirtAddr(violation.virtAddr)} maps ` +
+  return `page ${formatVirtAddr(violation.virtAddr)} maps ` +
     `${violation.deviceName} registers at ${hex(violation.physAddr)} as ` +
     `${violation.memoryType}, not UC (map MMIO with PCD|PWT)`;
 }

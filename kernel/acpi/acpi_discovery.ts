@@ -28,10 +28,10 @@ export function discoverAcpi(
 ): AcpiTables | undefined {
   const candidates: RsdpCandidate[] = [];
   if (bootInfo.rsdpV2 !== undefined) {
-    candidates.push({ bytes: bootInfo.rsdpV2, source: "MBI tag 15" });
+    candidates.push({ bytes: bootInfo.rsdpV2, source: "MBI tag 15", kind: "acpi2" });
   }
   if (bootInfo.rsdpV1 !== undefined) {
-    candidates.push({ bytes: bootInfo.rsdpV1, source: "MBI tag 14" });
+    candidates.push({ bytes: bootInfo.rsdpV1, source: "MBI tag 14", kind: "acpi1" });
   }
   if (candidates.length === 0) {
     log.info("acpi", "no RSDP in the boot information");

@@ -36,6 +36,8 @@ export interface RsdpCandidate {
   readonly bytes: Uint8Array;
   /** `MBI tag 15` or `MBI tag 14`. */
   readonly source: string;
+  /** Tag 14 carries an ACPI 1.0 RSDP (its first 20 bytes count), tag 15 an ACPI 2.0+ one. */
+  readonly kind: "acpi1" | "acpi2";
 }
 
 /** Everything the kernel learnt from ACPI. */
@@ -73,7 +75,7 @@ export function parseAcpiTables(
   let firstError: AcpiError | undefined;
   for (const candidate of candidates) {
     try {
-      rsdp = parseRsdp(candidate.bytes, candidate.source);
+      rsdp = parseRsdp(candidate.bytes, candidate.source, candidate.kind);
       break;
     } catch (error) {
       if (!(error instanceof AcpiError)) throw error;

@@ -42,14 +42,17 @@ export interface Rsdp {
 
 /**
  * Checks an RSDP copy: signature, the checksum of its first 20 bytes and,
- * from revision 2 on, its length and extended checksum.
+ * from revision 2 on, its length and extended checksum. An ACPI 1.0 copy
+ * (MBI tag 14) is read as its first 20 bytes only, whatever its revision
+ * field says: it leads to the RSDT.
  *
  * @param bytes The copy from the MBI tag.
  * @param source `MBI tag 14` or `MBI tag 15`, for messages and the report.
+ * @param kind `acpi1` for a tag 14 copy, `acpi2` for a tag 15 one.
  * @returns What it points to.
  * @throws {AcpiError} For any broken rule.
  */
-export function parseRsdp(bytes: Uint8Array, source: string): Rsdp {
+export function parseRsdp(bytes: Uint8Array, source: string, kind: "acpi1" | "acpi2"): Rsdp {
   const rsdp = new TableBytes("RSDP", -1, bytes);
   if (bytes.length < RSDP_V1_BYTES) {
     throw rsdp.error(`${source} holds ${bytes.length} bytes, fewer than the 20 of an RSDP`);
@@ -65,7 +68,7 @@ export function parseRsdp(bytes: Uint8Array, source: string): Rsdp {
   const revision = rsdp.u8(15, "revision");
   const oemId = rsdp.text(9, 6, "OEM ID");
   const rsdtAddress = rsdp.u32(16, "RSDT address");
-  if (revision < REVISION_ACPI2) {
+  if (revision < REVISION_ACPI2 || kind === "acpi1") {
     return { revision, oemId, rsdtAddress, xsdtAddress: 0, source };
   }
   if (bytes.length < RSDP_V2_BYTES) {

@@ -1,7 +1,9 @@
 /**
  * The kernel's I/O APIC driver: register accesses go through IOREGSEL and
  * IOWIN, 32-bit loads and stores through the mapped page (docs/apic.md,
- * "I/O APIC").
+ * "I/O APIC"). Each select-then-access pair runs with interrupts off (as
+ * Linux holds `ioapic_lock` with interrupts saved), so a handler that
+ * touches the I/O APIC cannot move IOREGSEL in between.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import {
   IOAPIC_RTE_MASKED,
   IOAPIC_RTE_REMOTE_IRR,
 } from "./_apic_registers.ts";
+import type { CpuContext } from "../../hal/mod.ts";
 import type { MmioRegion } from "./mmio_window.ts";
 
 const VERSION_MASK = 0xff;
@@ -89,23 +92,32 @@ export class IoApicDriver {
   readonly region: MmioRegion;
   /** The GSI of pin 0 (from the MADT). */
   readonly gsiBase: number;
+  readonly #cpu: CpuContext;
 
-  /** A driver for the I/O APIC at `region` serving GSIs from `gsiBase`. */
-  constructor(region: MmioRegion, gsiBase: number) {
+  /** A driver for the I/O APIC at `region` serving GSIs from `gsiBase`, used from `cpu`. */
+  constructor(region: MmioRegion, gsiBase: number, cpu: CpuContext) {
     this.region = region;
     this.gsiBase = gsiBase;
+    this.#cpu = cpu;
   }
 
   /** Reads register `index` through IOREGSEL and IOWIN. */
   read(index: number): number {
+    const wereEnabled = this.#cpu.interruptsEnabled;
+    this.#cpu.cli();
     this.region.write32(IOAPIC_IOREGSEL, index);
-    return this.region.read32(IOAPIC_IOWIN);
+    const value = this.region.read32(IOAPIC_IOWIN);
+    if (wereEnabled) this.#cpu.sti();
+    return value;
   }
 
   /** Writes register `index` through IOREGSEL and IOWIN. */
   write(index: number, value: number): void {
+    const wereEnabled = this.#cpu.interruptsEnabled;
+    this.#cpu.cli();
     this.region.write32(IOAPIC_IOREGSEL, index);
     this.region.write32(IOAPIC_IOWIN, value);
+    if (wereEnabled) this.#cpu.sti();
   }
 
   /** The ID register's ID. */

@@ -174,7 +174,7 @@ function startApic(machine: Machine, options: InterruptOptions): InterruptSystem
   );
   const ioApics = madt.ioApics.map((entry): RoutedIoApic => {
     const region = mmio.map(`I/O APIC ${entry.id}`, entry.address as PhysAddr, IOAPIC_MMIO_BYTES);
-    const driver = new IoApicDriver(region, entry.gsiBase);
+    const driver = new IoApicDriver(region, entry.gsiBase, cpu);
     return { id: entry.id, driver, pinCount: driver.pinCount() };
   });
   const hpet = new HpetDriver(mmio.map("HPET", hpetTable.address as PhysAddr, HPET_MMIO_BYTES));

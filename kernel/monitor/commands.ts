@@ -15,6 +15,7 @@ import {
   CommandError,
   synopsis,
 } from "./command.ts";
+import { apicCommands } from "./apic_commands.ts";
 import { memoryCommands } from "./memory_commands.ts";
 import { pagingCommands } from "./paging_commands.ts";
 import { helpCommand, systemCommands } from "./system_commands.ts";
@@ -24,6 +25,7 @@ export const MONITOR_COMMANDS: readonly Command[] = [
   helpCommand,
   ...memoryCommands,
   ...pagingCommands,
+  ...apicCommands,
   ...systemCommands,
 ];
 
