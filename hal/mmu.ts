@@ -661,19 +661,26 @@ export class Mmu {
   #load(pa: PhysAddr, widthBytes: AccessWidth): number {
     const memory = this.#memory;
     if (!memory.isRam(pa, widthBytes)) return this.#accessOutsideRam(pa, widthBytes, READ, 0);
-    return widthBytes === 4
-      ? memory.read32(pa)
-      : widthBytes === 1
-      ? memory.read8(pa)
-      : memory.read16(pa);
+    // RAM, checked once: read the shared views directly (little-endian, any alignment).
+    const u8 = memory.u8;
+    if (widthBytes === 1) return u8[pa];
+    if (widthBytes === 4 && (pa & 3) === 0) return memory.u32[pa / 4];
+    if (widthBytes === 2) return u8[pa] | (u8[pa + 1] << 8);
+    return (u8[pa] | (u8[pa + 1] << 8) | (u8[pa + 2] << 16) | (u8[pa + 3] << 24)) >>> 0;
   }
 
   #store(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
     const memory = this.#memory;
-    if (!memory.isRam(pa, widthBytes)) this.#accessOutsideRam(pa, widthBytes, WRITE, value);
-    else if (widthBytes === 4) memory.write32(pa, value);
-    else if (widthBytes === 1) memory.write8(pa, value);
-    else memory.write16(pa, value);
+    if (!memory.isRam(pa, widthBytes)) {
+      this.#accessOutsideRam(pa, widthBytes, WRITE, value);
+      return;
+    }
+    const u8 = memory.u8;
+    if (widthBytes === 4 && (pa & 3) === 0) {
+      memory.u32[pa / 4] = value;
+      return;
+    }
+    for (let i = 0; i < widthBytes; i++) u8[pa + i] = value >>> (8 * i);
   }
 
   /**
