@@ -14,12 +14,12 @@
  */
 
 import { type Machine, PAGE_SIZE_4K, type PhysicalMemory } from "../hal/mod.ts";
-import { type BootInfo, KERNEL_IMAGE_SIZE_BYTES, usableBytes } from "../kernel/boot/mod.ts";
+import { type BootInfo, type BootMemory, usableBytes } from "../kernel/boot/mod.ts";
 import {
-  bootReservations,
-  type FrameAllocator,
-  type KmemHeap,
-  type KmemHeapStats,
+  countFrameStates,
+  type FrameProvider,
+  type HeapStats,
+  type KernelHeap,
 } from "../kernel/mm/mod.ts";
 import { type PageTableScan, scanPageTables } from "./page_table_scan.ts";
 
@@ -116,6 +116,8 @@ export interface HeapReportData {
   readonly arenaFrames: number;
   readonly cachedFrames: number;
   readonly largeBytesInUse: number;
+  /** Counters particular to a heap that is not the stock one. */
+  readonly details?: Readonly<Record<string, number>>;
   /** The size classes that hold slabs or objects. */
   readonly sizeClasses: readonly {
     readonly objectSizeBytes: number;
@@ -126,21 +128,23 @@ export interface HeapReportData {
 }
 
 /** The heap's counters from its statistics, size classes in use only. */
-export function heapReportData(stats: KmemHeapStats): HeapReportData {
+export function heapReportData(stats: HeapStats): HeapReportData {
+  // A heap other than the stock one may report only the five required counters.
   return {
     bytesInUse: stats.bytesInUse,
     bytesMapped: stats.bytesMapped,
-    bytesFree: stats.bytesFree,
+    bytesFree: stats.bytesFree ?? 0,
     allocations: stats.allocations,
     frees: stats.frees,
     liveAllocations: stats.liveAllocations,
-    framesMapped: stats.framesMapped,
-    metadataFrames: stats.metadataFrames,
-    slabFrames: stats.slabFrames,
-    arenaFrames: stats.arenaFrames,
-    cachedFrames: stats.cachedFrames,
-    largeBytesInUse: stats.largeBytesInUse,
-    sizeClasses: stats.sizeClasses
+    framesMapped: Math.ceil(stats.bytesMapped / PAGE_SIZE_4K),
+    metadataFrames: stats.metadataFrames ?? 0,
+    slabFrames: stats.slabFrames ?? 0,
+    arenaFrames: stats.arenaFrames ?? 0,
+    cachedFrames: stats.cachedFrames ?? 0,
+    largeBytesInUse: stats.largeBytesInUse ?? 0,
+    ...(stats.details === undefined ? {} : { details: { ...stats.details } }),
+    sizeClasses: (stats.sizeClasses ?? [])
       .filter((c) => c.slabCount > 0 || c.objectsInUse > 0)
       .map(({ objectSizeBytes, slabCount, objectsInUse, objectsFree }) => ({
         objectSizeBytes,
@@ -252,10 +256,12 @@ export interface HtmlReportSource {
   readonly machine: Machine;
   /** The parsed boot information. */
   readonly bootInfo: BootInfo;
+  /** The kernel's boot memory plan: sanitized map and reservations. */
+  readonly bootMemory: BootMemory;
   /** The frame allocator. */
-  readonly frames: FrameAllocator;
+  readonly frames: FrameProvider;
   /** The kmem heap. */
-  readonly heap: KmemHeap;
+  readonly heap: KernelHeap;
   /** The kernel's settings (for the version in the title). */
   readonly config?: { readonly version?: string };
   /** Where the kernel mapped device registers, if it did. */
@@ -346,7 +352,7 @@ export function collectHtmlReportData(
     });
   };
 
-  for (const reservation of bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES)) {
+  for (const reservation of kernel.bootMemory.reservations) {
     addLabel(
       reservation.base,
       reservation.length,
@@ -358,7 +364,7 @@ export function collectHtmlReportData(
   for (const range of frames.metadataRanges()) {
     addLabel(range.base, range.length, range.what, "allocator", "reserved");
   }
-  for (const range of heap.frameRanges()) {
+  for (const range of heap.frameRanges?.() ?? []) {
     const base = range.firstFrame * PAGE_SIZE_4K;
     const length = range.frameCount * PAGE_SIZE_4K;
     if (range.kind === "root") {
@@ -455,7 +461,7 @@ export function collectHtmlReportData(
     bootloaderName: bootInfo.bootloaderName ?? "",
     cmdline: bootInfo.cmdline ?? "",
     ramBytes: memory.sizeBytes,
-    usableBytes: usableBytes(bootInfo),
+    usableBytes: usableBytes(kernel.bootMemory.memoryMap),
     ramEndBytes: memory.endBytes,
     ramRanges: memory.ranges.map(({ base, sizeBytes }) => ({ base, sizeBytes })),
     memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),
@@ -566,7 +572,7 @@ function lowerBound(taken: readonly { first: number; end: number }[], frame: num
 /** Fills one grid's cell counts from the allocator's state, RAM ranges and labels. */
 function buildGrid(
   memory: PhysicalMemory,
-  frames: FrameAllocator,
+  frames: FrameProvider,
   labels: readonly FrameLabel[],
   shape: {
     title: string;
@@ -587,7 +593,7 @@ function buildGrid(
   for (let cell = 0; cell < cellCount; cell++) {
     const start = firstFrame + cell * bucketFrames;
     const count = Math.min(bucketFrames, endFrame - start);
-    const states = frames.countStates(start, count);
+    const states = countFrameStates(frames, start, count);
     let ram = 0;
     for (const r of ramFrames) {
       ram += Math.max(0, Math.min(r.end, start + count) - Math.max(r.first, start));
@@ -610,7 +616,7 @@ function buildGrid(
       const cellStart = firstFrame + cell * bucketFrames;
       const a = Math.max(from, cellStart);
       const b = Math.min(to, cellStart + bucketFrames);
-      const states = frames.countStates(a, b - a);
+      const states = countFrameStates(frames, a, b - a);
       const at = cell * MEMORY_CATEGORY_COUNT;
       const takeReserved = label.claim === "allocated"
         ? 0

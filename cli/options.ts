@@ -12,6 +12,7 @@ import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UsageError";
 }
 
@@ -62,6 +63,10 @@ export interface CliOptions {
   readonly console?: boolean;
   /** A file of monitor commands to run after boot (`--script FILE`). */
   readonly scriptPath?: string;
+  /** Exit 0 even when a monitor command or `expect` failed (`--keep-going`). */
+  readonly keepGoing: boolean;
+  /** A host file to write all of physical memory to at exit (`--dump-ram FILE`). */
+  readonly dumpRamPath?: string;
   /** Boot the legacy way, 8259 and PIT, even when ACPI describes APICs (`--no-apic`). */
   readonly noApic: boolean;
   /** Write the firmware's ACPI tables to this directory and exit (`--dump-acpi DIR`). */
@@ -70,6 +75,52 @@ export interface CliOptions {
   readonly help: boolean;
   /** Print the version and exit. */
   readonly version: boolean;
+  /** Modules replacing stock parts of the kernel (`--frames FILE` ...), by part. */
+  readonly parts: UserPartPaths;
+  /** A module whose default export is a whole kernel's entry point (`--kernel FILE`). */
+  readonly kernelPath?: string;
+  /** Modules of extra devices (`--device FILE`, repeatable), in order. */
+  readonly devicePaths: readonly string[];
+  /** How long one call into a user module may run before it is stopped (`--user-timeout`). */
+  readonly userTimeoutMs: number;
+}
+
+/** The `--frames`, `--pagetable`, `--heap` and `--faults` modules given. */
+export interface UserPartPaths {
+  /** `--frames FILE`: the physical frame allocator. */
+  readonly frames?: string;
+  /** `--pagetable FILE`: the page-table mapper. */
+  readonly pagetable?: string;
+  /** `--heap FILE`: the kmem heap. */
+  readonly heap?: string;
+  /** `--faults FILE`: the page-fault policy. */
+  readonly faults?: string;
+}
+
+/** Default `--user-timeout`: 10 s. */
+export const DEFAULT_USER_TIMEOUT_MS = 10_000;
+/** Largest `--user-timeout`: one hour. */
+const MAX_USER_TIMEOUT_MS = 3_600_000;
+/** The options that load a user's module, as `--help` names them. */
+const USER_MODULE_OPTIONS = ["frames", "pagetable", "heap", "faults", "kernel", "device"] as const;
+/** Options of the stock kernel that a `--kernel` of one's own cannot use. */
+const STOCK_KERNEL_OPTIONS = [
+  "frames",
+  "pagetable",
+  "heap",
+  "faults",
+  "selftest",
+  "report",
+  "console",
+  "script",
+  "debug",
+  "keep-going",
+] as const;
+
+/** Whether the options load any user module (then the CLI runs the machine under a watchdog). */
+export function hasUserModules(options: CliOptions): boolean {
+  return Object.values(options.parts).some((path) => path !== undefined) ||
+    options.kernelPath !== undefined || options.devicePaths.length > 0;
 }
 
 /** Smallest accepted `--memory`: 16 MiB. */
@@ -78,6 +129,10 @@ export const MIN_MEMORY_BYTES = 16 * 2 ** 20;
 export const MAX_MEMORY_BYTES = 64 * 2 ** 30;
 /** Default RAM size: 128 MiB, as QEMU's default. */
 export const DEFAULT_MEMORY_BYTES = 128 * 2 ** 20;
+/** Largest `--mbi` file: 4 GiB, all EBX (32 bits) can address. */
+export const MAX_MBI_BYTES = 2 ** 32;
+/** Largest `--script` file: 1 MiB of monitor commands (a file or a named pipe). */
+export const MAX_SCRIPT_BYTES = 2 ** 20;
 
 const UNIT_BYTES: Record<string, number> = { "": 2 ** 20, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
 
@@ -140,6 +195,15 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         console: { type: "boolean" },
         "no-console": { type: "boolean" },
         script: { type: "string" },
+        "keep-going": { type: "boolean" },
+        "dump-ram": { type: "string" },
+        frames: { type: "string" },
+        pagetable: { type: "string" },
+        heap: { type: "string" },
+        faults: { type: "string" },
+        kernel: { type: "string" },
+        device: { type: "string", multiple: true },
+        "user-timeout": { type: "string" },
         "no-apic": { type: "boolean" },
         "dump-acpi": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -147,7 +211,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
       },
     });
   } catch (error) {
-    throw new UsageError(describeParseError(error));
+    throw new UsageError(describeParseError(error, args));
   }
   const values = parsed.values;
   const [report, reportPath] = parseReport(values.report ?? [], reportFileArgument(parsed.tokens));
@@ -167,10 +231,20 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     throw new UsageError("Options --script and --no-console cannot be combined");
   }
   if (values.script === "") throw new UsageError("Option --script needs a file name");
+  if (values["dump-ram"] === "") throw new UsageError("Option --dump-ram needs a file name");
   if (values["dump-acpi"] === "") throw new UsageError("Option --dump-acpi needs a directory");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
+  if (values.mbi !== undefined && values.cmdline !== undefined) {
+    throw new UsageError("Options --mbi and --cmdline cannot be combined: the MBI has the cmdline");
+  }
+  if (values.mbi !== undefined && values.memory !== undefined) {
+    throw new UsageError(
+      "Options --mbi and --memory cannot be combined: RAM follows the MBI's map",
+    );
+  }
+  checkUserModuleOptions(values);
   return {
     memoryBytes: values.memory === undefined
       ? DEFAULT_MEMORY_BYTES
@@ -189,11 +263,61 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     debug: values.debug ?? false,
     console: values.console ? true : values["no-console"] ? false : undefined,
     scriptPath: values.script,
+    keepGoing: values["keep-going"] ?? false,
+    dumpRamPath: values["dump-ram"],
     noApic: values["no-apic"] ?? false,
     dumpAcpiDir: values["dump-acpi"],
     help: values.help ?? false,
     version: values.version ?? false,
+    parts: {
+      frames: values.frames,
+      pagetable: values.pagetable,
+      heap: values.heap,
+      faults: values.faults,
+    },
+    kernelPath: values.kernel,
+    devicePaths: values.device ?? [],
+    userTimeoutMs: values["user-timeout"] === undefined
+      ? DEFAULT_USER_TIMEOUT_MS
+      : parseUserTimeout(values["user-timeout"]),
   };
+}
+
+/** Checks the options that load user modules: files named, and combinations that make sense. */
+function checkUserModuleOptions(values: Record<string, unknown>): void {
+  for (const name of USER_MODULE_OPTIONS) {
+    const given = values[name];
+    const paths = Array.isArray(given) ? given : given === undefined ? [] : [given];
+    if (paths.some((path) => path === "")) throw new UsageError(`Option --${name} needs a file`);
+  }
+  if (values.kernel !== undefined) {
+    const clash = STOCK_KERNEL_OPTIONS.find((name) => values[name] !== undefined);
+    if (clash !== undefined) {
+      throw new UsageError(
+        `Options --kernel and --${clash} cannot be combined: --${clash} is for the stock kernel`,
+      );
+    }
+  }
+  if (
+    values["user-timeout"] !== undefined &&
+    USER_MODULE_OPTIONS.every((name) => values[name] === undefined)
+  ) {
+    throw new UsageError(
+      "Option --user-timeout needs a module: --frames, --pagetable, --heap, --faults, " +
+        "--kernel or --device",
+    );
+  }
+}
+
+function parseUserTimeout(text: string): number {
+  const seconds = Number(text);
+  const ms = Math.round(seconds * 1000);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim()) || ms < 1 || ms > MAX_USER_TIMEOUT_MS) {
+    throw new UsageError(
+      `Invalid --user-timeout "${text}": expected seconds from 0.001 to 3600, e.g. 10 or 0.5`,
+    );
+  }
+  return ms;
 }
 
 function parseClock(text: string): ClockKind {
@@ -268,8 +392,12 @@ function parseReport(
   throw new UsageError(`Invalid --report "${values[0]}": expected json or html FILE`);
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, args: readonly string[]): string {
   const message = error instanceof Error ? error.message : String(error);
+  const ambiguous = /Option '(-\w|--[\w-]+)' argument is ambiguous[^]*'(--[\w-]+)=-XYZ'/.exec(
+    message,
+  );
+  if (ambiguous) return describeDashValue(ambiguous[1], ambiguous[2], args);
   const unknown = /Unknown option '([^']+)'/.exec(message);
   if (unknown) return `Unknown option ${unknown[1]}: see --help`;
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
@@ -277,6 +405,26 @@ function describeParseError(error: unknown): string {
   const bool = /Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
   if (bool) return `Option ${bool[1]} takes no value`;
   return message.split("\n")[0];
+}
+
+/**
+ * The message for an option whose value starts with `-`, which could as well
+ * be the next option (`--cmdline -s`): how to pass it as the value.
+ *
+ * @param option The option as written (`-m` or `--memory`).
+ * @param longOption Its long form.
+ * @param args The command line, to find the value.
+ */
+function describeDashValue(option: string, longOption: string, args: readonly string[]): string {
+  const at = args.indexOf(option);
+  const value = at >= 0 ? args[at + 1] : undefined;
+  if (value === undefined) {
+    return `Option ${option} needs a value; to pass one that starts with "-", ` +
+      `write ${longOption}=-VALUE`;
+  }
+  const shown = /^[\w@%+=:,./-]+$/.test(value) ? value : JSON.stringify(value);
+  return `Option ${option} got "${value}", which starts with "-": ` +
+    `write ${longOption}=${shown} to pass it as the value`;
 }
 
 /** The `--help` text: every option, one line each. */
@@ -289,11 +437,14 @@ Options:
                           a bare number is MiB, as QEMU's -m)
       --cmdline TEXT      kernel command line passed in the multiboot2 info
       --module FILE[=STR] load FILE as a multiboot2 module with string STR
-                          (repeatable; STR defaults to the file name)
+                          (repeatable; STR defaults to the file name; a regular
+                          file no larger than RAM)
       --mbi FILE          boot with a raw multiboot2 boot information structure
                           from FILE (e.g. captured from GRUB); RAM follows its map
+                          (a regular file of at most 4 GiB)
       --mbi-addr ADDR     physical address for --mbi (8-byte aligned, default 0x10000)
       --report html FILE  write a self-contained page picturing physical memory
+                          (FILE is opened before the boot; /dev/stdout works)
       --trace CATS        stream events to stderr, one line each: mm, mmu, uart,
                           irq (comma-separated) or all
       --trace-file FILE   write the --trace lines to FILE instead
@@ -308,7 +459,12 @@ Options:
                           lines are the commands and the machine halts at its end)
       --no-console        boot and exit even when stdin is a terminal
       --script FILE       after boot, run the monitor commands in FILE, then halt
-                          (with --console, go on with stdin afterwards)
+                          (with --console, go on with stdin afterwards); FILE is
+                          a regular file or a named pipe of at most 1 MiB
+      --keep-going        exit 0 even if a monitor command or expect failed
+                          (otherwise a script or piped input that had one exits 4)
+      --dump-ram FILE     at exit (a panic included), write all of physical memory
+                          to FILE: byte N is physical address N, holes as zeros
       --no-apic           boot the legacy way: 8259 PIC and 8254 PIT, no I/O APIC
                           or local APIC timer (as Linux's noapic)
       --dump-acpi DIR     write each ACPI table the firmware built to DIR as
@@ -317,4 +473,31 @@ Options:
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
+
+Your own kernel parts (see docs/sdk.md; each FILE is a TypeScript module):
+      --frames FILE       use FILE's physical frame allocator (FrameProviderFactory)
+      --pagetable FILE    use FILE's page-table mapper (PageMapperFactory)
+      --heap FILE         use FILE's kmem heap (KernelHeapFactory)
+      --faults FILE       use FILE's page-fault policy (PageFaultPolicyFactory)
+      --kernel FILE       boot FILE's kernel (KernelEntry) instead of the stock one
+      --device FILE       add FILE's device model, driver and monitor commands
+                          (DeviceModule; repeatable)
+      --user-timeout SECS stop a call into a module that runs longer (default 10)
+
+A value that starts with "-" is written with "=": --cmdline="-s single".
+
+Exit status:
+  0    booted, and the monitor (if any) ended: halt, end of input, Ctrl-A x;
+       a --kernel entry returned
+  1    the kernel panicked, the boot loader refused the input, the kernel
+       stopped reading its console, or a --kernel entry threw
+  2    bad command line, or an input file, stdin or module that cannot be
+       used; an output file that cannot be opened
+  3    the kernel booted but a --selftest self-test failed
+  4    a monitor command or expect failed in a script or piped input
+  70   internal error (a bug in kernelsim)
+  74   an output could not be written (e.g. a full disk)
+  124  a call into a --frames/--pagetable/--heap/--faults/--kernel/--device
+       module did not return within --user-timeout and was stopped
+  129, 130, 143  SIGHUP, SIGINT, SIGTERM during the monitor (terminal restored)
 `;

@@ -10,7 +10,7 @@
 
 import type { Machine } from "../hal/mod.ts";
 import type { SerialPort } from "../kernel/drivers/mod.ts";
-import type { FrameAllocator, KmemHeap } from "../kernel/mm/mod.ts";
+import type { FrameProvider, KernelHeap } from "../kernel/mm/mod.ts";
 import {
   handledPerIsaIrq,
   type InterruptRoutingReport,
@@ -41,6 +41,8 @@ export interface ExtendedReportSections {
       reservedFrames: number;
       allocatedFrames: number;
     }[];
+    /** Counters particular to the provider, when it reports any. */
+    details?: Readonly<Record<string, number>>;
   };
   /** The kmem heap's counters and its non-empty size classes. */
   heap: HeapReportData;
@@ -67,9 +69,9 @@ export interface ReportSectionsSource {
   /** The hardware: CPU (CR3, TLB, interrupt counters), MMU counters, interrupt controller. */
   readonly machine: Machine;
   /** The frame allocator. */
-  readonly frames: FrameAllocator;
+  readonly frames: FrameProvider;
   /** The kmem heap. */
-  readonly heap: KmemHeap;
+  readonly heap: KernelHeap;
   /** The serial console driver. */
   readonly serial: SerialPort;
   /** Interrupt routing and vectors. */
@@ -115,6 +117,7 @@ export function extendedReportSections(
         reservedFrames: pool.reservedFrames,
         allocatedFrames: pool.allocatedFrames,
       })),
+      ...(frameStats.details === undefined ? {} : { details: { ...frameStats.details } }),
     },
     heap: heapReportData(heapStats),
     paging: root === 0

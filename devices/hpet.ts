@@ -125,7 +125,7 @@ export class Hpet implements MmioDevice, ClockedDevice {
   /** Name used in messages. */
   readonly name = "hpet";
   /** Interrupts raised per timer. */
-  readonly interruptsRaised = new Uint32Array(HPET_TIMER_COUNT);
+  readonly interruptsRaised: Uint32Array = new Uint32Array(HPET_TIMER_COUNT);
   readonly #clock: Clock;
   readonly #pins: HpetInterruptPins;
   #isEnabled = false;

@@ -103,7 +103,7 @@ export class IoApic implements MmioDevice, ApicBusEoiTarget {
   /** Name used in messages. */
   readonly name = "io-apic";
   /** Messages sent, per pin. */
-  readonly messagesSent = new Uint32Array(IO_APIC_PIN_COUNT);
+  readonly messagesSent: Uint32Array = new Uint32Array(IO_APIC_PIN_COUNT);
   #select = 0;
   #id: number;
   /** Redirection entries: word 2n low, 2n + 1 high. */

@@ -169,7 +169,7 @@ export const LAPIC_ESR_RECEIVE_ILLEGAL_VECTOR = 1 << 6;
 export const LAPIC_ESR_ILLEGAL_REGISTER = 1 << 7;
 
 /** Bytes of {@linkcode LocalApicOptions.stateBuffer}: 256 register slots, 4 internal words, 4 times. */
-export const LOCAL_APIC_STATE_BYTES = 256 * 4 + 4 * 4 + 4 * 8;
+export const LOCAL_APIC_STATE_BYTES: number = 256 * 4 + 4 * 4 + 4 * 8;
 
 // Slot indexes (offset / 16).
 const SLOT_SHIFT = 4;
@@ -273,7 +273,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
   /** Physical base of the register page. */
   readonly mmioBase: PhysAddr;
   /** Size of the register page. */
-  readonly mmioSizeBytes = LOCAL_APIC_MMIO_BYTES;
+  readonly mmioSizeBytes: number = LOCAL_APIC_MMIO_BYTES;
   /** The timer's bus clock, in Hz. */
   readonly busFrequencyHz: number;
   /** NMI, SMI, INIT and start-up messages received (not acted on until SMP). */

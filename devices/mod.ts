@@ -16,4 +16,5 @@ export * from "./io_apic.ts";
 export * from "./hpet.ts";
 export * from "./isa_interrupt_lines.ts";
 export * from "./pc.ts";
+export * from "./device_plugin.ts";
 export * from "./acpi_firmware.ts";

@@ -29,6 +29,7 @@ import {
 } from "../hal/mod.ts";
 import { APIC_DELIVERY_EXTINT, APIC_DELIVERY_NMI, SystemApicBus } from "./apic_bus.ts";
 import { DebugConsole } from "./debug_console.ts";
+import type { DeviceBoard, DevicePlugin } from "./device_plugin.ts";
 import { Hpet, HPET_MMIO_BYTES } from "./hpet.ts";
 import { IO_APIC_MMIO_BYTES, IoApic } from "./io_apic.ts";
 import { IsaInterruptLines } from "./isa_interrupt_lines.ts";
@@ -51,6 +52,8 @@ export interface PcOptions {
   readonly debugSink?: (byte: number) => void;
   /** COM1's modem lines: `"connected"` (default) or `"no-cable"`. */
   readonly serialLine?: UartLineState;
+  /** Extra devices, attached after the standard ones, in order. */
+  readonly devices?: readonly DevicePlugin[];
 }
 
 /** A PC: the machine and its standard devices. */
@@ -76,7 +79,11 @@ export const PC_IO_APIC_ID = 1;
 /** LVT delivery-mode field position (bits 10:8). */
 const LVT_DELIVERY_MODE_SHIFT = 8;
 
-/** Builds a PC over `memory` driven by `clock`. */
+/**
+ * Builds a PC over `memory` driven by `clock`.
+ *
+ * @throws {RangeError} If an extra device claims ports or MMIO already claimed.
+ */
 export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOptions): Pc {
   const machine = new Machine(memory, clock);
   const apicBus = new SystemApicBus();
@@ -110,6 +117,15 @@ export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOption
   machine.addTimedDevice(localApic);
   machine.addTimedDevice(hpet);
   setVirtualWireMode(localApic);
+  const board: DeviceBoard = {
+    claimPorts: (base, count, device) => machine.bus.claimPorts(base, count, device),
+    claimMmio: (base, sizeBytes, device) => machine.bus.claimMmio(base, sizeBytes, device),
+    addTimedDevice: (device) => machine.addTimedDevice(device),
+    interrupts: isaLines, // IRQ lines reach the 8259 and the I/O APIC alike
+    clock,
+    memory,
+  };
+  for (const device of options.devices ?? []) device.attach(board);
   return { machine, uart, pit, localApic, ioApic, hpet };
 }
 

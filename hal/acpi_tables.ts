@@ -42,25 +42,25 @@ export const RSDP_SIGNATURE = "RSD PTR ";
 /** FADT Flags bit 20: HW_REDUCED_ACPI. */
 export const FADT_HW_REDUCED_ACPI = 1 << 20;
 /** FADT IA-PC boot architecture bit 0: legacy (ISA) devices present. */
-export const FADT_BOOT_LEGACY_DEVICES = 1 << 0;
+const FADT_BOOT_LEGACY_DEVICES = 1 << 0;
 /** FADT IA-PC boot architecture bit 2: VGA not present. */
-export const FADT_BOOT_VGA_NOT_PRESENT = 1 << 2;
+const FADT_BOOT_VGA_NOT_PRESENT = 1 << 2;
 /** FADT IA-PC boot architecture bit 3: MSI not supported. */
-export const FADT_BOOT_MSI_NOT_SUPPORTED = 1 << 3;
+const FADT_BOOT_MSI_NOT_SUPPORTED = 1 << 3;
 /** FADT IA-PC boot architecture bit 5: CMOS RTC not present. */
-export const FADT_BOOT_CMOS_RTC_NOT_PRESENT = 1 << 5;
+const FADT_BOOT_CMOS_RTC_NOT_PRESENT = 1 << 5;
 /** MADT flags bit 0: PCAT_COMPAT, a dual 8259 is installed. */
-export const MADT_PCAT_COMPAT = 1 << 0;
+const MADT_PCAT_COMPAT = 1 << 0;
 /** MADT structure type 0: processor local APIC. */
-export const MADT_TYPE_LOCAL_APIC = 0;
+const MADT_TYPE_LOCAL_APIC = 0;
 /** MADT structure type 1: I/O APIC. */
-export const MADT_TYPE_IO_APIC = 1;
+const MADT_TYPE_IO_APIC = 1;
 /** MADT structure type 2: interrupt source override. */
-export const MADT_TYPE_INTERRUPT_OVERRIDE = 2;
+const MADT_TYPE_INTERRUPT_OVERRIDE = 2;
 /** MADT structure type 4: local APIC NMI. */
-export const MADT_TYPE_LOCAL_APIC_NMI = 4;
+const MADT_TYPE_LOCAL_APIC_NMI = 4;
 /** MADT local APIC flags bit 0: enabled. */
-export const MADT_LOCAL_APIC_ENABLED = 1 << 0;
+const MADT_LOCAL_APIC_ENABLED = 1 << 0;
 
 const RSDP_REVISION = 2;
 const XSDT_REVISION = 1;

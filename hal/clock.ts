@@ -31,7 +31,7 @@ export const NS_PER_SECOND = 1_000_000_000;
  * exceeds the nanoseconds it spans and stays a safe integer. Their products
  * are split into 15-bit halves, so every step is an exact double.
  */
-export const MAX_CYCLE_FREQUENCY_HZ = NS_PER_SECOND;
+export const MAX_CYCLE_FREQUENCY_HZ: number = NS_PER_SECOND;
 
 /** A source of machine time. */
 export interface Clock {

@@ -112,7 +112,7 @@ export class InterruptController implements InterruptLines {
   readonly #isAutoEoi = [false, false];
   readonly #readsIsr = [false, false];
   /** Interrupts raised per line since reset, for statistics. */
-  readonly raisedCount = new Uint32Array(IRQ_LINE_COUNT);
+  readonly raisedCount: Uint32Array = new Uint32Array(IRQ_LINE_COUNT);
   /** The master's ports (claim them at 0x20). */
   readonly masterPorts: PortDevice = this.#chipPorts(MASTER, "8259a-master@0x20");
   /** The slave's ports (claim them at 0xa0). */

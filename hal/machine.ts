@@ -9,13 +9,14 @@
 import { DeviceBus } from "./bus.ts";
 import { type Clock, type ClockedDevice, VirtualClock } from "./clock.ts";
 import { CpuContext } from "./cpu.ts";
+import type { Hardware } from "./hardware.ts";
 import { InterruptController } from "./interrupt_controller.ts";
 import { Mmu, type MmuOptions } from "./mmu.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import type { Tracer } from "./trace.ts";
 
 /** A simulated computer that a kernel can run on. */
-export class Machine {
+export class Machine implements Hardware {
   /** Physical RAM. */
   readonly memory: PhysicalMemory;
   /** Port I/O and MMIO routing. */

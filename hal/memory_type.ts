@@ -84,6 +84,6 @@ export function isUncacheable(memoryType: number): boolean {
 }
 
 /** A memory type's short name: `UC`, `UC-`, `WC`, `WT`, `WP`, `WB`, or hex when reserved. */
-export function memoryTypeName(memoryType: number): string {
+export function patMemoryTypeName(memoryType: number): string {
   return TYPE_NAMES[memoryType] ?? `reserved ${hex(memoryType, 2)}`;
 }

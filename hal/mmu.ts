@@ -74,7 +74,7 @@ import {
   reservedHighMask,
   reservedLowMask,
 } from "./page_table_entry.ts";
-import { isUncacheable, memoryTypeName, memoryTypeOf } from "./memory_type.ts";
+import { isUncacheable, memoryTypeOf, patMemoryTypeName } from "./memory_type.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import { type Tlb, TLB_DIRTY, TLB_GLOBAL, TLB_NO_EXECUTE, TLB_USER, TLB_WRITABLE } from "./tlb.ts";
 import type { Tracer } from "./trace.ts";
@@ -765,7 +765,7 @@ export class Mmu {
       virtAddr: pageVa,
       physAddr: frameBase as PhysAddr,
       pageSizeBytes: spanBytes as PageSizeBytes,
-      memoryType: memoryTypeName(memoryType),
+      memoryType: patMemoryTypeName(memoryType),
       deviceName,
     };
     if (violations.length < MAX_CACHING_VIOLATIONS) violations.push(violation);

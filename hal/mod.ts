@@ -18,6 +18,7 @@ export * from "./tlb.ts";
 export * from "./memory_type.ts";
 export * from "./mmu.ts";
 export * from "./machine.ts";
+export * from "./hardware.ts";
 export * from "./memory_layout.ts";
 export * from "./multiboot2.ts";
 export * from "./boot_loader.ts";

@@ -10,6 +10,8 @@ export type KernelErrorCode =
   // Boot information
   | "InvalidBootMagic"
   | "InvalidBootInfo"
+  | "EfiBootServicesActive"
+  | "NoMemoryMap"
   // Physical memory
   | "OutOfMemory"
   | "FrameInUse"
@@ -33,10 +35,13 @@ export type KernelErrorCode =
   // Firmware tables and interrupt hardware
   | "InvalidAcpiTable"
   | "InterruptsNotRouted"
-  | "TimerCalibrationFailed";
+  | "TimerCalibrationFailed"
+  // Replaceable parts (a provider that breaks its contract)
+  | "InvalidPart";
 
 /** A kernel failure with a machine-readable code and a one-line message. */
 export class KernelError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "KernelError";
   /** What went wrong, for matching. */
   readonly code: KernelErrorCode;

@@ -8,15 +8,17 @@
  * @module
  */
 
-import { hex, KERNEL_LOAD_ADDRESS, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
-import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
+import { hex, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
 import {
   type BootInfo,
+  type BootMemory,
   checkBootMagic,
+  formatBytes,
+  logBootInfo,
   parseMultiboot2,
+  planBootMemory,
   usableBytes,
-} from "./boot/multiboot2_parser.ts";
-import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
+} from "./boot/mod.ts";
 import { type AcpiReport, acpiReport, type AcpiTables, discoverAcpi } from "./acpi/mod.ts";
 import { identifyUart, SERIAL_COM1_PORT, SerialPort, type TickTimer } from "./drivers/mod.ts";
 import {
@@ -25,18 +27,31 @@ import {
   startInterrupts,
 } from "./interrupts/mod.ts";
 import { KernelLog } from "./log.ts";
+import { KernelError } from "./errors.ts";
 import {
-  bootReservations,
-  createBootFrameAllocator,
+  type KernelDriver,
+  type KernelPartNames,
+  type KernelParts,
+  STOCK_PART_NAME,
+} from "./kernel_parts.ts";
+import {
+  type AddressSpaceFactory,
+  bootFrameProvider,
+  createStockAddressSpace,
+  createStockFrameProvider,
+  createStockKernelHeap,
+  createStockPageFaultPolicy,
   DIRECT_MAP_BASE,
-  type FrameAllocator,
+  type FrameProvider,
   KernelAddressSpace,
-  KernelPageFaultHandler,
-  KmemHeap,
-  type KmemHeapStats,
+  type KernelHeap,
+  mapperAddressSpaceFactory,
+  type PageFaultPolicy,
   type PagingReport,
 } from "./mm/mod.ts";
+import { type Command, MONITOR_COMMANDS } from "./monitor/mod.ts";
 import { KernelPanic, panicReason, printPanic } from "./panic.ts";
+import { plural } from "./plural.ts";
 import {
   memorySelftests,
   pagingSelftests,
@@ -70,21 +85,35 @@ export interface KernelReport {
   cmdline: string;
   /** Where the MBI is, its size and its tag types in order. */
   mbi: { address: number; totalSize: number; tagTypes: number[] };
-  /** The firmware memory map. */
+  /** The firmware memory map, exactly as the MBI gives it. */
   memoryMap: { base: number; length: number; type: number }[];
-  /** Boot modules. */
-  modules: { start: number; end: number; string: string }[];
-  /** Bytes of available (type 1) memory. */
+  /** The memory map the kernel uses: sanitized, sorted, disjoint, backed by RAM. */
+  sanitizedMemoryMap: { base: number; length: number; type: number }[];
+  /** Boot modules; `loaded` is false when their bytes cannot be where the tag says. */
+  modules: { start: number; end: number; string: string; loaded: boolean }[];
+  /** The kernel image's physical extent and where each bound came from. */
+  kernelImage: { start: number; end: number; baseSource: string; endSource: string };
+  /** Bytes of available (type 1) memory in the sanitized map. */
   usableBytes: number;
+  /** Which provider each replaceable part is: `stock` or the module it came from. */
+  parts: KernelPartNames;
   /** The frame allocator's counters, read from its state in RAM. */
   frames: {
     totalFrames: number;
     freeFrames: number;
     reservedFrames: number;
     pools: { base: number; frameCount: number; freeFrames: number }[];
+    /** Counters particular to the provider, when it reports any. */
+    details?: Readonly<Record<string, number>>;
   };
   /** The kmem heap's counters. */
-  heap: { bytesInUse: number; bytesMapped: number; allocations: number };
+  heap: {
+    bytesInUse: number;
+    bytesMapped: number;
+    allocations: number;
+    /** Counters particular to the heap, when it reports any. */
+    details?: Readonly<Record<string, number>>;
+  };
   /** The kernel address space and the MMU's counters. */
   paging: PagingReport;
   /** Self-test outcome, with `--selftest`. */
@@ -103,16 +132,24 @@ export class Kernel {
   readonly serial: SerialPort;
   /** The validated boot information. */
   readonly bootInfo: BootInfo;
+  /** Physical memory as the boot information describes it: sanitized map, image, reservations. */
+  readonly bootMemory: BootMemory;
   /** Settings the kernel was built with. */
   readonly config: KernelConfig;
   /** The physical frame allocator. */
-  readonly frames: FrameAllocator;
+  readonly frames: FrameProvider;
   /** The kernel's address space: direct map, kernel image, recursive entry. */
   readonly kernelSpace: KernelAddressSpace;
-  /** The page-fault handler: demand-zero and copy-on-write. */
-  readonly pageFaults: KernelPageFaultHandler;
+  /** Creates an empty address space with the kernel's page-table mapper. */
+  readonly createAddressSpace: AddressSpaceFactory;
+  /** The page-fault policy: demand-zero and copy-on-write. */
+  readonly pageFaults: PageFaultPolicy;
   /** The kmem heap (kmalloc/kfree), handing out direct-map addresses. */
-  readonly heap: KmemHeap;
+  readonly heap: KernelHeap;
+  /** Which provider each replaceable part is. */
+  readonly parts: KernelPartNames;
+  /** Monitor commands the drivers of extra devices added. */
+  readonly commands: readonly Command[];
   /** The tick: the local APIC timer (APIC mode) or the PIT (legacy mode). */
   readonly timer: TickTimer;
   /** The firmware's ACPI tables, if any were usable. */
@@ -122,16 +159,20 @@ export class Kernel {
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
 
-  private constructor(parts: Omit<Kernel, "report" | "selftests">) {
+  private constructor(parts: Omit<Kernel, "report" | "selftests" | "runSelftests">) {
     this.machine = parts.machine;
     this.log = parts.log;
     this.serial = parts.serial;
     this.bootInfo = parts.bootInfo;
+    this.bootMemory = parts.bootMemory;
     this.config = parts.config;
     this.frames = parts.frames;
     this.kernelSpace = parts.kernelSpace;
+    this.createAddressSpace = parts.createAddressSpace;
     this.pageFaults = parts.pageFaults;
     this.heap = parts.heap;
+    this.parts = parts.parts;
+    this.commands = parts.commands;
     this.timer = parts.timer;
     this.acpi = parts.acpi;
     this.interrupts = parts.interrupts;
@@ -142,11 +183,23 @@ export class Kernel {
    * The kernel entry point. Returns the running kernel; on any failure prints
    * `KERNEL PANIC: <reason>` (on serial, or the debug console if serial is not
    * up), halts the machine and throws {@linkcode KernelPanic}.
+   *
+   * @param machine The hardware.
+   * @param magic EAX: the multiboot2 magic.
+   * @param mbiAddress EBX: the boot information's physical address.
+   * @param config Build-time settings.
+   * @param parts Replacements for stock parts, and extra drivers (default: all stock).
    */
-  static boot(machine: Machine, magic: number, mbiAddress: PhysAddr, config: KernelConfig): Kernel {
+  static boot(
+    machine: Machine,
+    magic: number,
+    mbiAddress: PhysAddr,
+    config: KernelConfig,
+    parts: KernelParts = {},
+  ): Kernel {
     const log = new KernelLog(() => machine.clock.nowNs());
     try {
-      return Kernel.#start(machine, log, magic, mbiAddress, config);
+      return Kernel.#start(machine, log, magic, mbiAddress, config, parts);
     } catch (error) {
       throw Kernel.#panic(machine, log, error);
     }
@@ -158,7 +211,9 @@ export class Kernel {
     magic: number,
     mbiAddress: PhysAddr,
     config: KernelConfig,
+    parts: KernelParts,
   ): Kernel {
+    const commands = driverCommands(parts.drivers ?? []); // names checked before anything runs
     const uartType = identifyUart(machine.cpu, SERIAL_COM1_PORT); // Linux-style probe, first
     const serial = new SerialPort(machine.cpu); // COM1 driver
     serial.init(); // scratch test, 115200 8N1, FIFOs (trigger 14), loopback self-test
@@ -168,27 +223,56 @@ export class Kernel {
     installMachineCheckHandler(machine, log); // #MC: an access nothing answers panics, naming it
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
-    logBootInfo(log, bootInfo);
-    const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
-    const frames = createBootFrameAllocator(machine.memory, bootInfo, reservations, !!config.debug);
-    frames.setTracer(config.tracer); // before the page tables, so their frames are traced
+    const bootMemory = planBootMemory(bootInfo, {
+      memory: machine.memory,
+      physAddrBits: machine.mmu.maxPhysAddrBits,
+    }); // sanitized memory map, kernel image extent, modules, reservations
+    logBootInfo(log, bootInfo, bootMemory);
+    logParts(log, parts);
+    const frames = bootFrameProvider(
+      parts.frames?.create ?? createStockFrameProvider,
+      machine.memory,
+      bootMemory.memoryMap,
+      bootMemory.reservations,
+      !!config.debug,
+    ); // the physical frame allocator
+    frames.setTracer?.(config.tracer); // before the page tables, so their frames are traced
     logFrames(log, frames);
+    const createAddressSpace = parts.pageMapper === undefined
+      ? createStockAddressSpace
+      : mapperAddressSpaceFactory(parts.pageMapper.create);
     const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
-      memoryMap: bootInfo.memoryMap,
+      createAddressSpace,
+      // The recursive entry is the stock mapper's: a user's mapper would walk into it.
+      recursiveMapping: parts.pageMapper === undefined,
+      memoryMap: bootMemory.memoryMap,
       kernelImage: {
-        base: bootInfo.loadBaseAddr ?? KERNEL_LOAD_ADDRESS,
-        length: KERNEL_IMAGE_SIZE_BYTES,
+        base: bootMemory.kernelImage.base,
+        length: bootMemory.kernelImage.end - bootMemory.kernelImage.base,
       },
     }); // page tables: direct map, kernel image, PML4[510]
     kernelSpace.enablePaging(); // EFER.LME|NXE, CR4.PAE|PGE, CR3, CR0.PG|WP
     for (const line of kernelSpace.layoutLines()) log.info("paging", line);
-    const pageFaults = KernelPageFaultHandler.install(machine.mmu, machine.cpu, frames); // #PF
+    const pageFaults = (parts.pageFaults?.create ?? createStockPageFaultPolicy)({
+      memory: machine.memory,
+      frames,
+      mmu: machine.mmu,
+      cpu: machine.cpu,
+    });
+    machine.mmu.setPageFaultHandler((fault) => pageFaults.handle(fault)); // #PF
     pageFaults.attach(kernelSpace.addressSpace);
-    const heap = KmemHeap.create(machine.memory, frames, { directMapOffset: DIRECT_MAP_BASE });
-    heap.setTracer(config.tracer);
+    const heap = (parts.heap?.create ?? createStockKernelHeap)({
+      memory: machine.memory,
+      frames,
+      directMapOffset: DIRECT_MAP_BASE,
+      debug: !!config.debug,
+    }); // kmalloc/kfree
+    heap.setTracer?.(config.tracer);
     log.info(
       "heap",
-      `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
+      heap.rootAddress === undefined
+        ? "kmem heap up at direct-map addresses"
+        : `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
     );
     const acpi = discoverAcpi(machine.memory, bootInfo, log); // RSDP -> XSDT -> FADT, MADT, HPET
     const interrupts = startInterrupts(machine, {
@@ -200,8 +284,20 @@ export class Kernel {
     }); // APIC mode (else 8259 + PIT), the tick running, interrupts on
     serial.connectInterrupts(interrupts.isa); // COM1's IRQ 4 through the controller in use
     const timer = interrupts.timer;
+    for (const driver of parts.drivers ?? []) {
+      driver.init?.({
+        hardware: machine,
+        frames,
+        heap,
+        interrupts: interrupts.isa,
+        log: (message) => log.info(driver.name, message),
+      }); // extra devices
+    }
     const selftestResults = config.selftest
-      ? runSelftests(kernelSelftests(machine, frames, heap, kernelSpace, pageFaults))
+      ? runSelftests(
+        kernelSelftests(machine, frames, heap, kernelSpace, createAddressSpace, pageFaults),
+        { frames, heap },
+      ) // each checked for leaked frames and heap bytes
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -210,11 +306,21 @@ export class Kernel {
       log,
       serial,
       bootInfo,
+      bootMemory,
       config,
       frames,
       kernelSpace,
+      createAddressSpace,
       pageFaults,
       heap,
+      parts: {
+        frames: parts.frames?.name ?? STOCK_PART_NAME,
+        pageMapper: parts.pageMapper?.name ?? STOCK_PART_NAME,
+        heap: parts.heap?.name ?? STOCK_PART_NAME,
+        pageFaults: parts.pageFaults?.name ?? STOCK_PART_NAME,
+        drivers: (parts.drivers ?? []).map((driver) => driver.name),
+      },
+      commands,
       timer,
       acpi,
       interrupts,
@@ -224,7 +330,22 @@ export class Kernel {
 
   /** The kernel's self-tests (memory, then paging), as `--selftest` and the monitor run them. */
   selftests(): Selftest[] {
-    return kernelSelftests(this.machine, this.frames, this.heap, this.kernelSpace, this.pageFaults);
+    return kernelSelftests(
+      this.machine,
+      this.frames,
+      this.heap,
+      this.kernelSpace,
+      this.createAddressSpace,
+      this.pageFaults,
+    );
+  }
+
+  /**
+   * Runs the kernel's self-tests now, each checked for leaked frames and
+   * heap bytes, and returns their results (never throws).
+   */
+  runSelftests(): SelftestResult[] {
+    return runSelftests(this.selftests(), { frames: this.frames, heap: this.heap });
   }
 
   /**
@@ -232,9 +353,9 @@ export class Kernel {
    * it was read back from the kernel's own structures in RAM.
    */
   report(): KernelReport {
-    const { bootInfo } = this;
+    const { bootInfo, bootMemory } = this;
     const frameStats = this.frames.stats();
-    const heapStats: KmemHeapStats = this.heap.stats();
+    const heapStats = this.heap.stats();
     const report: KernelReport = {
       bootloaderName: bootInfo.bootloaderName ?? "",
       cmdline: bootInfo.cmdline ?? "",
@@ -244,8 +365,25 @@ export class Kernel {
         tagTypes: [...bootInfo.mbi.tagTypes],
       },
       memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),
-      modules: bootInfo.modules.map(({ start, end, string }) => ({ start, end, string })),
-      usableBytes: usableBytes(bootInfo),
+      sanitizedMemoryMap: bootMemory.memoryMap.map(({ base, length, type }) => ({
+        base,
+        length,
+        type,
+      })),
+      modules: bootMemory.modules.map(({ start, end, string, isLoaded }) => ({
+        start,
+        end,
+        string,
+        loaded: isLoaded,
+      })),
+      kernelImage: {
+        start: bootMemory.kernelImage.base,
+        end: bootMemory.kernelImage.end,
+        baseSource: bootMemory.kernelImage.baseSource,
+        endSource: bootMemory.kernelImage.endSource,
+      },
+      usableBytes: usableBytes(bootMemory.memoryMap),
+      parts: this.parts,
       frames: {
         totalFrames: frameStats.totalFrames,
         freeFrames: frameStats.freeFrames,
@@ -255,11 +393,13 @@ export class Kernel {
           frameCount,
           freeFrames,
         })),
+        ...(frameStats.details === undefined ? {} : { details: { ...frameStats.details } }),
       },
       heap: {
         bytesInUse: heapStats.bytesInUse,
         bytesMapped: heapStats.bytesMapped,
         allocations: heapStats.allocations,
+        ...(heapStats.details === undefined ? {} : { details: { ...heapStats.details } }),
       },
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
       acpi: this.acpi === undefined ? null : acpiReport(this.acpi, this.machine.memory),
@@ -284,48 +424,61 @@ export class Kernel {
 
 function kernelSelftests(
   machine: Machine,
-  frames: FrameAllocator,
-  heap: KmemHeap,
+  frames: FrameProvider,
+  heap: KernelHeap,
   kernelSpace: KernelAddressSpace,
-  pageFaults: KernelPageFaultHandler,
+  createAddressSpace: AddressSpaceFactory,
+  pageFaults: PageFaultPolicy,
 ): Selftest[] {
   const { mmu, cpu } = machine;
   return [
     ...memorySelftests({ frames, heap, mmu }),
-    ...pagingSelftests({ frames, mmu, cpu, kernelSpace, pageFaults }),
+    ...pagingSelftests({ frames, createAddressSpace, mmu, cpu, kernelSpace, pageFaults }),
   ];
 }
 
-function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
-  const { mbi } = bootInfo;
-  log.info(
-    "boot",
-    `multiboot2 info at ${hex(mbi.address)}, ${mbi.totalSize} bytes, tags ${
-      mbi.tagTypes.join(",")
-    }`,
-  );
-  for (const warning of bootInfo.warnings) log.warn("boot", warning);
-  log.info("boot", `boot loader: ${bootInfo.bootloaderName ?? "(not given)"}`);
-  log.info("boot", `cmdline: ${bootInfo.cmdline || "(empty)"}`);
-  log.info("mem", `memory map (${bootInfo.memoryMap.length} regions):`);
-  for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
-  bootInfo.modules.forEach((module, index) => {
-    log.info(
-      "boot",
-      `module ${index}: ${hex(module.start)}..${hex(module.end)} ` +
-        `(${formatBytes(module.end - module.start)}) "${module.string}"`,
-    );
-  });
-  const usable = usableBytes(bootInfo);
-  log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
+/**
+ * The monitor commands of the drivers, checked: a name may be used once,
+ * and not by a stock command.
+ */
+function driverCommands(drivers: readonly KernelDriver[]): Command[] {
+  const taken = new Set(MONITOR_COMMANDS.map((command) => command.name));
+  const commands: Command[] = [];
+  for (const driver of drivers) {
+    for (const command of driver.commands ?? []) {
+      if (taken.has(command.name)) {
+        throw new KernelError(
+          "InvalidPart",
+          `Driver ${driver.name} cannot add monitor command "${command.name}": the name is taken`,
+        );
+      }
+      taken.add(command.name);
+      commands.push(command);
+    }
+  }
+  return commands;
 }
 
-function logFrames(log: KernelLog, frames: FrameAllocator): void {
+/** One line per part that is not the stock one. */
+function logParts(log: KernelLog, parts: KernelParts): void {
+  const named: [string, { readonly name: string } | undefined][] = [
+    ["frame allocator", parts.frames],
+    ["page-table mapper", parts.pageMapper],
+    ["kmem heap", parts.heap],
+    ["page-fault policy", parts.pageFaults],
+  ];
+  for (const [what, part] of named) {
+    if (part !== undefined) log.info("parts", `${what} from ${part.name}`);
+  }
+  for (const driver of parts.drivers ?? []) log.info("parts", `driver ${driver.name}`);
+}
+
+function logFrames(log: KernelLog, frames: FrameProvider): void {
   const stats = frames.stats();
   for (const pool of stats.pools) {
     log.info(
       "frames",
-      `pool ${hex(pool.base, 12)}: ${pool.frameCount} frames (${
+      `pool ${hex(pool.base, 12)}: ${plural(pool.frameCount, "frame")} (${
         formatBytes(pool.frameCount * 4096)
       }), ` +
         `${pool.freeFrames} free, ${pool.reservedFrames} reserved`,
@@ -333,14 +486,16 @@ function logFrames(log: KernelLog, frames: FrameAllocator): void {
   }
   log.info(
     "frames",
-    `free: ${stats.freeFrames}/${stats.totalFrames} frames (${stats.reservedFrames} reserved)`,
+    `free: ${stats.freeFrames}/${
+      plural(stats.totalFrames, "frame")
+    } (${stats.reservedFrames} reserved)`,
   );
 }
 
 function logSelftests(log: KernelLog, results: readonly SelftestResult[]): void {
   for (const result of results) {
     if (result.passed) log.info("selftest", `pass: ${result.name}`);
-    else log.error("selftest", `FAIL: ${result.name}: ${result.detail}`);
+    else log.error("selftest", `"${result.name}" failed: ${result.detail}`);
   }
   const passed = results.filter((r) => r.passed).length;
   log.info("selftest", `${passed} passed, ${results.length - passed} failed`);

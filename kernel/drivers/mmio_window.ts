@@ -26,14 +26,14 @@ import {
   type PhysAddr,
   type VirtAddr,
 } from "../../hal/mod.ts";
-import { type AddressSpace, pageFlags } from "../mm/mod.ts";
+import { type AddressSpaceLike, type PageFlags, pageFlags } from "../mm/mod.ts";
 
 /** First virtual address of the window: the top 16 MiB of the address space. */
 export const MMIO_WINDOW_BASE = (2 ** 48 - 2 ** 24) as VirtAddr;
 /** Bytes of virtual space the window offers. */
 export const MMIO_WINDOW_BYTES = 8 * 2 ** 20;
 /** How device registers are mapped: writable, never executable, global, uncached. */
-export const MMIO_PAGE_FLAGS = pageFlags({
+export const MMIO_PAGE_FLAGS: PageFlags = pageFlags({
   writable: true,
   global: true,
   cacheDisabled: true,
@@ -74,13 +74,13 @@ export class MmioRegion {
 
 /** Maps device registers into the kernel's MMIO window. */
 export class MmioWindow {
-  readonly #space: AddressSpace;
+  readonly #space: AddressSpaceLike;
   readonly #mmu: Mmu;
   readonly #regions: MmioRegion[] = [];
   #nextVa = MMIO_WINDOW_BASE as number;
 
   /** A window in `space`, accessed through `mmu`. */
-  constructor(space: AddressSpace, mmu: Mmu) {
+  constructor(space: AddressSpaceLike, mmu: Mmu) {
     this.#space = space;
     this.#mmu = mmu;
   }

@@ -34,7 +34,7 @@ import {
   type TickTimer,
 } from "../drivers/mod.ts";
 import type { KernelLog } from "../log.ts";
-import type { AddressSpace } from "../mm/mod.ts";
+import type { AddressSpaceLike } from "../mm/mod.ts";
 import { calibrateLapicTimer, type TimerCalibration } from "./lapic_calibration.ts";
 import {
   APIC_ERROR_VECTOR,
@@ -94,7 +94,7 @@ export interface InterruptSystem {
 /** What {@linkcode startInterrupts} needs. */
 export interface InterruptOptions {
   /** The kernel's address space, for the MMIO window. */
-  readonly space: AddressSpace;
+  readonly space: AddressSpaceLike;
   /** The ACPI tables, or undefined when there are none usable. */
   readonly acpi: AcpiTables | undefined;
   /** Where boot messages go. */

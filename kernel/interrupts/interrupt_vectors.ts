@@ -32,7 +32,7 @@ export interface VectorEntry {
 /** Handlers on CPU vectors, named and counted. */
 export class InterruptVectors implements VectorInstaller {
   /** Deliveries per vector since boot. */
-  readonly counts = new Uint32Array(INTERRUPT_VECTOR_COUNT);
+  readonly counts: Uint32Array = new Uint32Array(INTERRUPT_VECTOR_COUNT);
   readonly #cpu: CpuContext;
   readonly #names: (string | undefined)[] = new Array(INTERRUPT_VECTOR_COUNT);
 

@@ -57,7 +57,8 @@ import {
   type PageFlags,
 } from "./address_space.ts";
 import type { PhysRange } from "./early_allocator.ts";
-import type { FrameAllocator } from "./frame_allocator.ts";
+import type { FrameProvider } from "./frame_provider.ts";
+import type { AddressSpaceFactory, AddressSpaceLike } from "./page_mapper.ts";
 
 /** Where the direct map of physical memory starts: 0xffff800000000000 (2^47 as 48 bits). */
 export const DIRECT_MAP_BASE = HIGHER_HALF_START as VirtAddr;
@@ -93,6 +94,8 @@ export interface KernelAddressSpaceOptions {
   readonly kernelImage: PhysRange;
   /** Install the recursive entry at PML4[510] (default true). */
   readonly recursiveMapping?: boolean;
+  /** Creates the address space (default {@linkcode AddressSpace.create}); a user's mapper plugs in here. */
+  readonly createAddressSpace?: AddressSpaceFactory;
 }
 
 /** One mapped region of the kernel's address space, for the boot log. */
@@ -173,14 +176,14 @@ export function directMapRanges(memoryMap: readonly MemoryMapRegion[]): PhysRang
 /** The kernel's address space and what it maps. */
 export class KernelAddressSpace {
   /** The page tables. */
-  readonly addressSpace: AddressSpace;
+  readonly addressSpace: AddressSpaceLike;
   /** The mapped regions: the direct map (one per RAM range), then the kernel image. */
   readonly regions: readonly KernelRegion[];
   /** Whether PML4[510] points at the PML4. */
   readonly hasRecursiveMapping: boolean;
 
   private constructor(
-    addressSpace: AddressSpace,
+    addressSpace: AddressSpaceLike,
     regions: readonly KernelRegion[],
     hasRecursiveMapping: boolean,
   ) {
@@ -202,12 +205,12 @@ export class KernelAddressSpace {
    * @throws {MappingError} `FrameAllocationFailed` if the tables do not fit.
    */
   static build(
-    frames: FrameAllocator,
+    frames: FrameProvider,
     cpu: CpuContext,
     options: KernelAddressSpaceOptions,
   ): KernelAddressSpace {
     const hasRecursiveMapping = options.recursiveMapping ?? true;
-    const space = AddressSpace.create(
+    const space = (options.createAddressSpace ?? AddressSpace.create)(
       frames,
       cpu,
       hasRecursiveMapping ? { recursiveIndex: RECURSIVE_PML4_INDEX } : {},
@@ -305,7 +308,7 @@ function formatRegion(region: KernelRegion): string {
  * operation per run of equal pages.
  */
 function mapLargest(
-  space: AddressSpace,
+  space: AddressSpaceLike,
   name: string,
   base: number,
   length: number,

@@ -21,7 +21,7 @@
 
 import { type FrameNumber, frameStart, hex, PAGE_SIZE_4K, type PhysAddr } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
-import type { FrameAllocator } from "./frame_allocator.ts";
+import type { FrameProvider } from "./frame_provider.ts";
 import type { HeldFrame } from "./frame_metadata.ts";
 
 /** Options of {@linkcode Page.alloc}. */
@@ -37,11 +37,11 @@ export interface ContigPagesAllocOptions extends PageAllocOptions {
 }
 
 /** Creates a Page around a reference its caller already owns (set in Page's static block). */
-let adoptPage: (allocator: FrameAllocator, frame: number) => Page;
+let adoptPage: (allocator: FrameProvider, frame: number) => Page;
 
 /** A counted reference to one physical frame, freed with the last reference. */
 export class Page implements Disposable {
-  readonly #allocator: FrameAllocator;
+  readonly #allocator: FrameProvider;
   readonly #frame: number;
   #isDisposed = false;
 
@@ -49,7 +49,7 @@ export class Page implements Disposable {
     adoptPage = (allocator, frame) => new Page(allocator, frame);
   }
 
-  private constructor(allocator: FrameAllocator, frame: number) {
+  private constructor(allocator: FrameProvider, frame: number) {
     this.#allocator = allocator;
     this.#frame = frame;
   }
@@ -77,7 +77,7 @@ export class Page implements Disposable {
    * } // freed here
    * ```
    */
-  static alloc(allocator: FrameAllocator, options: PageAllocOptions = {}): Page {
+  static alloc(allocator: FrameProvider, options: PageAllocOptions = {}): Page {
     const frame = allocator.allocate();
     takeFreshFrames(allocator, frame, 1, options.zeroed ?? true);
     return new Page(allocator, frame);
@@ -92,7 +92,7 @@ export class Page implements Disposable {
    * @throws {KernelError} `InvalidFrame` if `pa` is not a frame start or no
    *   handle holds the frame.
    */
-  static fromRaw(allocator: FrameAllocator, pa: PhysAddr): Page {
+  static fromRaw(allocator: FrameProvider, pa: PhysAddr): Page {
     const frame = checkRaw(allocator, pa, 1);
     return new Page(allocator, frame);
   }
@@ -193,11 +193,11 @@ export class Page implements Disposable {
 export class ContigPages implements Disposable {
   /** Number of frames in the run. */
   readonly frameCount: number;
-  readonly #allocator: FrameAllocator;
+  readonly #allocator: FrameProvider;
   readonly #frame: number;
   #isDisposed = false;
 
-  private constructor(allocator: FrameAllocator, frame: number, frameCount: number) {
+  private constructor(allocator: FrameProvider, frame: number, frameCount: number) {
     this.#allocator = allocator;
     this.#frame = frame;
     this.frameCount = frameCount;
@@ -214,7 +214,7 @@ export class ContigPages implements Disposable {
    * @throws {RangeError} If `frameCount` or `alignFrames` is invalid.
    */
   static alloc(
-    allocator: FrameAllocator,
+    allocator: FrameProvider,
     frameCount: number,
     options: ContigPagesAllocOptions = {},
   ): ContigPages {
@@ -233,7 +233,7 @@ export class ContigPages implements Disposable {
    * @throws {KernelError} `InvalidFrame` if `pa` is not a frame start or a
    *   frame of the run is held by no handle.
    */
-  static fromRaw(allocator: FrameAllocator, pa: PhysAddr, frameCount: number): ContigPages {
+  static fromRaw(allocator: FrameProvider, pa: PhysAddr, frameCount: number): ContigPages {
     const frame = checkRaw(allocator, pa, frameCount);
     return new ContigPages(allocator, frame, frameCount);
   }
@@ -359,13 +359,13 @@ export class ContigPages implements Disposable {
  * @param allocator The frame allocator.
  * @returns One entry per held frame.
  */
-export function heldFrames(allocator: FrameAllocator): HeldFrame[] {
+export function heldFrames(allocator: FrameProvider): HeldFrame[] {
   return allocator.metadata.heldFrames();
 }
 
 /** Gives fresh frames their first reference, zeroes them, and records the site. */
 function takeFreshFrames(
-  allocator: FrameAllocator,
+  allocator: FrameProvider,
   frame: number,
   frameCount: number,
   isZeroed: boolean,
@@ -385,7 +385,7 @@ function takeFreshFrames(
 }
 
 /** Drops one reference to each frame of a run and frees, in runs, those that reach 0. */
-function releaseFrames(allocator: FrameAllocator, first: number, frameCount: number): void {
+function releaseFrames(allocator: FrameProvider, first: number, frameCount: number): void {
   const metadata = allocator.metadata;
   // Check every frame before changing any count, so an underflow changes nothing:
   // release() throws RefcountUnderflow for a frame no handle holds.
@@ -407,7 +407,7 @@ function releaseFrames(allocator: FrameAllocator, first: number, frameCount: num
 }
 
 /** Validates a raw address handed back to fromRaw; returns its frame. */
-function checkRaw(allocator: FrameAllocator, pa: PhysAddr, frameCount: number): number {
+function checkRaw(allocator: FrameProvider, pa: PhysAddr, frameCount: number): number {
   if (!Number.isSafeInteger(pa) || pa < 0 || pa % PAGE_SIZE_4K !== 0) {
     throw new KernelError(
       "InvalidFrame",

@@ -1,6 +1,6 @@
 /**
- * The xorshift32 PRNG from shared/BENCHMARKS.md, for seeded, deterministic
- * tests and benchmark workloads.
+ * The xorshift32 PRNG defined in docs/benchmarks.md, for seeded, deterministic
+ * tests, self-tests, graders and benchmark workloads.
  *
  * @module
  */
