@@ -174,7 +174,7 @@ Deno.test("main.ts: a cacheable mapping of device registers is traced and listed
   assertStringIncludes(run.stdout, `  ${mistake}`);
   assertMatch(
     run.stdout,
-    /0xfee00000\.\.0xfee01000 {2}local-apic {2}in the CPU {2}mapped at 0xffffffffff000000/,
+    /0xfee00000-0xfee00fff {2}local-apic {2}in the CPU {2}mapped at 0xffffffffff000000/,
   );
 });
 

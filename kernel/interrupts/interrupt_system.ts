@@ -20,7 +20,14 @@
  * @module
  */
 
-import { hex, IRQ_COM1, IRQ_TIMER, type Machine, type PhysAddr } from "../../hal/mod.ts";
+import {
+  formatVirtAddr,
+  hex,
+  IRQ_COM1,
+  IRQ_TIMER,
+  type Machine,
+  type PhysAddr,
+} from "../../hal/mod.ts";
 import type { AcpiTables } from "../acpi/mod.ts";
 import { nmiAppliesTo } from "../acpi/mod.ts";
 import {
@@ -181,7 +188,9 @@ function startApic(machine: Machine, options: InterruptOptions): InterruptSystem
   for (const region of mmio.regions) {
     log.info(
       "mmio",
-      `${region.name} ${hex(region.physAddr)} mapped at ${hex(region.virtAddr)} uncached (PCD PWT)`,
+      `${region.name} ${hex(region.physAddr)} mapped at ${
+        formatVirtAddr(region.virtAddr)
+      } uncached (PCD PWT)`,
     );
   }
   const periodFs = hpet.periodFs();
@@ -229,7 +238,7 @@ function startApic(machine: Machine, options: InterruptOptions): InterruptSystem
       `I/O APIC ${ioApic.id} version ${
         hex(ioApic.driver.version(), 2)
       }: ${ioApic.pinCount} pins, ` +
-        `GSI ${ioApic.driver.gsiBase}..${ioApic.driver.gsiBase + ioApic.pinCount - 1}`,
+        `GSI ${ioApic.driver.gsiBase}-${ioApic.driver.gsiBase + ioApic.pinCount - 1}`,
     );
   }
   const isa = IsaInterrupts.apic(ioApics, madt.overrides, lapic, apicId, vectors);

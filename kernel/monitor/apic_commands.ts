@@ -23,7 +23,7 @@ import {
 } from "../acpi/mod.ts";
 import { LAPIC_LVT_NAMES } from "../drivers/mod.ts";
 import { describeRoute, type InterruptSystem } from "../interrupts/mod.ts";
-import { plural } from "./_format.ts";
+import { formatRange, plural } from "./_format.ts";
 import type { Command, CommandContext } from "./command.ts";
 
 const LVT_MASKED = 1 << 16;
@@ -154,7 +154,7 @@ export const apicCommands: readonly Command[] = [
         context.print(
           `I/O APIC ${ioApic.id} at ${hex(driver.region.physAddr)} (mapped at ` +
             `${formatVirtAddr(driver.region.virtAddr as VirtAddr)}), version ` +
-            `${hex(driver.version(), 2)}, ${ioApic.pinCount} pins, GSI ${gsiBase}..` +
+            `${hex(driver.version(), 2)}, ${ioApic.pinCount} pins, GSI ${gsiBase}-` +
             `${gsiBase + ioApic.pinCount - 1}`,
         );
         context.print(
@@ -253,7 +253,7 @@ function mmioLines(context: CommandContext): string[] {
     const mapping = region === undefined
       ? "not mapped by the kernel"
       : `mapped at ${formatVirtAddr(region.virtAddr)} uncached (PCD PWT)`;
-    return `${hex(range.base, 8)}..${hex(range.end, 8)}  ${range.name.padEnd(10)}  ` +
+    return `${formatRange(range.base, range.end - 1).padEnd(21)}  ${range.name.padEnd(10)}  ` +
       `${range.where.padEnd(10)}  ${mapping}`;
   });
   const mmu = machine.mmu;
