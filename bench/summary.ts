@@ -25,7 +25,6 @@
 import { type Figure, FIGURES } from "./_figures.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
-const BENCH_FILES = ["frames_bench.ts", "heap_bench.ts", "mmu_bench.ts", "paging_bench.ts"];
 const BOOT_PROBE = new URL("./boot_probe.ts", import.meta.url).pathname;
 /** Counted boot runs of each size, after one uncounted warm-up each. */
 const BOOT_RUNS = 5;
@@ -247,16 +246,34 @@ function figureRows(results: readonly FileResult[]): SummaryRow[] {
   return rows;
 }
 
+/** Every `*_bench.ts` file in bench/, by name. */
+function benchFiles(): string[] {
+  return [...Deno.readDirSync(BENCH_DIR)]
+    .filter((entry) => entry.isFile && entry.name.endsWith("_bench.ts"))
+    .map((entry) => BENCH_DIR + entry.name)
+    .sort();
+}
+
+/**
+ * Operations per iteration of a bench: its figure's count, else the first
+ * number in the parentheses that end its name ("... (1000 ops)"), else 1.
+ */
+function opsOf(name: string): number {
+  const figure = figureByName.get(name);
+  if (figure !== undefined) return figure.ops;
+  const match = /\((\d+)[^()]*\)$/.exec(name);
+  return match === null ? 1 : Number(match[1]);
+}
+
 async function main(args: readonly string[]): Promise<number> {
-  const files = args.length > 0 ? [...args] : BENCH_FILES.map((file) => BENCH_DIR + file);
+  const files = args.length > 0 ? [...args] : benchFiles();
   const results: FileResult[] = [];
   for (const file of files) {
     const result = await runBenchFile(file);
     results.push(result);
     const floor = result.nsPerIteration.get(FIGURES.floor.name);
     const rows = [...result.nsPerIteration].map(([name, ns]) => {
-      const figure = figureByName.get(name);
-      const ops = figure?.ops ?? 1;
+      const ops = opsOf(name);
       const perOp = ns / ops;
       return [
         name,

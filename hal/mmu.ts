@@ -23,6 +23,15 @@
  * it needs, never dividing. Protection on a TLB hit is one test against a mask
  * the CPU recomputes when its protection mode changes (hal/access_rights.ts).
  *
+ * A physical access that misses RAM goes to the CPU's own local APIC page
+ * (decoded inside the core, so each CPU sees its own) or to a device on the
+ * bus (MMIO through paging), and is an instruction boundary at which pending
+ * interrupts are delivered, as port I/O is. With neither, the access is a
+ * {@linkcode BusError}, raised as a machine check (#MC) to the kernel's
+ * handler. A TLB fill for a page that maps MMIO without an uncacheable
+ * memory type (PCD/PWT or PAT) is reported as a mistake: traced (`mmu`) and
+ * kept in {@linkcode Mmu.cachingViolations} for the kernel monitor.
+ *
  * @module
  */
 
@@ -36,13 +45,22 @@ import {
 } from "./address.ts";
 import * as accessRights from "./access_rights.ts";
 import type { AccessKind } from "./access_rights.ts";
-import type { AccessWidth, DeviceBus } from "./bus.ts";
+import type { AccessWidth, DeviceBus, MmioDevice } from "./bus.ts";
 import * as controlRegisters from "./control_registers.ts";
 import type { CpuContext } from "./cpu.ts";
 import * as faults from "./faults.ts";
 import { BusError, describePageFaultCode, GeneralProtection, PageFault } from "./faults.ts";
+import { isUncacheable, memoryTypeOf, patMemoryTypeName } from "./memory_type.ts";
 import * as pageTableEntry from "./page_table_entry.ts";
-import { PAGING_LEVEL_NAMES, type PagingLevel, reservedHighMask } from "./page_table_entry.ts";
+import {
+  PAGING_LEVEL_NAMES,
+  type PagingLevel,
+  PTE_PAT,
+  PTE_PAT_HUGE,
+  PTE_PCD,
+  PTE_PWT,
+  reservedHighMask,
+} from "./page_table_entry.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import * as tlbModule from "./tlb.ts";
 import { type Tlb, TLB_NO_4K_ENTRY, tlbRightsIndex } from "./tlb.ts";
@@ -69,6 +87,30 @@ export type ReadAccess = "read" | "fetch";
 export type PageFaultResolution = "retry" | "unhandled";
 /** The kernel's page-fault handler (the #PF vector). CR2 holds `fault.address`. */
 export type PageFaultHandler = (fault: PageFault) => PageFaultResolution;
+
+/**
+ * The kernel's machine-check handler (#MC, vector 18): called for a physical
+ * access no RAM or device answers. It should not return (a kernel panics);
+ * if it does, the MMU throws the BusError.
+ */
+export type MachineCheckHandler = (error: BusError) => void;
+
+/** A page that maps device registers with a cacheable memory type. */
+export interface CachingViolation {
+  /** First virtual address of the page. */
+  readonly virtAddr: VirtAddr;
+  /** First physical address of the page. */
+  readonly physAddr: PhysAddr;
+  /** Size of the page. */
+  readonly pageSizeBytes: PageSizeBytes;
+  /** The memory type the leaf selects: `WB`, `WT`, `WC` ... */
+  readonly memoryType: string;
+  /** The device whose registers it covers. */
+  readonly deviceName: string;
+}
+
+/** How many distinct {@linkcode CachingViolation}s the MMU keeps (it counts them all). */
+export const MAX_CACHING_VIOLATIONS = 32;
 
 /** Options for {@linkcode Mmu}. */
 export interface MmuOptions {
@@ -178,6 +220,12 @@ export class Mmu {
   walks = 0;
   /** Page faults raised, whether handled or thrown. */
   pageFaults = 0;
+  /** Machine checks raised (accesses no RAM or device answers). */
+  machineChecks = 0;
+  /** TLB fills of MMIO pages with a cacheable memory type (each page counted once). */
+  cachingViolationCount = 0;
+  /** The first {@linkcode MAX_CACHING_VIOLATIONS} of them. */
+  readonly cachingViolations: CachingViolation[] = [];
   readonly #cpu: CpuContext;
   readonly #memory: PhysicalMemory;
   readonly #bus: DeviceBus | undefined;
@@ -200,20 +248,24 @@ export class Mmu {
   /** The same RAM as Int32Arrays, for `Atomics.compareExchange`. */
   readonly #i32Views: readonly Int32Array[];
   /**
-   * The last physical address at which a 32-bit access lies wholly inside the
-   * RAM range that starts at address 0, and below 4 GiB; negative if there is
-   * none. Up to it an access is RAM without looking at the ranges or the bus
-   * (a compare, not an addition V8 would check), and `pa >>> 2` is its exact
-   * word index.
+   * The fast RAM window: the largest RAM range below 4 GiB (on a PC, the one
+   * from 1 MiB up). From #firstRamByte to #lastRamWord a 32-bit access lies
+   * wholly inside it, so it is RAM without looking at the ranges or the bus
+   * (two compares, no addition V8 would check), and `pa >>> 2` is its exact
+   * word index. Accesses outside the window take the slow path.
    */
+  readonly #firstRamByte: number;
+  /** The last address of the window at which a 32-bit access fits (below #firstRamByte: no window). */
   readonly #lastRamWord: number;
   /** The same for a byte access. */
   readonly #lastRamByte: number;
-  /** The word index, in the first RAM view, of the last page-table entry inside that RAM range. */
+  /** The word indices, in the first RAM view, of the window's first and last page-table entries. */
+  readonly #firstRamEntryWord: number;
   readonly #lastRamEntryWord: number;
   /** High-half bits 51:MAXPHYADDR. */
   readonly #reservedHigh: number;
   #handler: PageFaultHandler | undefined;
+  #machineCheckHandler: MachineCheckHandler | undefined;
   /** Event tracing (`--trace mmu`); undefined when off. */
   #tracer: Tracer | undefined;
   // What the last walk found, for probe(): the entries read and the leaf.
@@ -267,12 +319,21 @@ export class Mmu {
     this.#u32Views = u32Views;
     this.#u32Low = u32Views[0];
     this.#i32Views = i32Views;
-    const first = memory.ranges[0];
-    const lowRamEnd = first.base === 0 ? first.sizeBytes : 0;
-    const fastEnd = Math.min(lowRamEnd, FAST_ACCESS_LIMIT);
+    // The fast window: the largest RAM range below 4 GiB, clipped there.
+    let fastStart = 0;
+    let fastEnd = 0;
+    for (const range of memory.ranges) {
+      const end = Math.min(range.base + range.sizeBytes, FAST_ACCESS_LIMIT);
+      if (end - range.base > fastEnd - fastStart) {
+        fastStart = range.base;
+        fastEnd = end;
+      }
+    }
+    this.#firstRamByte = fastStart;
     this.#lastRamWord = fastEnd - 4;
     this.#lastRamByte = fastEnd - 1;
-    this.#lastRamEntryWord = (Math.min(lowRamEnd, VIEW_WORDS * 4) - ENTRY_SIZE_BYTES) / 4;
+    this.#firstRamEntryWord = fastStart / 4;
+    this.#lastRamEntryWord = (fastEnd - ENTRY_SIZE_BYTES) / 4;
     this.maxPhysAddrBits = options.maxPhysAddrBits ?? DEFAULT_MAX_PHYS_ADDR_BITS;
     this.#reservedHigh = reservedHighMask(this.maxPhysAddrBits);
   }
@@ -301,6 +362,15 @@ export class Mmu {
    */
   setPageFaultHandler(handler: PageFaultHandler | undefined): void {
     this.#handler = handler;
+  }
+
+  /**
+   * Installs the kernel's machine-check handler (or removes it with
+   * `undefined`); without one, an access no RAM or device answers throws
+   * its {@linkcode BusError}.
+   */
+  setMachineCheckHandler(handler: MachineCheckHandler | undefined): void {
+    this.#machineCheckHandler = handler;
   }
 
   /**
@@ -500,9 +570,9 @@ export class Mmu {
       return;
     }
     if (isNot4K) {
-      const pa = this.#tlb.translateLarge(va, access);
-      if (pa >= 0) {
-        this.#physAddr = pa;
+      const slot = this.#tlb.hitLarge(va, access);
+      if (slot >= 0) {
+        this.#physAddr = this.#tlb.physAddrAt(slot, va);
         return;
       }
     }
@@ -563,6 +633,7 @@ export class Mmu {
     // Without NXE, bit 63 is reserved like bits 51:MAXPHYADDR.
     const reservedHigh = nxe ? this.#reservedHigh : this.#reservedHigh | PTE_HIGH_NX;
     const lowWords = this.#u32Low;
+    const firstRamEntryWord = this.#firstRamEntryWord;
     const lastRamEntryWord = this.#lastRamEntryWord;
     restart: for (;;) {
       if (!isTranslate) this.#stepCount = 0;
@@ -585,7 +656,10 @@ export class Mmu {
           ? vaHigh >>> (shift - 32)
           : (vaLow >>> shift) | (vaHigh << (32 - shift));
         index = tableWord + 2 * (entryIndex & (ENTRIES_PER_TABLE - 1));
-        if ((view !== 0 || index > lastRamEntryWord) && !this.#isRamEntry(view, index)) {
+        if (
+          (view !== 0 || index > lastRamEntryWord || index < firstRamEntryWord) &&
+          !this.#isRamEntry(view, index)
+        ) {
           throw new BusError(
             ((view * VIEW_WORDS + index) * 4) as PhysAddr,
             ENTRY_SIZE_BYTES,
@@ -644,6 +718,10 @@ export class Mmu {
           continue restart;
         }
         const va = vaHigh * 2 ** 32 + (vaLow >>> 0);
+        // The test is inline: the check's arguments would be boxed numbers in a call.
+        if (frameBase + spanBytes > this.#lowestMmioBase()) {
+          this.#checkMmioCaching(va as VirtAddr, frameBase, spanBytes, low);
+        }
         this.#tlb.insert(va as VirtAddr, spanBytes as PageSizeBytes, frameBase as PhysAddr, flags);
       } else {
         this.#leafFlags = flags;
@@ -734,24 +812,26 @@ export class Mmu {
     }
   }
 
-  /** Reads physical memory: RAM from address 0 directly, anything else through the slow path. */
+  /** Reads physical memory: the fast RAM window directly, anything else through the slow path. */
   #load(pa: PhysAddr, widthBytes: AccessWidth): number {
     if (widthBytes === 4) {
-      if (pa <= this.#lastRamWord && (pa & 3) === 0) return this.#u32[pa >>> 2];
-    } else if (widthBytes === 1 && pa <= this.#lastRamByte) {
+      if (pa <= this.#lastRamWord && pa >= this.#firstRamByte && (pa & 3) === 0) {
+        return this.#u32[pa >>> 2];
+      }
+    } else if (widthBytes === 1 && pa <= this.#lastRamByte && pa >= this.#firstRamByte) {
       return this.#u8[pa];
     }
     return this.#loadSlow(pa, widthBytes);
   }
 
-  /** Writes physical memory: RAM from address 0 directly, anything else through the slow path. */
+  /** Writes physical memory: the fast RAM window directly, anything else through the slow path. */
   #store(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
     if (widthBytes === 4) {
-      if (pa <= this.#lastRamWord && (pa & 3) === 0) {
+      if (pa <= this.#lastRamWord && pa >= this.#firstRamByte && (pa & 3) === 0) {
         this.#u32[pa >>> 2] = value;
         return;
       }
-    } else if (widthBytes === 1 && pa <= this.#lastRamByte) {
+    } else if (widthBytes === 1 && pa <= this.#lastRamByte && pa >= this.#firstRamByte) {
       this.#u8[pa] = value;
       return;
     }
@@ -759,30 +839,144 @@ export class Mmu {
   }
 
   /**
-   * The physical-access slow path for reads: the bus when the MMU has one
-   * (RAM, else MMIO), else RAM (BusError outside it).
+   * The physical-access slow path for reads: RAM the fast path does not
+   * cover (above 4 GiB, misaligned, 16-bit), else #accessOutsideRam.
    */
   #loadSlow(pa: PhysAddr, widthBytes: AccessWidth): number {
-    if (this.#bus !== undefined) return this.#bus.readPhys(pa, widthBytes);
     const memory = this.#memory;
-    return widthBytes === 4
-      ? memory.read32(pa)
-      : widthBytes === 1
-      ? memory.read8(pa)
-      : memory.read16(pa);
+    if (!memory.isRam(pa, widthBytes)) return this.#accessOutsideRam(pa, widthBytes, READ, 0);
+    // RAM, checked once: read the shared views directly (little-endian, any alignment).
+    const u8 = memory.u8;
+    if (widthBytes === 1) return u8[pa];
+    if (widthBytes === 4 && (pa & 3) === 0) return memory.u32[pa / 4];
+    if (widthBytes === 2) return u8[pa] | (u8[pa + 1] << 8);
+    return (u8[pa] | (u8[pa + 1] << 8) | (u8[pa + 2] << 16) | (u8[pa + 3] << 24)) >>> 0;
   }
 
   /** The physical-access slow path for writes, as `#loadSlow`. */
   #storeSlow(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
-    if (this.#bus !== undefined) {
-      this.#bus.writePhys(pa, value, widthBytes);
+    const memory = this.#memory;
+    if (!memory.isRam(pa, widthBytes)) {
+      this.#accessOutsideRam(pa, widthBytes, WRITE, value);
       return;
     }
-    const memory = this.#memory;
-    if (widthBytes === 4) memory.write32(pa, value);
-    else if (widthBytes === 1) memory.write8(pa, value);
-    else memory.write16(pa, value);
+    const u8 = memory.u8;
+    if (widthBytes === 4 && (pa & 3) === 0) {
+      memory.u32[pa / 4] = value;
+      return;
+    }
+    for (let i = 0; i < widthBytes; i++) u8[pa + i] = value >>> (8 * i);
   }
+
+  /**
+   * A physical access that missed RAM (the slow path): this CPU's local APIC
+   * page, else a device claiming the range on the bus, else a machine check.
+   * Returns the value read (0 for a write).
+   */
+  #accessOutsideRam(
+    pa: PhysAddr,
+    widthBytes: AccessWidth,
+    kind: AccessKind,
+    value: number,
+  ): number {
+    let device: MmioDevice | undefined;
+    let offsetBytes = 0;
+    const apic = this.#cpu.localApic;
+    if (
+      apic !== undefined && pa >= apic.mmioBase &&
+      pa + widthBytes <= apic.mmioBase + apic.mmioSizeBytes
+    ) {
+      device = apic;
+      offsetBytes = pa - apic.mmioBase;
+    } else {
+      const claim = this.#bus?.findMmio(pa, widthBytes);
+      if (claim !== undefined) {
+        device = claim.device;
+        offsetBytes = pa - claim.base;
+      }
+    }
+    if (device !== undefined) {
+      const result = kind === WRITE ? 0 : device.mmioRead(offsetBytes, widthBytes);
+      if (kind === WRITE) device.mmioWrite(offsetBytes, value, widthBytes);
+      // A device access is an instruction boundary, as port I/O is: a self-IPI lands now.
+      if (this.#cpu.interruptsEnabled) this.#cpu.deliverPendingInterrupts();
+      return result;
+    }
+    const error = new BusError(
+      pa,
+      widthBytes,
+      `no RAM or device answers a ${widthBytes}-byte ${kind === WRITE ? "write" : "read"}`,
+    );
+    this.machineChecks++;
+    this.#machineCheckHandler?.(error);
+    throw error;
+  }
+
+  /** The lowest physical address of any MMIO range (the bus's or the local APIC's), or Infinity. */
+  #lowestMmioBase(): number {
+    const bus = this.#bus;
+    const apic = this.#cpu.localApic;
+    const busBase = bus === undefined ? Infinity : bus.lowestMmioBase;
+    return apic === undefined ? busBase : Math.min(busBase, apic.mmioBase);
+  }
+
+  /**
+   * The uncached-MMIO check of a TLB fill: a page overlapping device
+   * registers must select UC or UC- (SDM 11.12); anything else is recorded
+   * once per page and traced. The walk calls it only for a page that
+   * reaches the lowest MMIO range (see #lowestMmioBase).
+   */
+  #checkMmioCaching(va: VirtAddr, frameBase: number, spanBytes: number, low: number): void {
+    const bus = this.#bus;
+    const apic = this.#cpu.localApic;
+    const floor = Math.min(bus?.lowestMmioBase ?? Infinity, apic?.mmioBase ?? Infinity);
+    if (frameBase + spanBytes <= floor) return;
+    let deviceName: string | undefined;
+    if (
+      apic !== undefined && frameBase < apic.mmioBase + apic.mmioSizeBytes &&
+      apic.mmioBase < frameBase + spanBytes
+    ) {
+      deviceName = apic.name;
+    } else {
+      deviceName = bus?.overlappingMmio(frameBase, spanBytes)?.device.name;
+    }
+    if (deviceName === undefined) return;
+    const patBit = spanBytes === PAGE_SIZE_4K ? PTE_PAT : PTE_PAT_HUGE;
+    const memoryType = memoryTypeOf(
+      (low & patBit) !== 0,
+      (low & PTE_PCD) !== 0,
+      (low & PTE_PWT) !== 0,
+    );
+    if (isUncacheable(memoryType)) return;
+    const pageVa = (va - (va % spanBytes)) as VirtAddr;
+    const violations = this.cachingViolations;
+    for (const seen of violations) {
+      if (seen.virtAddr === pageVa && seen.physAddr === frameBase) return;
+    }
+    this.cachingViolationCount++;
+    const violation: CachingViolation = {
+      virtAddr: pageVa,
+      physAddr: frameBase as PhysAddr,
+      pageSizeBytes: spanBytes as PageSizeBytes,
+      memoryType: patMemoryTypeName(memoryType),
+      deviceName,
+    };
+    if (violations.length < MAX_CACHING_VIOLATIONS) violations.push(violation);
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mmu) {
+      tracer.emit("mmu", `uncached-MMIO check: ${describeCachingViolation(violation)}`);
+    }
+  }
+}
+
+/**
+ * A cacheable MMIO mapping in words, e.g. `page 0x400000 maps io-apic
+ * registers at 0xfec00000 as WB, not UC (map MMIO with PCD|PWT)`.
+ */
+export function describeCachingViolation(violation: CachingViolation): string {
+  return `page ${formatVirtAddr(violation.virtAddr)} maps ` +
+    `${violation.deviceName} registers at ${hex(violation.physAddr)} as ` +
+    `${violation.memoryType}, not UC (map MMIO with PCD|PWT)`;
 }
 
 /**

@@ -299,28 +299,43 @@ export class Tlb {
 
   /**
    * The hit path of a translation through a 2 MiB or 1 GiB entry, as
-   * {@linkcode hit4K} is for 4 KiB ones: the physical address, counting
-   * a hit, or -1, counting nothing, when no large entry can serve `access`.
+   * {@linkcode hit4K} is for 4 KiB ones, for when hit4K returned
+   * {@linkcode TLB_NO_4K_ENTRY}: the slot (for {@linkcode physAddrAt}),
+   * counting a hit, or -1, counting nothing, when no large entry can serve
+   * `access`. Skips a class of pages the TLB holds none of; does not allocate.
    */
-  translateLarge(va: VirtAddr, access: MemoryAccess): number {
-    let slot = -1;
+  hitLarge(va: VirtAddr, access: MemoryAccess): number {
+    const entries = this.#entries;
+    let index = -1;
     if (this.#count2M !== 0) {
-      const base2M = va - (va & PAGE_OFFSET_2M);
-      slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
+      const base = va - (va & PAGE_OFFSET_2M);
+      let i = (this.#base2M + (((base * INVERSE_2M) & this.#setMask2M) << WAYS_SHIFT)) << 1;
+      if (
+        entries[i] === base || entries[i += 2] === base || entries[i += 2] === base ||
+        entries[i += 2] === base
+      ) {
+        index = i;
+      }
     }
-    if (slot < 0 && this.#count1G !== 0) {
-      const base1G = va - (va & PAGE_OFFSET_1G);
-      slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+    if (index < 0 && this.#count1G !== 0) {
+      const base = va - (va & PAGE_OFFSET_1G);
+      let i = (this.#base1G + (((base * INVERSE_1G) & this.#setMask1G) << WAYS_SHIFT)) << 1;
+      if (
+        entries[i] === base || entries[i += 2] === base || entries[i += 2] === base ||
+        entries[i += 2] === base
+      ) {
+        index = i;
+      }
     }
-    if (slot < 0) return -1;
+    if (index < 0) return -1;
     const mask = access === "read"
       ? this.#readMask
       : access === "write"
       ? this.#writeMask
       : this.#fetchMask;
-    if (((mask >>> (this.#packedFlags[slot] & RIGHTS_MASK)) & 1) === 0) return -1;
+    if (((mask >>> (this.#packedFlags[index >>> 1] & RIGHTS_MASK)) & 1) === 0) return -1;
     this.#hits++;
-    return va + this.#entries[2 * slot + 1];
+    return index >>> 1;
   }
 
   /**
