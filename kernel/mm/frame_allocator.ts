@@ -420,9 +420,12 @@ export class FrameAllocator implements FrameSource {
       let w = hint;
       let word = ~u32[level0 + w]; // the free bits
       if (word === 0) {
-        const next = findFree(u32, this.#pools[i], (w + 1) << 5);
-        if (next < 0) throw summaryCorrupt(this.#pools[i], next);
-        w = next >>> 5;
+        // Every word up to the hint is empty, so the next non-empty word is
+        // the lowest: the word after the hint when it has a free frame (a
+        // sequential refill), else the one the summaries name from the top.
+        w = (hint + 1) << 5 < u32[desc + P_FRAME_COUNT] && ~u32[level0 + hint + 1] !== 0
+          ? hint + 1
+          : lowestNonEmptyWord(u32, this.#pools[i]);
         word = ~u32[level0 + w];
       }
       const bit = word & -word;
@@ -1008,6 +1011,17 @@ function clearSummaries(u32: Uint32Array, pool: Pool, w: number): void {
     word = u32[i] & ~(1 << bit);
     u32[i] = word;
   }
+}
+
+/**
+ * The lowest level-0 word with a free frame, found by descending the
+ * summaries (each names its lowest non-empty word below). With summaries
+ * corrupted it may name an empty word or one past the pool; allocate() checks.
+ */
+function lowestNonEmptyWord(u32: Uint32Array, pool: Pool): number {
+  let index = 0;
+  for (let k = pool.top; k > 0; k--) index = (index << 5) | ctz(u32[pool.levels[k] + index]);
+  return index;
 }
 
 /** Sets summary bits above level-0 word `w`, which just became non-empty. */
