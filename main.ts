@@ -8,16 +8,18 @@
  * @module
  */
 
-import { denoHost } from "./cli/deno_host.ts";
-import { hasUserModules, parseCliOptions } from "./cli/options.ts";
-import { runCli } from "./cli/run.ts";
-import { runCliUnderWatchdog } from "./cli/watchdog.ts";
+import {
+  denoHost,
+  hasUserModules,
+  parseCliOptions,
+  runCli,
+  runCliUnderWatchdog,
+} from "./cli/mod.ts";
 
 if (import.meta.main) {
-  const host = denoHost();
   const watchdogTimeoutMs = userTimeoutMs(Deno.args);
   const status = watchdogTimeoutMs === undefined
-    ? await runCli(Deno.args, host)
+    ? await runCli(Deno.args, denoHost())
     : await runCliUnderWatchdog(Deno.args, watchdogTimeoutMs, Deno);
   Deno.exit(status);
 }

@@ -1,6 +1,7 @@
 /**
- * Buffered byte output to a host stream, for the serial console: the UART
- * hands over one byte at a time, the host writes whole lines.
+ * Buffered byte output to a host stream: bytes are collected and written a
+ * line at a time. (The serial console, whose output must also keep order
+ * with trace lines, goes through `ConsoleOutput`.)
  *
  * @module
  */

@@ -4,37 +4,32 @@
  * into a user module in the shared {@linkcode UserCallStatus} it is given,
  * and posts the exit status when `runCli` ends.
  *
- * Message in: `{ args, statusBuffer }`. Message out: `{ status }`.
+ * Message in: {@linkcode CliWorkerStart}. Message out: {@linkcode CliWorkerDone}.
+ * This is the one module that imports user code (`import()`), so it is not
+ * published with the package.
  *
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { UserCallStatus } from "../sdk/mod.ts";
 import { denoHost } from "./deno_host.ts";
 import { runCli } from "./run.ts";
+import type { CliWorkerDone, CliWorkerStart } from "./watchdog.ts";
 
-/** What the watchdog sends to start the run. */
-export interface CliWorkerStart {
-  /** The command-line arguments. */
-  readonly args: readonly string[];
-  /** The shared status buffer the watchdog reads. */
-  readonly statusBuffer: SharedArrayBuffer;
-}
+/** The worker's global scope, as far as this script uses it. */
+const scope = self as unknown as {
+  onmessage: ((event: MessageEvent<CliWorkerStart>) => void) | null;
+  postMessage(message: CliWorkerDone): void;
+};
 
-/** What the worker sends back when the run ends. */
-export interface CliWorkerDone {
-  /** The exit status. */
-  readonly status: number;
-}
-
-self.onmessage = async (event: MessageEvent<CliWorkerStart>) => {
+scope.onmessage = async (event: MessageEvent<CliWorkerStart>) => {
   const { args, statusBuffer } = event.data;
   const status = await runCli(args, {
     ...denoHost(),
     userCalls: new UserCallStatus(statusBuffer),
+    // The one dynamic import of user code: here, in the entry point the package does not publish.
+    importModule: (url) => import(url),
   });
   const done: CliWorkerDone = { status };
-  self.postMessage(done);
+  scope.postMessage(done);
 };

@@ -37,6 +37,7 @@
 import type { Pc, Uart16550 } from "../devices/mod.ts";
 import { VirtualClock } from "../hal/mod.ts";
 import type { Monitor } from "../kernel/monitor/mod.ts";
+import { describeOsError } from "./_os_error.ts";
 
 /** An async byte stream such as `Deno.stdin`. */
 export interface ConsoleStream {
@@ -83,13 +84,29 @@ export interface ConsoleSessionOptions {
   readonly notice: (text: string) => void;
   /** Input sources, read one after the other. */
   readonly inputs: readonly ConsoleInput[];
+  /**
+   * Settles when the session must end at once (the process got SIGINT,
+   * SIGTERM or SIGHUP); the terminal is restored before the session returns.
+   */
+  readonly interrupt?: Promise<void>;
 }
 
-/** How a session ended: the machine halted, input ended, or the user quit (Ctrl-A x). */
-export type ConsoleSessionEnd = "halted" | "end-of-input" | "quit";
+/**
+ * How a session ended: the machine halted, input ended, the user quit
+ * (Ctrl-A x), or `interrupt` settled.
+ */
+export type ConsoleSessionEnd = "halted" | "end-of-input" | "quit" | "interrupted";
+
+/** Reading an input stream (stdin) failed, e.g. because it is a directory. */
+export class ConsoleInputError extends Error {
+  /** The error class name, shown in messages. */
+  override readonly name = "ConsoleInputError";
+}
 
 /** The session gave up: the kernel stopped reading the serial port. */
 export class ConsoleStalled extends Error {
+  /** The error class name, shown in messages. */
+  /** The error class name, shown in messages. */
   override readonly name = "ConsoleStalled";
 }
 
@@ -102,6 +119,16 @@ const HOST_IDLE_MS = 1;
 /** Waits in a row, with input in the FIFO and no byte read by the kernel, before giving up. */
 const MAX_STALLED_WAITS = 10_000;
 const CTRL_A = 0x01;
+const CTRL_R = 0x12;
+/** What Ctrl-A h prints: the host's escapes, then the kernel's editing keys. */
+const CONSOLE_KEYS_HELP = [
+  "",
+  "Ctrl-A x       quit kernelsim (exit status 0)",
+  "Ctrl-A Ctrl-A  send Ctrl-A (in the monitor: start of line)",
+  "Ctrl-A h       this help",
+  "Ctrl-C         discard the line being typed (the kernel's line editor; no signal)",
+  "Left/Right, Home/End, Up/Down history, Tab completes, Ctrl-U erases the line",
+].join("\n");
 const LF = 0x0a;
 const CR = 0x0d;
 const NEWLINE = new Uint8Array([LF]);
@@ -124,7 +151,16 @@ export async function runConsoleSession(
   try {
     return await new ConsoleSession(options).run();
   } finally {
-    for (const terminal of terminals) terminal.setRaw(false);
+    for (const terminal of terminals) restoreTerminal(terminal);
+  }
+}
+
+/** Leaves raw mode; a terminal that hung up (SIGHUP) has nothing left to restore. */
+function restoreTerminal(terminal: ConsoleTerminal): void {
+  try {
+    terminal.setRaw(false);
+  } catch {
+    // The terminal is gone (EIO, ENOTTY after a hangup): nothing to restore.
   }
 }
 
@@ -147,6 +183,8 @@ class ConsoleSession {
   #stalledWaits = 0;
   #freeBytesAtLastIdle = -1;
   #fedSinceLastIdle = 0;
+  readonly #interrupt: Promise<"interrupted"> | undefined;
+  #isInterrupted = false;
 
   constructor(options: ConsoleSessionOptions) {
     this.#options = options;
@@ -154,11 +192,20 @@ class ConsoleSession {
     this.#uart = options.pc.uart;
     this.#monitor = options.monitor;
     this.#isVirtualClock = options.pc.machine.clock instanceof VirtualClock;
+    this.#interrupt = options.interrupt?.then(() => {
+      this.#isInterrupted = true;
+      return "interrupted" as const;
+    });
   }
 
   async run(): Promise<ConsoleSessionEnd> {
     this.#step();
     for (;;) {
+      if (this.#isInterrupted) {
+        // The read still pending is never awaited: its failure must not surface.
+        this.#pendingRead?.catch(() => {});
+        return "interrupted";
+      }
       this.#feed();
       this.#step();
       if (this.#monitor.isHalted) return "halted";
@@ -235,19 +282,23 @@ class ConsoleSession {
       return;
     }
     const stream = input.kind === "terminal" ? input.terminal : input.stream;
-    this.#pendingRead ??= stream.read(this.#readBuffer);
-    let count: number | null | "timeout";
+    this.#pendingRead ??= stream.read(this.#readBuffer).catch((error: unknown) => {
+      throw new ConsoleInputError(describeOsError(error), { cause: error });
+    });
+    const waits: Promise<number | null | "timeout" | "interrupted">[] = [this.#pendingRead];
+    if (this.#interrupt !== undefined) waits.push(this.#interrupt);
+    let count: number | null | "timeout" | "interrupted";
     if (this.#isVirtualClock) {
-      count = await this.#pendingRead;
+      count = await Promise.race(waits);
     } else {
       // On the host clock the machine keeps running while the host waits.
       const machine = this.#pc.machine;
       const untilNextEventMs = (machine.nextEventNs() - machine.clock.nowNs()) / 1e6;
       const timer = cancellableDelay(Math.max(1, Math.min(MAX_HOST_WAIT_MS, untilNextEventMs)));
-      count = await Promise.race([this.#pendingRead, timer.promise]);
+      count = await Promise.race([...waits, timer.promise]);
       timer.cancel();
     }
-    if (count === "timeout") return;
+    if (count === "timeout" || count === "interrupted") return;
     this.#pendingRead = undefined;
     if (count === null) {
       this.#endInput(input);
@@ -292,9 +343,9 @@ class ConsoleSession {
         this.#options.notice("\nkernelsim: terminated by Ctrl-A x");
         return chunk.subarray(0, out);
       } else if (byte === 0x68 /* h */) {
-        this.#options.notice(
-          "\nCtrl-A x  quit\nCtrl-A Ctrl-A  send Ctrl-A\nCtrl-A h  this help",
-        );
+        this.#options.notice(CONSOLE_KEYS_HELP);
+        // Ctrl-R: the kernel's line editor reprints the prompt and the line.
+        chunk[out++] = CTRL_R;
       }
     }
     return chunk.subarray(0, out);

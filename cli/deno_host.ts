@@ -5,6 +5,9 @@
  * @module
  */
 
+import { TERMINATION_SIGNALS, type TerminationSignal } from "./exit_status.ts";
+import { readInputFile } from "./input_file.ts";
+import { OutputFile } from "./output_file.ts";
 import type { CliHost } from "./run.ts";
 
 /** The process's streams and files as a {@linkcode CliHost}. */
@@ -13,7 +16,21 @@ export function denoHost(): CliHost {
     stdout: Deno.stdout,
     stderr: Deno.stderr,
     stdin: Deno.stdin,
-    readFile: (path) => Deno.readFileSync(path),
-    createFile: (path) => Deno.openSync(path, { write: true, create: true, truncate: true }),
+    readFile: readInputFile,
+    createFile: (path, truncate) =>
+      OutputFile.open(path, truncate, { stdout: Deno.stdout, stderr: Deno.stderr }),
+    onTerminationSignal: trapTerminationSignals,
+  };
+}
+
+/** Calls `handler` on SIGINT, SIGTERM and SIGHUP until the returned function is called. */
+export function trapTerminationSignals(
+  handler: (signal: TerminationSignal) => void,
+): () => void {
+  const signals = Object.keys(TERMINATION_SIGNALS) as TerminationSignal[];
+  const listeners = signals.map((signal) => [signal, () => handler(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+  return () => {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   };
 }

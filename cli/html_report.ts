@@ -18,6 +18,7 @@
  */
 
 import { formatBytes, memoryTypeName } from "../kernel/boot/mod.ts";
+import { plural } from "../kernel/mod.ts";
 import {
   type HtmlReportData,
   type LabelledRange,
@@ -256,7 +257,7 @@ function renderSummary(data: HtmlReportData): string {
     ["pools", String(frames.pools.length)],
   ], bar));
   cards.push(card("Heap", `${formatBytes(heap.bytesInUse)} in use`, [
-    ["mapped", `${formatBytes(heap.bytesMapped)} (${formatCount(heap.framesMapped)} frames)`],
+    ["mapped", `${formatBytes(heap.bytesMapped)} (${countOf(heap.framesMapped, "frame")})`],
     ["free inside", formatBytes(heap.bytesFree)],
     ["live allocations", formatCount(heap.liveAllocations)],
     ["kmalloc / kfree", `${formatCount(heap.allocations)} / ${formatCount(heap.frees)}`],
@@ -272,7 +273,7 @@ function renderSummary(data: HtmlReportData): string {
     ] as const;
     cards.push(card("Paging", `${formatBytes(paging.mappedBytes)} mapped`, [
       ["paging (CR0.PG)", paging.isEnabled ? "on" : "off"],
-      ["page tables", `${formatCount(paging.tableFrames)} frames`],
+      ["page tables", countOf(paging.tableFrames, "frame")],
       ["per level", paging.tablesPerLevel.join(" / ")],
       [
         "pages",
@@ -345,8 +346,8 @@ function renderLegend(data: HtmlReportData): string {
       escapeHtml(style.description)
     }"><span class="sw" style="background:${style.swatch}"></span>` +
       `<b>${escapeHtml(style.label)}</b> <small>${formatBytes(frames * FRAME_BYTES)} · ${
-        formatCount(frames)
-      } frame${frames === 1 ? "" : "s"}</small></li>`;
+        countOf(frames, "frame")
+      }</small></li>`;
   });
   return `<section class="panel"><h2>Legend</h2><ul class="legend">${
     items.join("")
@@ -498,10 +499,7 @@ function renderGrid(data: HtmlReportData, grid: MemoryGridData): string {
   const height = Math.max(y, nextFreeY) + 4;
   const width = ADDRESS_WIDTH + gridWidth + NOTES_WIDTH;
   const cellBytes = bucketFrames * FRAME_BYTES;
-  const caption =
-    `1 cell = ${formatBytes(cellBytes)}${
-      bucketFrames > 1 ? ` (${formatCount(bucketFrames)} frames)` : " (1 frame)"
-    }` +
+  const caption = `1 cell = ${formatBytes(cellBytes)}${` (${countOf(bucketFrames, "frame")})`}` +
     ` · 1 row = ${formatBytes(rowFrames * FRAME_BYTES)} · ${
       hexAddress(grid.firstFrame * FRAME_BYTES, addressEnd)
     } – ${hexAddress(addressEnd - 1, addressEnd)}` +
@@ -601,10 +599,10 @@ function gridNotes(regions: readonly LabelledRange[], grid: MemoryGridData): Gri
   if (firstPageTable !== undefined) {
     notes.push({
       frame: Math.floor(firstPageTable.base / FRAME_BYTES),
-      text: `page tables · ${pageTableFrames} frames${
+      text: `page tables · ${countOf(pageTableFrames, "frame")}${
         pageTableRuns > 1 ? ` in ${pageTableRuns} runs` : ""
       }`,
-      tooltip: `${pageTableFrames} page-table frames; the first at ${
+      tooltip: `${countOf(pageTableFrames, "page-table frame")}; the first at ${
         hexAddress(firstPageTable.base, endByte)
       }`,
       category: "pageTable",
@@ -690,7 +688,7 @@ function renderHeapTable(data: HtmlReportData): string {
         `${
           formatBytes(c.objectSizeBytes)
         } objects: ${c.objectsInUse} in use, ${c.objectsFree} free ` +
-          `in ${c.slabCount} slab${c.slabCount === 1 ? "" : "s"}`,
+          `in ${countOf(c.slabCount, "slab")}`,
       )
     }"><b>${
       c.objectSizeBytes < 1024 ? `${c.objectSizeBytes} B` : formatBytes(c.objectSizeBytes)
@@ -704,11 +702,11 @@ function renderHeapTable(data: HtmlReportData): string {
     ? `<p class="empty">No slab holds objects.</p>`
     : `<ul class="classes">${items.join("")}</ul>`;
   return `<section class="panel heap"><h2>Heap size classes</h2><p class="caption">` +
-    `objects in use / slab capacity per size class · ${
-      formatCount(heap.slabFrames)
-    } slab frames, ` +
-    `${formatCount(heap.arenaFrames)} arena frames, ${formatCount(heap.metadataFrames)} metadata ` +
-    `frames, ${formatCount(heap.cachedFrames)} cached</p>${body}</section>\n`;
+    `objects in use / slab capacity per size class · ${countOf(heap.slabFrames, "slab frame")}, ` +
+    `${countOf(heap.arenaFrames, "arena frame")}, ${
+      countOf(heap.metadataFrames, "metadata frame")
+    }, ` +
+    `${formatCount(heap.cachedFrames)} cached</p>${body}</section>\n`;
 }
 
 /** Escapes text for HTML content and attribute values. */
@@ -741,6 +739,11 @@ function hexRange(start: number, end: number, maxAddress: number): string {
 
 function formatCount(n: number): string {
   return n.toLocaleString("en-US");
+}
+
+/** A count and a noun as {@linkcode plural} writes it, with thousands separators: `1,024 frames`. */
+function countOf(n: number, noun: string): string {
+  return plural(n, noun).replace(String(n), formatCount(n));
 }
 
 /** A fraction as a CSS percentage. */

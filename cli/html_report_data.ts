@@ -14,9 +14,8 @@
  */
 
 import { type Machine, PAGE_SIZE_4K, type PhysicalMemory } from "../hal/mod.ts";
-import { type BootInfo, KERNEL_IMAGE_SIZE_BYTES, usableBytes } from "../kernel/boot/mod.ts";
+import { type BootInfo, type BootMemory, usableBytes } from "../kernel/boot/mod.ts";
 import {
-  bootReservations,
   countFrameStates,
   type FrameProvider,
   type HeapStats,
@@ -241,6 +240,8 @@ export interface HtmlReportSource {
   readonly machine: Machine;
   /** The parsed boot information. */
   readonly bootInfo: BootInfo;
+  /** The kernel's boot memory plan: sanitized map and reservations. */
+  readonly bootMemory: BootMemory;
   /** The frame allocator. */
   readonly frames: FrameProvider;
   /** The kmem heap. */
@@ -329,7 +330,7 @@ export function collectHtmlReportData(
     });
   };
 
-  for (const reservation of bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES)) {
+  for (const reservation of kernel.bootMemory.reservations) {
     addLabel(
       reservation.base,
       reservation.length,
@@ -414,7 +415,7 @@ export function collectHtmlReportData(
     bootloaderName: bootInfo.bootloaderName ?? "",
     cmdline: bootInfo.cmdline ?? "",
     ramBytes: memory.sizeBytes,
-    usableBytes: usableBytes(bootInfo),
+    usableBytes: usableBytes(kernel.bootMemory.memoryMap),
     ramEndBytes: memory.endBytes,
     ramRanges: memory.ranges.map(({ base, sizeBytes }) => ({ base, sizeBytes })),
     memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),

@@ -12,6 +12,7 @@ import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from
 
 /** A bad command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UsageError";
 }
 
@@ -62,6 +63,10 @@ export interface CliOptions {
   readonly console?: boolean;
   /** A file of monitor commands to run after boot (`--script FILE`). */
   readonly scriptPath?: string;
+  /** Exit 0 even when a monitor command or `expect` failed (`--keep-going`). */
+  readonly keepGoing: boolean;
+  /** A host file to write all of physical memory to at exit (`--dump-ram FILE`). */
+  readonly dumpRamPath?: string;
   /** Print the help text and exit. */
   readonly help: boolean;
   /** Print the version and exit. */
@@ -105,6 +110,7 @@ const STOCK_KERNEL_OPTIONS = [
   "console",
   "script",
   "debug",
+  "keep-going",
 ] as const;
 
 /** Whether the options load any user module (then the CLI runs the machine under a watchdog). */
@@ -119,6 +125,10 @@ export const MIN_MEMORY_BYTES = 16 * 2 ** 20;
 export const MAX_MEMORY_BYTES = 64 * 2 ** 30;
 /** Default RAM size: 128 MiB, as QEMU's default. */
 export const DEFAULT_MEMORY_BYTES = 128 * 2 ** 20;
+/** Largest `--mbi` file: 4 GiB, all EBX (32 bits) can address. */
+export const MAX_MBI_BYTES = 2 ** 32;
+/** Largest `--script` file: 1 MiB of monitor commands (a file or a named pipe). */
+export const MAX_SCRIPT_BYTES = 2 ** 20;
 
 const UNIT_BYTES: Record<string, number> = { "": 2 ** 20, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
 
@@ -181,6 +191,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         console: { type: "boolean" },
         "no-console": { type: "boolean" },
         script: { type: "string" },
+        "keep-going": { type: "boolean" },
+        "dump-ram": { type: "string" },
         frames: { type: "string" },
         pagetable: { type: "string" },
         heap: { type: "string" },
@@ -193,7 +205,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
       },
     });
   } catch (error) {
-    throw new UsageError(describeParseError(error));
+    throw new UsageError(describeParseError(error, args));
   }
   const values = parsed.values;
   const [report, reportPath] = parseReport(values.report ?? [], reportFileArgument(parsed.tokens));
@@ -213,8 +225,17 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     throw new UsageError("Options --script and --no-console cannot be combined");
   }
   if (values.script === "") throw new UsageError("Option --script needs a file name");
+  if (values["dump-ram"] === "") throw new UsageError("Option --dump-ram needs a file name");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
+  }
+  if (values.mbi !== undefined && values.cmdline !== undefined) {
+    throw new UsageError("Options --mbi and --cmdline cannot be combined: the MBI has the cmdline");
+  }
+  if (values.mbi !== undefined && values.memory !== undefined) {
+    throw new UsageError(
+      "Options --mbi and --memory cannot be combined: RAM follows the MBI's map",
+    );
   }
   checkUserModuleOptions(values);
   return {
@@ -235,6 +256,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     debug: values.debug ?? false,
     console: values.console ? true : values["no-console"] ? false : undefined,
     scriptPath: values.script,
+    keepGoing: values["keep-going"] ?? false,
+    dumpRamPath: values["dump-ram"],
     help: values.help ?? false,
     version: values.version ?? false,
     parts: {
@@ -360,8 +383,12 @@ function parseReport(
   throw new UsageError(`Invalid --report "${values[0]}": expected json or html FILE`);
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, args: readonly string[]): string {
   const message = error instanceof Error ? error.message : String(error);
+  const ambiguous = /Option '(-\w|--[\w-]+)' argument is ambiguous[^]*'(--[\w-]+)=-XYZ'/.exec(
+    message,
+  );
+  if (ambiguous) return describeDashValue(ambiguous[1], ambiguous[2], args);
   const unknown = /Unknown option '([^']+)'/.exec(message);
   if (unknown) return `Unknown option ${unknown[1]}: see --help`;
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
@@ -369,6 +396,26 @@ function describeParseError(error: unknown): string {
   const bool = /Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
   if (bool) return `Option ${bool[1]} takes no value`;
   return message.split("\n")[0];
+}
+
+/**
+ * The message for an option whose value starts with `-`, which could as well
+ * be the next option (`--cmdline -s`): how to pass it as the value.
+ *
+ * @param option The option as written (`-m` or `--memory`).
+ * @param longOption Its long form.
+ * @param args The command line, to find the value.
+ */
+function describeDashValue(option: string, longOption: string, args: readonly string[]): string {
+  const at = args.indexOf(option);
+  const value = at >= 0 ? args[at + 1] : undefined;
+  if (value === undefined) {
+    return `Option ${option} needs a value; to pass one that starts with "-", ` +
+      `write ${longOption}=-VALUE`;
+  }
+  const shown = /^[\w@%+=:,./-]+$/.test(value) ? value : JSON.stringify(value);
+  return `Option ${option} got "${value}", which starts with "-": ` +
+    `write ${longOption}=${shown} to pass it as the value`;
 }
 
 /** The `--help` text: every option, one line each. */
@@ -381,11 +428,14 @@ Options:
                           a bare number is MiB, as QEMU's -m)
       --cmdline TEXT      kernel command line passed in the multiboot2 info
       --module FILE[=STR] load FILE as a multiboot2 module with string STR
-                          (repeatable; STR defaults to the file name)
+                          (repeatable; STR defaults to the file name; a regular
+                          file no larger than RAM)
       --mbi FILE          boot with a raw multiboot2 boot information structure
                           from FILE (e.g. captured from GRUB); RAM follows its map
+                          (a regular file of at most 4 GiB)
       --mbi-addr ADDR     physical address for --mbi (8-byte aligned, default 0x10000)
       --report html FILE  write a self-contained page picturing physical memory
+                          (FILE is opened before the boot; /dev/stdout works)
       --trace CATS        stream events to stderr, one line each: mm, mmu, uart,
                           irq (comma-separated) or all
       --trace-file FILE   write the --trace lines to FILE instead
@@ -400,7 +450,12 @@ Options:
                           lines are the commands and the machine halts at its end)
       --no-console        boot and exit even when stdin is a terminal
       --script FILE       after boot, run the monitor commands in FILE, then halt
-                          (with --console, go on with stdin afterwards)
+                          (with --console, go on with stdin afterwards); FILE is
+                          a regular file or a named pipe of at most 1 MiB
+      --keep-going        exit 0 even if a monitor command or expect failed
+                          (otherwise a script or piped input that had one exits 4)
+      --dump-ram FILE     at exit (a panic included), write all of physical memory
+                          to FILE: byte N is physical address N, holes as zeros
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version
@@ -415,7 +470,20 @@ Your own kernel parts (see docs/sdk.md; each FILE is a TypeScript module):
                           (DeviceModule; repeatable)
       --user-timeout SECS stop a call into a module that runs longer (default 10)
 
-Exit status: 0 booted; 1 kernel panic, boot loader refused, or a --kernel
-crashed; 2 bad command line, unreadable input or unusable module; 124 a call
-into a module did not return within --user-timeout.
+A value that starts with "-" is written with "=": --cmdline="-s single".
+
+Exit status:
+  0    booted, and the monitor (if any) ended: halt, end of input, Ctrl-A x;
+       a --kernel entry returned
+  1    the kernel panicked, the boot loader refused the input, the kernel
+       stopped reading its console, or a --kernel entry threw
+  2    bad command line, or an input file, stdin or module that cannot be
+       used; an output file that cannot be opened
+  3    the kernel booted but a --selftest self-test failed
+  4    a monitor command or expect failed in a script or piped input
+  70   internal error (a bug in kernelsim)
+  74   an output could not be written (e.g. a full disk)
+  124  a call into a --frames/--pagetable/--heap/--faults/--kernel/--device
+       module did not return within --user-timeout and was stopped
+  129, 130, 143  SIGHUP, SIGINT, SIGTERM during the monitor (terminal restored)
 `;

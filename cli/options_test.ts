@@ -1,5 +1,12 @@
 import { assertEquals, assertThrows } from "../testing/mod.ts";
-import { parseCliOptions, parseMemorySize, parseModuleOption, UsageError } from "./options.ts";
+import {
+  DEFAULT_USER_TIMEOUT_MS,
+  hasUserModules,
+  parseCliOptions,
+  parseMemorySize,
+  parseModuleOption,
+  UsageError,
+} from "./options.ts";
 
 Deno.test("parseMemorySize() accepts K, M and G suffixes and bare MiB", () => {
   assertEquals(parseMemorySize("16M"), 16 * 2 ** 20);
@@ -95,4 +102,70 @@ Deno.test("parseCliOptions() reads --console, --no-console and --script FILE", (
 
 Deno.test("parseCliOptions() skips the -- that deno task passes on", () => {
   assertEquals(parseCliOptions(["--", "--memory", "1G"]).memoryBytes, 2 ** 30);
+});
+
+Deno.test("parseCliOptions() says how to pass a value that starts with a dash", () => {
+  assertThrows(
+    () => parseCliOptions(["--cmdline", "-s single"]),
+    UsageError,
+    'Option --cmdline got "-s single", which starts with "-": write --cmdline="-s single" to pass it',
+  );
+  assertThrows(
+    () => parseCliOptions(["-q", "-m", "-1"]),
+    UsageError,
+    'Option -m got "-1", which starts with "-": write --memory=-1 to pass it as the value',
+  );
+  assertThrows(() => parseCliOptions(["--module", "-x.bin"]), UsageError, "--module=-x.bin");
+  // Attached with "=", such a value is taken (and then checked like any other).
+  assertEquals(parseCliOptions(["--cmdline=-s single"]).cmdline, "-s single");
+  assertEquals(parseCliOptions(["--", "--cmdline=-s"]).cmdline, "-s");
+  assertThrows(() => parseCliOptions(["--memory=-1"]), UsageError, 'Invalid --memory "-1"');
+});
+
+Deno.test("parseCliOptions() reads the user-module options and --user-timeout", () => {
+  const options = parseCliOptions([
+    "--frames",
+    "f.ts",
+    "--pagetable",
+    "p.ts",
+    "--heap",
+    "h.ts",
+    "--faults",
+    "c.ts",
+    "--device",
+    "a.ts",
+    "--device",
+    "b.ts",
+    "--user-timeout",
+    "0.5",
+  ]);
+  assertEquals(options.parts, { frames: "f.ts", pagetable: "p.ts", heap: "h.ts", faults: "c.ts" });
+  assertEquals(options.devicePaths, ["a.ts", "b.ts"]);
+  assertEquals(options.userTimeoutMs, 500);
+  assertEquals(hasUserModules(options), true);
+  assertEquals(hasUserModules(parseCliOptions([])), false);
+  assertEquals(parseCliOptions(["--kernel", "k.ts"]).kernelPath, "k.ts");
+  assertEquals(parseCliOptions(["--kernel", "k.ts"]).userTimeoutMs, DEFAULT_USER_TIMEOUT_MS);
+});
+
+Deno.test("parseCliOptions() refuses empty module paths, bad timeouts and --kernel with the stock kernel's options", () => {
+  for (
+    const [args, message] of [
+      [["--frames", ""], "Option --frames needs a file"],
+      [["--device", ""], "Option --device needs a file"],
+      [
+        ["--kernel", "k.ts", "--frames", "f.ts"],
+        "Options --kernel and --frames cannot be combined",
+      ],
+      [
+        ["--kernel", "k.ts", "--report", "json"],
+        "Options --kernel and --report cannot be combined",
+      ],
+      [["--heap", "h.ts", "--user-timeout", "0"], 'Invalid --user-timeout "0"'],
+      [["--heap", "h.ts", "--user-timeout", "ten"], 'Invalid --user-timeout "ten"'],
+      [["--user-timeout", "3"], "Option --user-timeout needs a module"],
+    ] as const
+  ) {
+    assertThrows(() => parseCliOptions(args), UsageError, message);
+  }
 });

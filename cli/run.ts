@@ -5,9 +5,7 @@
  * serial console if asked (`--console`, `--script`, or stdin is a terminal),
  * and print the report.
  *
- * Exit statuses: 0 booted (and the console ended: halt, end of input or
- * Ctrl-A x), 1 the kernel panicked or the boot loader refused, 2 bad command
- * line or unreadable input file.
+ * Exit statuses: see {@linkcode ExitStatus}.
  *
  * @module
  */
@@ -25,31 +23,50 @@ import {
   ramRangesFor,
   ramRangesForRawMbi,
 } from "../hal/mod.ts";
-import { buildKernelImage, Kernel, KernelPanic, UserCodeError } from "../kernel/mod.ts";
-import { UserCallStatus, UserModuleError } from "../sdk/mod.ts";
-import { loadUserModules } from "./user_modules.ts";
-import { startMonitor } from "../kernel/monitor/mod.ts";
+import {
+  buildKernelImage,
+  formatBytes,
+  Kernel,
+  KernelPanic,
+  plural,
+  UserCodeError,
+} from "../kernel/mod.ts";
+import { type MonitorHost, ramDumpChunks, startMonitor } from "../kernel/monitor/mod.ts";
+import { type ModuleImporter, UserCallStatus, UserModuleError } from "../sdk/mod.ts";
+import { loadUserModules, type UserModules } from "./user_modules.ts";
 import { collectHtmlReportData } from "./html_report_data.ts";
 import { renderHtmlReport } from "./html_report.ts";
 import { extendedReportSections } from "./report_sections.ts";
 import { attachMachineTracer, createTraceOutput } from "./tracing.ts";
 import { ByteWriter, type SyncWriter } from "./byte_writer.ts";
+import { CheckedWriter, OutputWriteError } from "./checked_writer.ts";
+import { ConsoleOutput } from "./console_output.ts";
 import {
   type ConsoleInput,
+  ConsoleInputError,
+  type ConsoleSessionEnd,
+  type ConsoleSessionOptions,
   ConsoleStalled,
   type ConsoleTerminal,
   runConsoleSession,
 } from "./console_session.ts";
-import { type CliOptions, HELP_TEXT, parseCliOptions, UsageError } from "./options.ts";
+import { ExitStatus, signalExitStatus, type TerminationSignal } from "./exit_status.ts";
+import { InputFileError, type InputFileLimit } from "./input_file.ts";
+import { OutputFileError, type TruncateWhen, type WritableFile } from "./output_file.ts";
+import { describeOsError } from "./_os_error.ts";
+import {
+  type CliOptions,
+  HELP_TEXT,
+  MAX_MBI_BYTES,
+  MAX_SCRIPT_BYTES,
+  parseCliOptions,
+  UsageError,
+} from "./options.ts";
 
 /** The project version, from deno.json. */
 export const VERSION: string = denoConfig.version;
-
-/** A file the CLI writes (a trace), as `Deno.FsFile` is. */
-export interface WritableFile extends SyncWriter {
-  /** Closes the file. */
-  close(): void;
-}
+/** Exit status when a monitor command or `expect` failed in a script or piped input. */
+export const MONITOR_FAILURE_STATUS: number = ExitStatus.monitorFailure;
 
 /** Host streams and file access the CLI uses. */
 export interface CliHost {
@@ -59,12 +76,29 @@ export interface CliHost {
   readonly stderr: SyncWriter;
   /** Standard input, for the console. */
   readonly stdin: CliStdin;
-  /** Reads a whole file; throws a Deno error if it cannot. */
-  readFile(path: string): Uint8Array;
-  /** Creates or truncates a file for writing; throws a Deno error if it cannot. */
-  createFile(path: string): WritableFile;
+  /**
+   * Reads a whole input file within `limit` (`readInputFile` does); throws
+   * InputFileError, or a Deno error, if it cannot.
+   */
+  readFile(path: string, limit: InputFileLimit): Uint8Array;
+  /**
+   * Opens a file for writing, creating it (`OutputFile.open` does); throws
+   * OutputFileError, or a Deno error, if it cannot.
+   */
+  createFile(path: string, truncate: TruncateWhen): WritableFile;
+  /**
+   * Calls `handler` when the process gets SIGINT, SIGTERM or SIGHUP, instead
+   * of dying with the terminal in raw mode, until the returned function is
+   * called. Without it, signals keep their default action.
+   */
+  onTerminationSignal?(handler: (signal: TerminationSignal) => void): () => void;
   /** Where calls into user modules are recorded, for a watchdog on another thread. */
   readonly userCalls?: UserCallStatus;
+  /**
+   * Imports a user's module (`--frames` ...): the entry point's `import()`.
+   * Without it, options that load modules are refused.
+   */
+  readonly importModule?: ModuleImporter;
 }
 
 /** Standard input as the console uses it (`Deno.stdin` fits). */
@@ -84,58 +118,156 @@ class CliFailure extends Error {
 }
 
 /** Runs the CLI; resolves to the process exit status. */
-export async function runCli(args: readonly string[], host: CliHost): Promise<number> {
-  const stderr = new ByteWriter(host.stderr);
+export async function runCli(args: readonly string[], rawHost: CliHost): Promise<number> {
+  const host: CliHost = {
+    ...rawHost,
+    stdout: new CheckedWriter(rawHost.stdout, "standard output"),
+    stderr: new CheckedWriter(rawHost.stderr, "standard error"),
+  };
   try {
     return await boot(parseCliOptions(args), host);
   } catch (error) {
     // Output piped into a program that stopped reading (`| head`): end quietly.
-    if (error instanceof Deno.errors.BrokenPipe) return 0;
-    const [message, status] = error instanceof UsageError || error instanceof UserModuleError
-      ? [error.message, 2]
-      : error instanceof CliFailure
-      ? [error.message, error.status]
-      : [`Internal error: ${error instanceof Error ? error.message : String(error)}`, 70];
-    writeText(stderr, `kernelsim: ${message}\n`);
+    if (error instanceof OutputWriteError && error.cause instanceof Deno.errors.BrokenPipe) {
+      return ExitStatus.ok;
+    }
+    const [message, status] = describeFailure(error);
+    try {
+      writeText(new ByteWriter(host.stderr), `kernelsim: ${message}\n`);
+    } catch {
+      // Standard error cannot be written either: the status is all that is left.
+    }
     return status;
   }
+}
+
+/** A failure as its one line and exit status. */
+function describeFailure(error: unknown): [string, number] {
+  if (error instanceof UsageError) return [error.message, ExitStatus.badInput];
+  if (error instanceof UserModuleError) return [error.message, ExitStatus.badInput];
+  if (error instanceof CliFailure) return [error.message, error.status];
+  if (error instanceof InputFileError) return [error.message, ExitStatus.badInput];
+  if (error instanceof OutputFileError) return [error.message, ExitStatus.badInput];
+  if (error instanceof OutputWriteError) return [error.message, ExitStatus.outputError];
+  if (error instanceof ConsoleInputError) {
+    return [`Cannot read standard input: ${error.message}`, ExitStatus.badInput];
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return [`Internal error: ${message}`, ExitStatus.internalError];
 }
 
 async function boot(options: CliOptions, host: CliHost): Promise<number> {
   if (options.help) {
     writeText(new ByteWriter(host.stdout), HELP_TEXT);
-    return 0;
+    return ExitStatus.ok;
   }
   if (options.version) {
     writeText(new ByteWriter(host.stdout), `kernelsim ${VERSION}\n`);
-    return 0;
+    return ExitStatus.ok;
   }
   const kernelImage = buildKernelImage();
-  const script = options.scriptPath === undefined ? undefined : readInput(host, options.scriptPath);
-  const mbiBytes = options.mbiPath === undefined ? undefined : readInput(host, options.mbiPath);
+  const script = options.scriptPath === undefined
+    ? undefined
+    : readInput(host, options.scriptPath, {
+      option: "--script",
+      maxBytes: MAX_SCRIPT_BYTES,
+      limitText: `${formatBytes(MAX_SCRIPT_BYTES)}, the limit for a script`,
+      allowsPipe: true,
+    });
+  const mbiBytes = options.mbiPath === undefined ? undefined : readInput(host, options.mbiPath, {
+    option: "--mbi",
+    maxBytes: MAX_MBI_BYTES,
+    limitText: `${formatBytes(MAX_MBI_BYTES)}, all that a 32-bit MBI address reaches`,
+    allowsPipe: false,
+  });
+  const moduleLimit: InputFileLimit = {
+    option: "--module",
+    maxBytes: options.memoryBytes,
+    limitText: `the machine's ${formatBytes(options.memoryBytes)} of RAM`,
+    allowsPipe: false,
+  };
   const modules = options.modules.map((module) => ({
     name: module.path,
-    bytes: readInput(host, module.path),
+    bytes: readInput(host, module.path, moduleLimit),
     string: module.string,
   }));
-  const userModules = await loadUserModules(options, host.userCalls ?? new UserCallStatus());
+  // User modules load (and their factories are tried once) before any output exists.
+  const userModules = await loadUserModules(
+    options,
+    host.userCalls ?? new UserCallStatus(),
+    host.importModule ?? refuseModules,
+  );
+  // Outputs are opened before the boot: a path that cannot be written fails
+  // now, not after it. The report first: opening it changes nothing yet.
+  const reportFile = options.reportPath === undefined
+    ? undefined
+    : createOutput(host, options.reportPath, "at-first-write");
+  let ramDumpFile: WritableFile | undefined;
+  let traceFile: WritableFile | undefined;
+  try {
+    ramDumpFile = options.dumpRamPath === undefined
+      ? undefined
+      : createOutput(host, options.dumpRamPath, "at-first-write");
+    traceFile = options.traceFilePath === undefined
+      ? undefined
+      : createOutput(host, options.traceFilePath, "at-open");
+    return await bootMachine(options, host, {
+      kernelImage,
+      script,
+      mbiBytes,
+      modules,
+      traceFile,
+      reportFile,
+      ramDumpFile,
+      userModules,
+    });
+  } finally {
+    traceFile?.close();
+    ramDumpFile?.close();
+    reportFile?.close();
+  }
+}
+
+/** What {@linkcode bootMachine} works with: the inputs read and the outputs opened. */
+interface BootFiles {
+  readonly kernelImage: Uint8Array;
+  readonly script: Uint8Array | undefined;
+  readonly mbiBytes: Uint8Array | undefined;
+  readonly modules: { name: string; bytes: Uint8Array; string: string }[];
+  readonly traceFile: WritableFile | undefined;
+  readonly reportFile: WritableFile | undefined;
+  readonly ramDumpFile: WritableFile | undefined;
+  readonly userModules: UserModules;
+}
+
+async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles): Promise<number> {
+  const { kernelImage, script, mbiBytes, modules, traceFile, userModules } = files;
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
     new PhysicalMemory(
-      mbiBytes === undefined ? ramRangesFor(memoryMap) : ramRangesForRawMbi(mbiBytes, {
-        mbiAddress: options.mbiAddress,
-        kernelImageSizeBytes: kernelImage.length,
-      }),
+      mbiBytes === undefined
+        ? ramRangesFor(memoryMap)
+        : ramRangesForRawMbi(mbiBytes, { mbiAddress: options.mbiAddress }),
     )
   );
   // With a JSON report on stdout, the serial console goes to stderr.
   const consoleStream = options.report === "json" ? host.stderr : host.stdout;
+  // Trace lines on stderr (or --trace-file /dev/stdout) share the user's
+  // terminal with the console: they go through ConsoleOutput, in event order.
+  const traceStream = traceFile === undefined
+    ? host.stderr
+    : new CheckedWriter(traceFile, `"${options.traceFilePath}"`);
+  const isTraceOnTerminal = options.traceMask !== 0 &&
+    (traceFile === undefined || traceFile.isStandardStream === true);
   // --quiet drops the boot log; the monitor's console is shown even then.
-  let console = new ByteWriter(options.quiet ? undefined : consoleStream);
+  const console = new ConsoleOutput(
+    options.quiet ? undefined : consoleStream,
+    isTraceOnTerminal ? traceStream : undefined,
+  );
   const clock = createClock(options.clock);
   const pc = userGuard(() =>
     createPc(memory, clock, {
-      serialSink: (byte) => console.writeByte(byte),
+      serialSink: (byte) => console.writeSerialByte(byte),
       devices: userModules.devices,
     })
   );
@@ -147,32 +279,37 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
         cmdline: options.cmdline,
         modules,
       })
-      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress, kernelImage })
+      : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress })
   );
-  const traceFile = options.traceFilePath === undefined
-    ? undefined
-    : createOutput(host, options.traceFilePath);
   const trace = options.traceMask === 0 ? undefined : createTraceOutput(
     options.traceMask,
-    traceFile ?? host.stderr,
+    isTraceOnTerminal ? { kind: "console", console } : { kind: "file", stream: traceStream },
     () => clock.nowNs(),
-    // Sharing a stream with the serial console: write each line at once so they interleave.
-    traceFile === undefined && consoleStream === host.stderr ? 0 : undefined,
   );
   attachMachineTracer(pc, trace?.tracer);
+  // Writes out what is collected: the console (with the trace lines on its terminal) and a trace file.
+  const flushOutput = () => {
+    console.flush();
+    trace?.flush();
+  };
+  const finishOutput = () => {
+    console.finish();
+    trace?.flush();
+  };
   if (userModules.kernel !== undefined) {
     // The user's kernel runs until its entry point returns; the machine then stops.
     try {
       userModules.kernel.create(loaded.magic, loaded.mbiAddress, pc.machine);
     } catch (error) {
-      if (error instanceof UserCodeError) throw new CliFailure(error.message, 1);
+      if (error instanceof UserCodeError) {
+        throw new CliFailure(error.message, ExitStatus.kernelFailure);
+      }
       throw error;
     } finally {
-      console.flush();
-      trace?.flush();
-      traceFile?.close();
+      finishOutput();
+      writeRamDump(options, files.ramDumpFile, memory);
     }
-    return 0;
+    return ExitStatus.ok;
   }
   try {
     const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, {
@@ -181,41 +318,141 @@ async function boot(options: CliOptions, host: CliHost): Promise<number> {
       debug: options.debug,
       tracer: trace?.tracer,
     }, userModules.parts);
-    console.flush();
+    flushOutput();
     const inputs = consoleInputs(options, script, host.stdin);
     if (inputs.length > 0) {
       // The kernel's main loop from here on: the monitor, fed by the console session.
-      console = new ByteWriter(consoleStream);
-      const monitor = startMonitor(kernel);
-      const end = await runConsoleSession({
+      console.setSerialStream(consoleStream);
+      const monitor = startMonitor(kernel, { host: monitorHost(host) });
+      const end = await runSession(host, inputs, {
         pc,
         monitor,
-        flushOutput: () => {
-          trace?.flush();
-          console.flush();
-        },
+        flushOutput,
         notice: (text) => writeText(new ByteWriter(host.stderr), `${text}\n`),
-        inputs,
       });
+      if (typeof end === "number") {
+        finishOutput();
+        return end;
+      }
       // The last prompt is still open: end its line before the shell's prompt.
-      if (end === "end-of-input") console.writeByte(0x0a);
+      if (end === "end-of-input") console.writeSerialByte(0x0a);
+      const failure = monitor.firstFailure;
+      const isInteractive = inputs.some((input) => input.kind === "terminal");
+      if (failure !== undefined && !options.keepGoing && !isInteractive) {
+        finishOutput();
+        writeReport(options, host, kernel, files.reportFile);
+        writeText(
+          new ByteWriter(host.stderr),
+          `kernelsim: ${plural(monitor.failedCommands, "monitor command")} failed, ` +
+            `the first on line ${failure.lineNumber}: ${failure.line} ` +
+            `(exit status ${ExitStatus.monitorFailure}; --keep-going exits 0)\n`,
+        );
+        return ExitStatus.monitorFailure;
+      }
     }
-    console.flush();
-    writeReport(options, host, kernel);
-    return 0;
+    finishOutput();
+    writeReport(options, host, kernel, files.reportFile);
+    // A failed self-test is a failed run even though the kernel is up.
+    return kernel.selftestResults?.some((result) => !result.passed)
+      ? ExitStatus.selftestFailure
+      : ExitStatus.ok;
   } catch (error) {
-    console.flush();
     if (error instanceof KernelPanic) {
-      // The panic line is on the serial console; repeat it where a quiet or
-      // report-reading user still sees it.
-      if (options.quiet) writeText(new ByteWriter(host.stderr), `${error.message}\n`);
-      return 1;
+      finishOutput();
+      // The panic line is on the serial console; where that is not shown
+      // (--quiet before the monitor), it goes to stderr, once.
+      if (!console.isShown) writeText(new ByteWriter(host.stderr), `${error.message}\n`);
+      return ExitStatus.kernelFailure;
     }
-    if (error instanceof ConsoleStalled) throw new CliFailure(error.message, 1);
+    try {
+      finishOutput();
+    } catch {
+      // The output fails too: the error at hand says more.
+    }
+    if (error instanceof ConsoleStalled) {
+      throw new CliFailure(error.message, ExitStatus.kernelFailure);
+    }
     throw error;
   } finally {
-    trace?.flush();
-    traceFile?.close();
+    writeRamDump(options, files.ramDumpFile, memory);
+  }
+}
+
+/** `--dump-ram`: all of physical memory at exit, after a panic too. */
+function writeRamDump(
+  options: CliOptions,
+  ramDumpFile: WritableFile | undefined,
+  memory: PhysicalMemory,
+): void {
+  if (ramDumpFile !== undefined) {
+    const file = new CheckedWriter(ramDumpFile, `"${options.dumpRamPath}"`);
+    writeChunks(file, ramDumpChunks(memory, 0, memory.endBytes));
+  }
+}
+
+/** The monitor's host services: `dump` writes host files through `host.createFile`. */
+function monitorHost(host: CliHost): MonitorHost {
+  return {
+    writeFile(path, chunks) {
+      let file: WritableFile;
+      try {
+        file = host.createFile(path, "at-open");
+      } catch (error) {
+        throw new Error(
+          error instanceof OutputFileError ? error.reason : describeOsError(error),
+        );
+      }
+      try {
+        writeChunks(file, chunks);
+      } catch (error) {
+        throw new Error(describeOsError(error));
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** Writes every chunk to `file`, all of each. */
+function writeChunks(file: SyncWriter, chunks: Iterable<Uint8Array>): void {
+  for (const chunk of chunks) {
+    for (let offset = 0; offset < chunk.length;) offset += file.writeSync(chunk.subarray(offset));
+  }
+}
+
+/**
+ * Runs the console session; resolves to how it ended, or to the exit status
+ * after a termination signal (the terminal restored, a line on stderr).
+ */
+async function runSession(
+  host: CliHost,
+  inputs: ConsoleInput[],
+  session: Omit<ConsoleSessionOptions, "inputs" | "interrupt">,
+): Promise<ConsoleSessionEnd | number> {
+  // Only a terminal needs restoring; otherwise signals keep their default action.
+  const isTerminal = inputs.some((input) => input.kind === "terminal");
+  let signal: TerminationSignal | undefined;
+  let interrupt: Promise<void> | undefined;
+  let untrap: (() => void) | undefined;
+  if (isTerminal && host.onTerminationSignal !== undefined) {
+    interrupt = new Promise<void>((resolve) => {
+      untrap = host.onTerminationSignal?.((received) => {
+        signal ??= received;
+        resolve();
+      });
+    });
+  }
+  try {
+    const end = await runConsoleSession({ ...session, inputs, interrupt });
+    if (end !== "interrupted" || signal === undefined) return end;
+    try {
+      session.notice(`\nkernelsim: terminated by ${signal}`);
+    } catch {
+      // After a hangup the terminal may be gone: the status says it all.
+    }
+    return signalExitStatus(signal);
+  } finally {
+    untrap?.();
   }
 }
 
@@ -240,17 +477,18 @@ function fullReport(kernel: Kernel): object {
   };
 }
 
-/** Prints `--report json` on stdout or writes `--report html FILE`. */
-function writeReport(options: CliOptions, host: CliHost, kernel: Kernel): void {
+/** Prints `--report json` on stdout or writes `--report html FILE` (opened before the boot). */
+function writeReport(
+  options: CliOptions,
+  host: CliHost,
+  kernel: Kernel,
+  reportFile: WritableFile | undefined,
+): void {
   if (options.report === "json") {
     writeText(new ByteWriter(host.stdout), JSON.stringify(fullReport(kernel), null, 2) + "\n");
-  } else if (options.report === "html" && options.reportPath !== undefined) {
-    const file = createOutput(host, options.reportPath);
-    try {
-      writeText(new ByteWriter(file), renderHtmlReport(collectHtmlReportData(kernel)));
-    } finally {
-      file.close();
-    }
+  } else if (reportFile !== undefined) {
+    const file = new CheckedWriter(reportFile, `"${options.reportPath}"`);
+    writeText(new ByteWriter(file), renderHtmlReport(collectHtmlReportData(kernel)));
   }
 }
 
@@ -277,33 +515,27 @@ function consoleInputs(
   return inputs;
 }
 
-function readInput(host: CliHost, path: string): Uint8Array {
+function readInput(host: CliHost, path: string, limit: InputFileLimit): Uint8Array {
   try {
-    return host.readFile(path);
+    return host.readFile(path, limit);
   } catch (error) {
-    throw new CliFailure(`Cannot read "${path}": ${fileErrorReason(error)}`, 2);
+    if (error instanceof InputFileError) throw error;
+    throw new InputFileError(limit.option, path, describeOsError(error));
   }
 }
 
-function createOutput(host: CliHost, path: string): WritableFile {
+function createOutput(host: CliHost, path: string, truncate: TruncateWhen): WritableFile {
   try {
-    return host.createFile(path);
+    return host.createFile(path, truncate);
   } catch (error) {
-    throw new CliFailure(`Cannot write "${path}": ${fileErrorReason(error)}`, 2);
+    if (error instanceof OutputFileError) throw error;
+    throw new OutputFileError(path, describeOsError(error));
   }
 }
 
-/** A file error in a few words: `no such file`, `permission denied` ... */
-function fileErrorReason(error: unknown): string {
-  return error instanceof Deno.errors.NotFound
-    ? "no such file"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : error instanceof Deno.errors.IsADirectory
-    ? "is a directory"
-    : error instanceof Error
-    ? error.message
-    : String(error);
+/** The importer of a host that cannot load user modules. */
+function refuseModules(url: string): Promise<never> {
+  return Promise.reject(new Error(`this host cannot load modules (${url}); run main.ts`));
 }
 
 /** Builds the PC with the user's devices: a device whose `attach` fails is an unusable module. */
@@ -311,7 +543,7 @@ function userGuard<T>(setup: () => T): T {
   try {
     return setup();
   } catch (error) {
-    if (error instanceof UserCodeError) throw new CliFailure(error.message, 2);
+    if (error instanceof UserCodeError) throw new CliFailure(error.message, ExitStatus.badInput);
     throw error;
   }
 }
@@ -322,9 +554,11 @@ function hostGuard<T>(setup: () => T): T {
     return setup();
   } catch (error) {
     if (error instanceof BootLoaderError) {
-      throw new CliFailure(`Boot loader: ${error.message}`, 1);
+      throw new CliFailure(`Boot loader: ${error.message}`, ExitStatus.kernelFailure);
     }
-    if (error instanceof RangeError) throw new CliFailure(`Machine: ${error.message}`, 1);
+    if (error instanceof RangeError) {
+      throw new CliFailure(`Machine: ${error.message}`, ExitStatus.kernelFailure);
+    }
     throw error;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * `--trace CATS` and `--trace-file FILE`: builds the {@linkcode Tracer},
- * buffers its lines to a host stream (stderr or a file), and hands it to the
- * machine, the UART and the kernel's allocators.
+ * sends its lines to a file of their own (buffered) or to the terminal in
+ * event order with the serial console ({@linkcode ConsoleOutput}), and hands
+ * it to the machine, the UART and the kernel's allocators.
  *
  * @module
  */
@@ -9,6 +10,7 @@
 import { Tracer } from "../hal/mod.ts";
 import type { Pc } from "../devices/mod.ts";
 import type { SyncWriter } from "./byte_writer.ts";
+import type { ConsoleOutput } from "./console_output.ts";
 
 /** A tracer writing to a host stream, with the buffer behind it. */
 export interface TraceOutput {
@@ -18,25 +20,50 @@ export interface TraceOutput {
   flush(): void;
 }
 
-/** Bytes buffered before a write to the host stream. */
-const BUFFER_BYTES = 64 * 1024;
+/**
+ * Where trace lines go: a file of their own (`--trace-file`), or the
+ * terminal they share with the serial console.
+ */
+export type TraceDestination =
+  | {
+    /** A file of their own. */
+    readonly kind: "file";
+    /** The open file. */
+    readonly stream: SyncWriter;
+  }
+  | {
+    /** The console's terminal (stderr), in event order with the console. */
+    readonly kind: "console";
+    /** The console's output. */
+    readonly console: ConsoleOutput;
+  };
+
+/** Bytes buffered before a write to a trace file. */
+const FILE_BUFFER_CHARS = 64 * 1024;
 
 /**
- * Creates a tracer whose lines are buffered and written to `stream`.
+ * Creates a tracer whose lines go to `destination`.
  *
  * @param mask The categories (from `parseTraceCategories`).
- * @param stream Where lines go: stderr, or a file opened for `--trace-file`.
+ * @param destination A file, or the console's terminal.
  * @param nowNs The machine clock, for timestamps.
- * @param bufferBytes Characters to collect before writing (default 64 KiB); 0 writes each
- *   line at once, which keeps trace lines in order with other output to the same stream.
  * @returns The tracer and its flush.
  */
 export function createTraceOutput(
   mask: number,
-  stream: SyncWriter,
+  destination: TraceDestination,
   nowNs: () => number,
-  bufferBytes: number = BUFFER_BYTES,
 ): TraceOutput {
+  if (destination.kind === "console") {
+    const console = destination.console;
+    const tracer = new Tracer({
+      categories: mask,
+      nowNs,
+      sink: (line) => console.writeTraceLine(line),
+    });
+    return { tracer, flush: () => console.flush() };
+  }
+  const stream = destination.stream;
   const encoder = new TextEncoder();
   let pending: string[] = [];
   let pendingChars = 0;
@@ -54,7 +81,7 @@ export function createTraceOutput(
     sink: (line) => {
       pending.push(line);
       pendingChars += line.length;
-      if (pendingChars >= bufferBytes) flush();
+      if (pendingChars >= FILE_BUFFER_CHARS) flush();
     },
   });
   return { tracer, flush };

@@ -14,6 +14,7 @@ import {
   loadDeviceModule,
   loadKernelModule,
   loadPartModule,
+  type ModuleImporter,
   type UserCallStatus,
 } from "../sdk/mod.ts";
 import type { CliOptions } from "./options.ts";
@@ -33,14 +34,16 @@ export interface UserModules {
  *
  * @param options The parsed command line.
  * @param status Where calls into the modules are recorded.
+ * @param importModule How to import a module (the host's `import()`).
  * @returns The loaded modules (empty when none is named).
  * @throws {UserModuleError} For the first module that cannot be used.
  */
 export async function loadUserModules(
   options: CliOptions,
   status: UserCallStatus,
+  importModule: ModuleImporter,
 ): Promise<UserModules> {
-  const load = { status };
+  const load = { status, importModule };
   const { frames, pagetable, heap, faults } = options.parts;
   const devices: DevicePlugin[] = [];
   const drivers: KernelDriver[] = [];

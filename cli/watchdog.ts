@@ -14,14 +14,30 @@
  */
 
 import { UserCallStatus } from "../sdk/mod.ts";
-import type { CliWorkerDone, CliWorkerStart } from "./cli_worker.ts";
+import { ExitStatus } from "./exit_status.ts";
 
-/** Exit status of a run stopped by the watchdog (as `timeout(1)`). */
-export const WATCHDOG_EXIT_STATUS = 124;
-/** Exit status when the worker itself failed (an internal error). */
-const INTERNAL_ERROR_STATUS = 70;
+/**
+ * The worker's script. It is the one module that imports user code with a
+ * dynamic `import()`, so it stays out of the published package (deno.json
+ * `publish.exclude`): nothing imports it, not even its types.
+ */
+const CLI_WORKER_URL = new URL("./cli_worker.ts", import.meta.url);
 /** How often the watchdog looks at the status, in ms. */
 const POLL_MS = 20;
+
+/** What the watchdog sends the worker to start the run. */
+export interface CliWorkerStart {
+  /** The command-line arguments. */
+  readonly args: readonly string[];
+  /** The shared status buffer the watchdog reads. */
+  readonly statusBuffer: SharedArrayBuffer;
+}
+
+/** What the worker sends back when the run ends. */
+export interface CliWorkerDone {
+  /** The exit status. */
+  readonly status: number;
+}
 
 /** What the watchdog needs from the host. */
 export interface WatchdogHost {
@@ -46,7 +62,7 @@ export function runCliUnderWatchdog(
   host: WatchdogHost,
 ): Promise<number> {
   const status = new UserCallStatus();
-  const worker = new Worker(new URL("./cli_worker.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(CLI_WORKER_URL, { type: "module" });
   return new Promise((resolve) => {
     let watchedEntry = -1;
     let watchedSinceMs = 0;
@@ -64,7 +80,7 @@ export function runCliUnderWatchdog(
         return;
       }
       if (nowMs - watchedSinceMs < timeoutMs) return;
-      finish(WATCHDOG_EXIT_STATUS);
+      finish(ExitStatus.userCodeStopped);
       if (host.stdin.isTerminal()) host.stdin.setRaw(false);
       writeLine(
         host,
@@ -75,7 +91,7 @@ export function runCliUnderWatchdog(
     worker.onerror = (event) => {
       event.preventDefault();
       writeLine(host, `kernelsim: Internal error: ${event.message}`);
-      finish(INTERNAL_ERROR_STATUS);
+      finish(ExitStatus.internalError);
     };
     const start: CliWorkerStart = { args: [...args], statusBuffer: status.buffer };
     worker.postMessage(start);

@@ -4,14 +4,14 @@
  *
  * Sources: the National Semiconductor PC16550D datasheet, QEMU's
  * `hw/char/serial.c` (reset values, interrupt rules, loopback wiring) and the
- * probe in Linux's `8250_port.c`; see the "16550A UART" section of SPECS.md.
+ * probe in Linux's `8250_port.c`; the facts used are in `docs/uart16550.md`.
  *
  * Model choices:
  * - **IRQ gating by OUT2.** On a PC the UART's INTRPT pin reaches the 8259
  *   through a buffer enabled by MCR.OUT2, so a driver must set OUT2 to get
  *   interrupts. The line is high iff an enabled interrupt is pending and
  *   MCR.OUT2 is set (the MCR bit, also in loopback, so interrupts keep working
- *   there as SPECS.md requires). `irqGate: "always"` drops the gate, as QEMU
+ *   there, as docs/uart16550.md describes). `irqGate: "always"` drops the gate, as QEMU
  *   does.
  * - **Time in character times.** The device has no clock; the machine calls
  *   {@linkcode Uart16550.advanceCharacterTimes}. That drives the character
@@ -47,7 +47,7 @@ export const UART_BASE_BAUD = 115200;
 /** Divisor latch value after reset: 0x0C, 9600 baud (QEMU `serial_reset`). */
 export const UART_RESET_DIVISOR = 0x0c;
 
-// Register offsets from the base port (SPECS.md register table).
+// Register offsets from the base port (docs/uart16550.md, "Registers").
 /** Offset 0, read, DLAB = 0: receiver buffer register. */
 export const UART_RBR = 0;
 /** Offset 0, write, DLAB = 0: transmitter holding register. */
@@ -73,7 +73,7 @@ export const UART_MSR = 6;
 /** Offset 7: scratch register. */
 export const UART_SCR = 7;
 
-// IER bits (SPECS.md: bits 4 to 7 read 0).
+// IER bits (docs/uart16550.md: bits 4 to 7 read 0).
 /** IER bit 0: received data available (and character timeout) interrupt. */
 export const UART_IER_RDI = 0x01;
 /** IER bit 1: transmitter holding register empty interrupt. */
@@ -85,7 +85,7 @@ export const UART_IER_MSI = 0x08;
 /** The IER bits a 16550A implements. */
 export const UART_IER_MASK = 0x0f;
 
-// IIR values (SPECS.md interrupt identification table).
+// IIR values (docs/uart16550.md, "Interrupts").
 /** IIR bit 0: set when no interrupt is pending. */
 export const UART_IIR_NO_INT = 0x01;
 /** IIR bits 3:1: the interrupt identification. */
@@ -103,7 +103,7 @@ export const UART_IIR_CTI = 0x0c;
 /** IIR bits 7:6: both set while FIFOs are enabled. */
 export const UART_IIR_FIFO_ENABLED = 0xc0;
 
-// FCR bits (SPECS.md).
+// FCR bits (docs/uart16550.md).
 /** FCR bit 0: enable both FIFOs; changing it flushes both. */
 export const UART_FCR_ENABLE = 0x01;
 /** FCR bit 1: clear the RX FIFO (self-clearing). */
@@ -123,7 +123,7 @@ export const UART_FCR_TRIGGER_8 = 0x80;
 /** FCR trigger level: 14 bytes. */
 export const UART_FCR_TRIGGER_14 = 0xc0;
 
-// LCR bits (SPECS.md).
+// LCR bits (docs/uart16550.md).
 /** LCR bits 1:0: word length 5 + n bits. */
 export const UART_LCR_WORD_LENGTH_MASK = 0x03;
 /** LCR bit 2: two stop bits (1.5 with 5-bit words). */
@@ -141,7 +141,7 @@ export const UART_LCR_DLAB = 0x80;
 /** LCR value for 8 data bits, no parity, 1 stop bit. */
 export const UART_LCR_8N1 = 0x03;
 
-// MCR bits (SPECS.md: bits 5 to 7 read 0).
+// MCR bits (docs/uart16550.md: bits 5 to 7 read 0).
 /** MCR bit 0: data terminal ready. */
 export const UART_MCR_DTR = 0x01;
 /** MCR bit 1: request to send. */
@@ -155,7 +155,7 @@ export const UART_MCR_LOOP = 0x10;
 /** The MCR bits a 16550A implements. */
 export const UART_MCR_MASK = 0x1f;
 
-// LSR bits (SPECS.md).
+// LSR bits (docs/uart16550.md).
 /** LSR bit 0: data ready. */
 export const UART_LSR_DR = 0x01;
 /** LSR bit 1: overrun error (cleared by reading LSR). */
@@ -175,7 +175,7 @@ export const UART_LSR_FIFO_ERROR = 0x80;
 /** The LSR bits that raise a receiver line status interrupt. */
 export const UART_LSR_ERROR_BITS = UART_LSR_OE | UART_LSR_PE | UART_LSR_FE | UART_LSR_BI;
 
-// MSR bits (SPECS.md).
+// MSR bits (docs/uart16550.md).
 /** MSR bit 0: CTS changed since MSR was last read. */
 export const UART_MSR_DCTS = 0x01;
 /** MSR bit 1: DSR changed since MSR was last read. */
@@ -680,7 +680,7 @@ export class Uart16550 implements PortDevice {
         this.#scr = value;
         return;
       default:
-        // LSR and MSR writes are ignored (SPECS.md).
+        // LSR and MSR writes are ignored (docs/uart16550.md).
         return;
     }
   }

@@ -693,7 +693,7 @@ Deno.test("Uart16550.restoreState() rejects a malformed state and leaves the dev
   assertEquals(r.read(UART_SCR), 0x12);
 });
 
-// --- The Linux 8250 autoconfig probe (SPECS.md steps 1 to 6) -------------------------------
+// --- The Linux 8250 autoconfig probe (docs/uart16550.md, steps 1 to 6) -------------------------------
 
 Deno.test("Uart16550 passes the Linux 8250 autoconfig probe as a 16550A", () => {
   const r = rig();

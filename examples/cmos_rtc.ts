@@ -15,16 +15,18 @@
  */
 
 import { type Command, CommandError, type DeviceModule, hex, VirtualClock } from "../sdk/mod.ts";
-import { Mc146818Rtc, RTC_INDEX_PORT, RTC_PORT_COUNT } from "./cmos_rtc/mc146818.ts";
 import {
   describeDataMode,
   formatRtcTime,
+  Mc146818Rtc,
   probeRtc,
   readRtcTime,
   readStatusRegisters,
+  RTC_INDEX_PORT,
+  RTC_PORT_COUNT,
   weekdayOf,
   writeRtcTime,
-} from "./cmos_rtc/rtc_driver.ts";
+} from "./cmos_rtc/mod.ts";
 
 /** Where the RTC powers on with the virtual clock. */
 const VIRTUAL_POWER_ON = new Date(Date.UTC(2000, 0, 1, 0, 0, 0));

@@ -7,10 +7,15 @@
  * firmware's part for ACPI: it writes an empty RSDT at the base of the
  * memory map's ACPI area and passes an RSDP v1 pointing at it in tag 14.
  *
- * {@linkcode loadRawMbi} instead places MBI bytes captured elsewhere (say from
- * GRUB) unchanged; {@linkcode ramRangesForRawMbi} decides, leniently, what RAM
- * a machine booting such an MBI needs. The loader checks nothing inside a raw
- * MBI: validating it is the kernel's job.
+ * {@linkcode loadRawMbi} instead replays a boot captured elsewhere (say from
+ * GRUB): it places the MBI bytes unchanged and nothing else, since a capture
+ * holds the boot information, not the kernel image or the module contents
+ * it describes. {@linkcode ramRangesForRawMbi} decides, leniently, what RAM a
+ * machine booting such an MBI has: the RAM of its memory map, except the
+ * frames of its modules, whose bytes the replay does not have (so the kernel
+ * finds no RAM there and reports the modules as not loaded, instead of
+ * reading whatever lies there). The loader checks nothing inside a raw MBI:
+ * validating it is the kernel's job. Multiboot2 facts: `docs/multiboot2.md`.
  *
  * Memory layout of a normal boot (page aligned, see `memory_layout.ts`):
  *
@@ -36,6 +41,7 @@ import {
   MBI_TAG_END,
   MBI_TAG_LOAD_BASE_ADDR,
   MBI_TAG_MMAP,
+  MBI_TAG_MODULE,
   MbiWriter,
   type MemoryMapEntry,
   MULTIBOOT2_ARCHITECTURE_I386,
@@ -63,6 +69,7 @@ export type BootLoaderErrorCode =
 
 /** A boot failure, before the kernel ever runs. */
 export class BootLoaderError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "BootLoaderError";
   /** What went wrong, for matching. */
   readonly code: BootLoaderErrorCode;
@@ -140,20 +147,18 @@ export interface Multiboot2LoadOptions {
   readonly rsdp?: Uint8Array;
 }
 
-/** Options of {@linkcode loadRawMbi}. */
-export interface LoadRawMbiOptions {
+/** Options of {@linkcode loadRawMbi} and {@linkcode ramRangesForRawMbi}. */
+export interface RawMbiOptions {
   /** Where to put the MBI: 8-byte aligned (default {@linkcode RAW_MBI_DEFAULT_ADDRESS}). */
   readonly mbiAddress?: number;
-  /** A kernel image to check and load at 1 MiB (default none). */
-  readonly kernelImage?: Uint8Array;
 }
 
-/** Options of {@linkcode ramRangesForRawMbi}. */
-export interface RawMbiRamOptions {
-  /** Where to put the MBI: 8-byte aligned (default {@linkcode RAW_MBI_DEFAULT_ADDRESS}). */
-  readonly mbiAddress?: number;
-  /** Size of the kernel image to be loaded at 1 MiB (default 0: none). */
-  readonly kernelImageSizeBytes?: number;
+/** A module range a raw MBI names: [start, end) from its module tag. */
+export interface RawMbiModuleRange {
+  /** mod_start. */
+  readonly start: number;
+  /** mod_end (one past the last byte). */
+  readonly end: number;
 }
 
 /** Size of an ACPI RSDP v1 structure in bytes. */
@@ -168,6 +173,8 @@ const HEADER_TAG_BYTES = 8;
 const HIGHEST_HEADER_TAG = MULTIBOOT2_HEADER_TAG_RELOCATABLE;
 const HIGHEST_MBI_TAG = MBI_TAG_LOAD_BASE_ADDR;
 const RSDT_HEADER_BYTES = 36;
+/** A module tag: header, mod_start, mod_end, and at least the string's NUL. */
+const MODULE_TAG_MIN_BYTES = 17;
 const U32_LIMIT = 2 ** 32;
 
 /**
@@ -329,43 +336,34 @@ export function buildRsdpV1(rsdtAddress: number): Uint8Array {
 }
 
 /**
- * Places raw MBI bytes (for `--mbi FILE [--mbi-addr ADDR]`) unchanged at an
- * 8-byte aligned address, and optionally the kernel image at 1 MiB. Nothing
- * inside the MBI is checked or used: the kernel must validate it. Build the
- * machine's RAM with {@linkcode ramRangesForRawMbi} so both fit.
+ * Replays a captured boot (`--mbi FILE [--mbi-addr ADDR]`): places the raw
+ * MBI bytes unchanged at an 8-byte aligned address, exactly where EBX will
+ * point. Nothing else is written: the capture describes a kernel image,
+ * ELF section copies and modules it does not contain. Nothing inside the MBI
+ * is checked or used: the kernel must validate it. Build the machine's RAM
+ * with {@linkcode ramRangesForRawMbi} so the MBI fits.
  *
  * @param memory The machine's RAM.
  * @param mbiBytes The MBI as captured, written as is.
- * @param options Where to place it (default 0x10000, in free low memory) and
- *   the kernel image to load at 1 MiB (default none).
- * @returns The entry state; `modules` is empty (the MBI's own module tags
- *   name whatever addresses it was captured with).
+ * @param options Where to place it (default 0x10000, in free low memory).
+ * @returns The entry state; `kernelImage` and `modules` are empty, as
+ *   nothing of them was loaded.
  * @throws {BootLoaderError} `InvalidArgument` for a misaligned address or one
- *   overlapping the kernel image, `DoesNotFit` if a part is not RAM,
- *   `InvalidKernelImage` for a bad kernel image.
+ *   not below 4 GiB, `DoesNotFit` if the MBI is not in RAM.
  */
 export function loadRawMbi(
   memory: PhysicalMemory,
   mbiBytes: Uint8Array,
-  options: LoadRawMbiOptions = {},
+  options: RawMbiOptions = {},
 ): LoadedKernel {
-  const image = options.kernelImage ?? new Uint8Array(0);
-  const mbiAddress = checkRawMbiPlacement(mbiBytes.length, options.mbiAddress, image.length);
-  if (options.kernelImage !== undefined) {
-    findMultiboot2Header(image);
-    requireRam(memory, KERNEL_LOAD_ADDRESS, image.length, "kernel image");
-    memory.writeBytes(KERNEL_LOAD_ADDRESS, image);
-  }
+  const mbiAddress = checkRawMbiPlacement(mbiBytes.length, options.mbiAddress);
   requireRam(memory, mbiAddress, mbiBytes.length, "raw MBI");
   memory.writeBytes(mbiAddress, mbiBytes);
   return {
     magic: MULTIBOOT2_BOOTLOADER_MAGIC,
     mbiAddress,
     mbiSizeBytes: mbiBytes.length,
-    kernelImage: {
-      start: KERNEL_LOAD_ADDRESS,
-      end: (KERNEL_LOAD_ADDRESS + image.length) as PhysAddr,
-    },
+    kernelImage: { start: KERNEL_LOAD_ADDRESS, end: KERNEL_LOAD_ADDRESS },
     modules: [],
   };
 }
@@ -383,51 +381,69 @@ export function loadRawMbi(
  *   with any available RAM).
  */
 export function memoryMapFromRawMbi(mbiBytes: Uint8Array): MemoryMapEntry[] | undefined {
-  const view = new DataView(mbiBytes.buffer, mbiBytes.byteOffset, mbiBytes.byteLength);
-  if (mbiBytes.length < 16) return undefined;
-  const totalSize = view.getUint32(0, true);
-  const limit = totalSize >= 16 ? Math.min(totalSize, mbiBytes.length) : mbiBytes.length;
-  for (let at = 8; at + 8 <= limit;) {
-    const type = view.getUint32(at, true);
-    const size = view.getUint32(at + 4, true);
-    if (type === MBI_TAG_END || size < 8 || at + size > limit) return undefined;
-    if (type === MBI_TAG_MMAP) return readRawMemoryMap(view, at, size);
-    at = alignUp(at + size, MULTIBOOT2_TAG_ALIGN);
-  }
-  return undefined;
+  let map: MemoryMapEntry[] | undefined;
+  let isFirst = true;
+  walkRawMbiTags(mbiBytes, (view, at, type, size) => {
+    if (type !== MBI_TAG_MMAP || !isFirst) return;
+    isFirst = false;
+    map = readRawMemoryMap(view, at, size);
+  });
+  return map;
 }
 
 /**
- * The RAM ranges a machine booting a raw MBI should have: the RAM regions of
- * the MBI's memory map ({@linkcode memoryMapFromRawMbi}), or, if it has none
- * usable, those of a 128 MiB PC ({@linkcode RAW_MBI_FALLBACK_RAM_BYTES});
- * plus whole frames covering the MBI itself and the kernel image at 1 MiB.
+ * Scans raw MBI bytes, leniently, for module tags and returns the ranges they
+ * name (non-empty ones, as u32 mod_start..mod_end). The scan stops at the
+ * first tag that makes no sense, as {@linkcode memoryMapFromRawMbi}'s does.
  *
  * @param mbiBytes The raw MBI.
- * @param options Where the MBI will go and the kernel image size.
- * @returns Ranges for {@linkcode PhysicalMemory}, never empty.
- * @throws {BootLoaderError} `InvalidArgument` if the MBI address is misaligned,
- *   overlaps the kernel image or lies beyond what the simulator can back.
+ * @returns The module ranges in tag order (possibly none).
  */
-export function ramRangesForRawMbi(
-  mbiBytes: Uint8Array,
-  options: RawMbiRamOptions = {},
-): RamRange[] {
-  const kernelImageSizeBytes = options.kernelImageSizeBytes ?? 0;
-  const mbiAddress = checkRawMbiPlacement(
-    mbiBytes.length,
-    options.mbiAddress,
-    kernelImageSizeBytes,
-  );
+export function moduleRangesFromRawMbi(mbiBytes: Uint8Array): RawMbiModuleRange[] {
+  const ranges: RawMbiModuleRange[] = [];
+  walkRawMbiTags(mbiBytes, (view, at, type, size) => {
+    if (type !== MBI_TAG_MODULE || size < MODULE_TAG_MIN_BYTES) return;
+    const start = view.getUint32(at + 8, true);
+    const end = view.getUint32(at + 12, true);
+    if (start < end) ranges.push({ start, end });
+  });
+  return ranges;
+}
+
+/**
+ * The RAM ranges a machine replaying a raw MBI has: the RAM regions of the
+ * MBI's memory map ({@linkcode memoryMapFromRawMbi}), or, if it has none
+ * usable, those of a 128 MiB PC ({@linkcode RAW_MBI_FALLBACK_RAM_BYTES}),
+ * plus whole frames covering the MBI itself; minus the frames of every
+ * module range the MBI names ({@linkcode moduleRangesFromRawMbi}), rounded
+ * out to whole frames but never taking a frame that holds MBI bytes. The
+ * replay has no bytes for those modules, so it gives them no memory: the
+ * kernel then sees their ranges are not RAM and never reads them.
+ *
+ * @param mbiBytes The raw MBI.
+ * @param options Where the MBI will go.
+ * @returns Ranges for {@linkcode PhysicalMemory}, never empty (the MBI's frames stay).
+ * @throws {BootLoaderError} `InvalidArgument` if the MBI address is misaligned
+ *   or the MBI does not end below 4 GiB.
+ */
+export function ramRangesForRawMbi(mbiBytes: Uint8Array, options: RawMbiOptions = {}): RamRange[] {
+  const mbiAddress = checkRawMbiPlacement(mbiBytes.length, options.mbiAddress);
   const rawMap = memoryMapFromRawMbi(mbiBytes);
   const map = rawMap !== undefined && ramRangesFor(rawMap).length > 0
     ? rawMap
     : pcMemoryMap(RAW_MBI_FALLBACK_RAM_BYTES);
-  return ramRangesFor([
-    ...map,
-    framesCovering(mbiAddress, Math.max(mbiBytes.length, 8)),
-    framesCovering(KERNEL_LOAD_ADDRESS, kernelImageSizeBytes),
-  ]);
+  const mbiFrames = framesCovering(mbiAddress, Math.max(mbiBytes.length, 8));
+  const mbiFramesEnd = mbiFrames.base + mbiFrames.length;
+  const holes = moduleRangesFromRawMbi(mbiBytes).flatMap((module) => {
+    const hole = framesCovering(module.start, module.end - module.start);
+    const holeEnd = hole.base + hole.length;
+    // Frames below and above the MBI's; none of them holds an MBI byte.
+    return [
+      { start: hole.base, end: Math.min(holeEnd, mbiFrames.base) },
+      { start: Math.max(hole.base, mbiFramesEnd), end: holeEnd },
+    ].filter((part) => part.end > part.start);
+  });
+  return subtractRanges(ramRangesFor([...map, mbiFrames]), holes);
 }
 
 function requireRam(memory: PhysicalMemory, start: number, sizeBytes: number, what: string): void {
@@ -443,7 +459,6 @@ function requireRam(memory: PhysicalMemory, start: number, sizeBytes: number, wh
 function checkRawMbiPlacement(
   mbiSizeBytes: number,
   requestedAddress: number | undefined,
-  kernelImageSizeBytes: number,
 ): PhysAddr {
   const address = requestedAddress ?? RAW_MBI_DEFAULT_ADDRESS;
   const end = address + Math.max(mbiSizeBytes, 8);
@@ -459,14 +474,6 @@ function checkRawMbiPlacement(
       `MBI at ${hex(address)} (${mbiSizeBytes} bytes) does not end below 4 GiB`,
     );
   }
-  const imageEnd = KERNEL_LOAD_ADDRESS + kernelImageSizeBytes;
-  if (address < imageEnd && end > KERNEL_LOAD_ADDRESS && kernelImageSizeBytes > 0) {
-    throw new BootLoaderError(
-      "InvalidArgument",
-      `MBI at ${hex(address)}..${hex(end)} overlaps the kernel image at ` +
-        `${hex(KERNEL_LOAD_ADDRESS)}..${hex(imageEnd)}`,
-    );
-  }
   return address as PhysAddr;
 }
 
@@ -478,6 +485,51 @@ function framesCovering(start: number, sizeBytes: number): MemoryMapEntry {
     length: alignUp(start + sizeBytes, PAGE_SIZE_4K) - base,
     type: MULTIBOOT2_MEMORY_AVAILABLE,
   };
+}
+
+/**
+ * Calls `visit` for each tag of a raw MBI, in order, until the end tag or the
+ * first tag that makes no sense (a size under 8, or running past the bytes or
+ * total_size). Only the tag header is checked; `visit` checks its payload.
+ */
+function walkRawMbiTags(
+  mbiBytes: Uint8Array,
+  visit: (view: DataView, at: number, type: number, sizeBytes: number) => void,
+): void {
+  if (mbiBytes.length < 16) return;
+  const view = new DataView(mbiBytes.buffer, mbiBytes.byteOffset, mbiBytes.byteLength);
+  const totalSize = view.getUint32(0, true);
+  const limit = totalSize >= 16 ? Math.min(totalSize, mbiBytes.length) : mbiBytes.length;
+  for (let at = 8; at + 8 <= limit;) {
+    const type = view.getUint32(at, true);
+    const size = view.getUint32(at + 4, true);
+    if (type === MBI_TAG_END || size < 8 || at + size > limit) return;
+    visit(view, at, type, size);
+    at = alignUp(at + size, MULTIBOOT2_TAG_ALIGN);
+  }
+}
+
+/** `ranges` (sorted, disjoint, whole frames) with the frame-aligned `holes` taken out. */
+function subtractRanges(
+  ranges: readonly RamRange[],
+  holes: readonly { start: number; end: number }[],
+): RamRange[] {
+  let pieces = ranges.map((range): { start: number; end: number } => ({
+    start: range.base,
+    end: range.base + range.sizeBytes,
+  }));
+  for (const hole of holes) {
+    pieces = pieces.flatMap((piece) =>
+      hole.end <= piece.start || hole.start >= piece.end ? [piece] : [
+        { start: piece.start, end: Math.max(piece.start, hole.start) },
+        { start: Math.min(piece.end, hole.end), end: piece.end },
+      ].filter((part) => part.end > part.start)
+    );
+  }
+  return pieces.map((piece) => ({
+    base: piece.start as PhysAddr,
+    sizeBytes: piece.end - piece.start,
+  }));
 }
 
 /** Reads the entries of the memory map tag at `at`, skipping nonsense; see memoryMapFromRawMbi. */

@@ -30,7 +30,7 @@ export const NS_PER_SECOND = 1_000_000_000;
  * accept: beyond it the intermediate product `1e9 × frequencyHz` is no longer
  * an exact double.
  */
-export const MAX_CYCLE_FREQUENCY_HZ = Math.floor(Number.MAX_SAFE_INTEGER / NS_PER_SECOND);
+export const MAX_CYCLE_FREQUENCY_HZ: number = Math.floor(Number.MAX_SAFE_INTEGER / NS_PER_SECOND);
 
 /** A source of machine time. */
 export interface Clock {

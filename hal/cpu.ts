@@ -47,7 +47,7 @@ export type InterruptHandler = (irq: number) => void;
 /** One simulated CPU: registers, port I/O and interrupt delivery. */
 export class CpuContext {
   /** Control register 0 (PE, WP, PG ...). Bit 31 makes it negative as an int32. */
-  cr0 = CR0_PE;
+  cr0: number = CR0_PE;
   /** Control register 2: the last page-fault linear address (48-bit form). */
   cr2 = 0;
   /** Control register 3: physical address of the PML4 (flags in low bits). */

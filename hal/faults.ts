@@ -9,6 +9,7 @@ import { formatVirtAddr, hex, type PhysAddr, type VirtAddr } from "./address.ts"
 
 /** A physical access outside RAM and every device range. */
 export class BusError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "BusError";
   /** The physical address that no RAM or device answers. */
   readonly address: PhysAddr;
@@ -49,6 +50,7 @@ export function describePageFaultCode(errorCode: number): string {
 
 /** A page fault (#PF): CR2 holds `address`, and `errorCode` the cause. */
 export class PageFault extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "PageFault";
   /** The faulting linear address (what CR2 receives). */
   readonly address: VirtAddr;
@@ -68,6 +70,7 @@ export class PageFault extends Error {
 
 /** A general-protection fault (#GP), for example a non-canonical address. */
 export class GeneralProtection extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "GeneralProtection";
 
   /** Creates a general-protection fault with a reason. */

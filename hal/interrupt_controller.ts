@@ -23,7 +23,7 @@ export class InterruptController {
   #inService = 0;
   #mask = 0;
   /** Interrupts raised per line since reset, for statistics. */
-  readonly raisedCount = new Uint32Array(IRQ_LINE_COUNT);
+  readonly raisedCount: Uint32Array = new Uint32Array(IRQ_LINE_COUNT);
 
   /** Drives `irq` high; a rising edge latches a request. */
   raise(irq: number): void {

@@ -7,7 +7,8 @@
  * reserved = 0`, then tags. Each tag starts on an 8-byte boundary with `u32
  * type, u32 size`, where size counts the header and payload but not the
  * padding after it. The last tag is the end tag: type 0, size 8. Every value
- * is little-endian; 64-bit fields are written as two 32-bit halves.
+ * is little-endian; 64-bit fields are written as two 32-bit halves. The
+ * protocol facts used here are in `docs/multiboot2.md`.
  *
  * @module
  */
@@ -27,7 +28,7 @@ export const MULTIBOOT2_HEADER_ALIGN = 8;
 /** Alignment of the MBI and of each of its tags, in bytes. */
 export const MULTIBOOT2_TAG_ALIGN = 8;
 
-// OS image header tag types (spec 3.1.3 onwards). Header tags are u16 type,
+// OS image header tag types (docs/multiboot2.md, "The OS image header"). Header tags are u16 type,
 // u16 flags, u32 size, 8-byte aligned.
 
 /** Header tag: terminates the header's tag list. */
@@ -55,7 +56,7 @@ export const MULTIBOOT2_HEADER_TAG_RELOCATABLE = 10;
 /** Header tag flags bit 0: the loader may ignore the tag if it cannot honour it. */
 export const MULTIBOOT2_HEADER_TAG_OPTIONAL = 1;
 
-// MBI tag types (spec 3.6).
+// MBI tag types (docs/multiboot2.md, "The boot information").
 
 /** MBI tag 0: end of the tag list (size 8). */
 export const MBI_TAG_END = 0;
@@ -128,7 +129,7 @@ export const MBI_TAG_NAMES: readonly string[] = [
   "image load base address",
 ];
 
-// Memory map entry types (spec 3.6.8; the same numbers as BIOS e820).
+// Memory map entry types (docs/multiboot2.md, "Memory map"; the same numbers as BIOS e820).
 
 /** Memory type 1: RAM free for the OS. */
 export const MULTIBOOT2_MEMORY_AVAILABLE = 1;

@@ -10,6 +10,8 @@ export type KernelErrorCode =
   // Boot information
   | "InvalidBootMagic"
   | "InvalidBootInfo"
+  | "EfiBootServicesActive"
+  | "NoMemoryMap"
   // Physical memory
   | "OutOfMemory"
   | "FrameInUse"
@@ -35,6 +37,7 @@ export type KernelErrorCode =
 
 /** A kernel failure with a machine-readable code and a one-line message. */
 export class KernelError extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "KernelError";
   /** What went wrong, for matching. */
   readonly code: KernelErrorCode;

@@ -8,24 +8,20 @@
  * @module
  */
 
-import {
-  DEBUG_CONSOLE_PORT,
-  hex,
-  KERNEL_LOAD_ADDRESS,
-  type Machine,
-  type PhysAddr,
-  type Tracer,
-} from "../hal/mod.ts";
-import { formatBytes, formatMemoryMap } from "./boot/memory_map_table.ts";
+import { DEBUG_CONSOLE_PORT, hex, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
 import {
   type BootInfo,
+  type BootMemory,
   checkBootMagic,
+  formatBytes,
+  logBootInfo,
   parseMultiboot2,
+  planBootMemory,
   usableBytes,
-} from "./boot/multiboot2_parser.ts";
-import { KERNEL_IMAGE_SIZE_BYTES } from "./boot/mod.ts";
+} from "./boot/mod.ts";
 import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
 import { KernelLog } from "./log.ts";
+import { KernelError } from "./errors.ts";
 import {
   type KernelDriver,
   type KernelPartNames,
@@ -35,7 +31,6 @@ import {
 import {
   type AddressSpaceFactory,
   bootFrameProvider,
-  bootReservations,
   createStockAddressSpace,
   createStockFrameProvider,
   createStockKernelHeap,
@@ -48,10 +43,9 @@ import {
   type PageFaultPolicy,
   type PagingReport,
 } from "./mm/mod.ts";
-import type { Command } from "./monitor/command.ts";
-import { MONITOR_COMMANDS } from "./monitor/commands.ts";
-import { KernelError } from "./errors.ts";
+import { type Command, MONITOR_COMMANDS } from "./monitor/mod.ts";
 import { KernelPanic, panicReason } from "./panic.ts";
+import { plural } from "./plural.ts";
 import {
   memorySelftests,
   pagingSelftests,
@@ -83,11 +77,15 @@ export interface KernelReport {
   cmdline: string;
   /** Where the MBI is, its size and its tag types in order. */
   mbi: { address: number; totalSize: number; tagTypes: number[] };
-  /** The firmware memory map. */
+  /** The firmware memory map, exactly as the MBI gives it. */
   memoryMap: { base: number; length: number; type: number }[];
-  /** Boot modules. */
-  modules: { start: number; end: number; string: string }[];
-  /** Bytes of available (type 1) memory. */
+  /** The memory map the kernel uses: sanitized, sorted, disjoint, backed by RAM. */
+  sanitizedMemoryMap: { base: number; length: number; type: number }[];
+  /** Boot modules; `loaded` is false when their bytes cannot be where the tag says. */
+  modules: { start: number; end: number; string: string; loaded: boolean }[];
+  /** The kernel image's physical extent and where each bound came from. */
+  kernelImage: { start: number; end: number; baseSource: string; endSource: string };
+  /** Bytes of available (type 1) memory in the sanitized map. */
   usableBytes: number;
   /** Which provider each replaceable part is: `stock` or the module it came from. */
   parts: KernelPartNames;
@@ -124,6 +122,8 @@ export class Kernel {
   readonly serial: SerialPort;
   /** The validated boot information. */
   readonly bootInfo: BootInfo;
+  /** Physical memory as the boot information describes it: sanitized map, image, reservations. */
+  readonly bootMemory: BootMemory;
   /** Settings the kernel was built with. */
   readonly config: KernelConfig;
   /** The physical frame allocator. */
@@ -145,11 +145,12 @@ export class Kernel {
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
 
-  private constructor(parts: Omit<Kernel, "report" | "selftests">) {
+  private constructor(parts: Omit<Kernel, "report" | "selftests" | "runSelftests">) {
     this.machine = parts.machine;
     this.log = parts.log;
     this.serial = parts.serial;
     this.bootInfo = parts.bootInfo;
+    this.bootMemory = parts.bootMemory;
     this.config = parts.config;
     this.frames = parts.frames;
     this.kernelSpace = parts.kernelSpace;
@@ -205,14 +206,17 @@ export class Kernel {
     log.info("boot", `kernelsim ${config.version} starting`);
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
-    logBootInfo(log, bootInfo);
+    const bootMemory = planBootMemory(bootInfo, {
+      memory: machine.memory,
+      physAddrBits: machine.mmu.maxPhysAddrBits,
+    }); // sanitized memory map, kernel image extent, modules, reservations
+    logBootInfo(log, bootInfo, bootMemory);
     logParts(log, parts);
-    const reservations = bootReservations(bootInfo, KERNEL_IMAGE_SIZE_BYTES);
     const frames = bootFrameProvider(
       parts.frames?.create ?? createStockFrameProvider,
       machine.memory,
-      bootInfo,
-      reservations,
+      bootMemory.memoryMap,
+      bootMemory.reservations,
       !!config.debug,
     ); // the physical frame allocator
     frames.setTracer?.(config.tracer); // before the page tables, so their frames are traced
@@ -224,10 +228,10 @@ export class Kernel {
       createAddressSpace,
       // The recursive entry is the stock mapper's: a user's mapper would walk into it.
       recursiveMapping: parts.pageMapper === undefined,
-      memoryMap: bootInfo.memoryMap,
+      memoryMap: bootMemory.memoryMap,
       kernelImage: {
-        base: bootInfo.loadBaseAddr ?? KERNEL_LOAD_ADDRESS,
-        length: KERNEL_IMAGE_SIZE_BYTES,
+        base: bootMemory.kernelImage.base,
+        length: bootMemory.kernelImage.end - bootMemory.kernelImage.base,
       },
     }); // page tables: direct map, kernel image, PML4[510]
     kernelSpace.enablePaging(); // EFER.LME|NXE, CR4.PAE|PGE, CR3, CR0.PG|WP
@@ -268,7 +272,8 @@ export class Kernel {
     const selftestResults = config.selftest
       ? runSelftests(
         kernelSelftests(machine, frames, heap, kernelSpace, createAddressSpace, pageFaults),
-      )
+        { frames, heap },
+      ) // each checked for leaked frames and heap bytes
       : undefined;
     if (selftestResults) logSelftests(log, selftestResults);
     log.info("boot", "kernel up");
@@ -277,6 +282,7 @@ export class Kernel {
       log,
       serial,
       bootInfo,
+      bootMemory,
       config,
       frames,
       kernelSpace,
@@ -309,11 +315,19 @@ export class Kernel {
   }
 
   /**
+   * Runs the kernel's self-tests now, each checked for leaked frames and
+   * heap bytes, and returns their results (never throws).
+   */
+  runSelftests(): SelftestResult[] {
+    return runSelftests(this.selftests(), { frames: this.frames, heap: this.heap });
+  }
+
+  /**
    * The kernel's view of the machine as one JSON-able object: everything in
    * it was read back from the kernel's own structures in RAM.
    */
   report(): KernelReport {
-    const { bootInfo } = this;
+    const { bootInfo, bootMemory } = this;
     const frameStats = this.frames.stats();
     const heapStats = this.heap.stats();
     const report: KernelReport = {
@@ -325,8 +339,24 @@ export class Kernel {
         tagTypes: [...bootInfo.mbi.tagTypes],
       },
       memoryMap: bootInfo.memoryMap.map(({ base, length, type }) => ({ base, length, type })),
-      modules: bootInfo.modules.map(({ start, end, string }) => ({ start, end, string })),
-      usableBytes: usableBytes(bootInfo),
+      sanitizedMemoryMap: bootMemory.memoryMap.map(({ base, length, type }) => ({
+        base,
+        length,
+        type,
+      })),
+      modules: bootMemory.modules.map(({ start, end, string, isLoaded }) => ({
+        start,
+        end,
+        string,
+        loaded: isLoaded,
+      })),
+      kernelImage: {
+        start: bootMemory.kernelImage.base,
+        end: bootMemory.kernelImage.end,
+        baseSource: bootMemory.kernelImage.baseSource,
+        endSource: bootMemory.kernelImage.endSource,
+      },
+      usableBytes: usableBytes(bootMemory.memoryMap),
       parts: this.parts,
       frames: {
         totalFrames: frameStats.totalFrames,
@@ -410,30 +440,6 @@ function driverCommands(drivers: readonly KernelDriver[]): Command[] {
   return commands;
 }
 
-function logBootInfo(log: KernelLog, bootInfo: BootInfo): void {
-  const { mbi } = bootInfo;
-  log.info(
-    "boot",
-    `multiboot2 info at ${hex(mbi.address)}, ${mbi.totalSize} bytes, tags ${
-      mbi.tagTypes.join(",")
-    }`,
-  );
-  for (const warning of bootInfo.warnings) log.warn("boot", warning);
-  log.info("boot", `boot loader: ${bootInfo.bootloaderName ?? "(not given)"}`);
-  log.info("boot", `cmdline: ${bootInfo.cmdline || "(empty)"}`);
-  log.info("mem", `memory map (${bootInfo.memoryMap.length} regions):`);
-  for (const line of formatMemoryMap(bootInfo.memoryMap)) log.info("mem", `  ${line}`);
-  bootInfo.modules.forEach((module, index) => {
-    log.info(
-      "boot",
-      `module ${index}: ${hex(module.start)}..${hex(module.end)} ` +
-        `(${formatBytes(module.end - module.start)}) "${module.string}"`,
-    );
-  });
-  const usable = usableBytes(bootInfo);
-  log.info("mem", `usable memory: ${formatBytes(usable)} (${usable} bytes)`);
-}
-
 /** One line per part that is not the stock one. */
 function logParts(log: KernelLog, parts: KernelParts): void {
   const named: [string, { readonly name: string } | undefined][] = [
@@ -453,7 +459,7 @@ function logFrames(log: KernelLog, frames: FrameProvider): void {
   for (const pool of stats.pools) {
     log.info(
       "frames",
-      `pool ${hex(pool.base, 12)}: ${pool.frameCount} frames (${
+      `pool ${hex(pool.base, 12)}: ${plural(pool.frameCount, "frame")} (${
         formatBytes(pool.frameCount * 4096)
       }), ` +
         `${pool.freeFrames} free, ${pool.reservedFrames} reserved`,
@@ -461,14 +467,16 @@ function logFrames(log: KernelLog, frames: FrameProvider): void {
   }
   log.info(
     "frames",
-    `free: ${stats.freeFrames}/${stats.totalFrames} frames (${stats.reservedFrames} reserved)`,
+    `free: ${stats.freeFrames}/${
+      plural(stats.totalFrames, "frame")
+    } (${stats.reservedFrames} reserved)`,
   );
 }
 
 function logSelftests(log: KernelLog, results: readonly SelftestResult[]): void {
   for (const result of results) {
     if (result.passed) log.info("selftest", `pass: ${result.name}`);
-    else log.error("selftest", `FAIL: ${result.name}: ${result.detail}`);
+    else log.error("selftest", `"${result.name}" failed: ${result.detail}`);
   }
   const passed = results.filter((r) => r.passed).length;
   log.info("selftest", `${passed} passed, ${results.length - passed} failed`);

@@ -17,7 +17,7 @@ import type {
   PageFaultPolicyFactory,
   PageMapperFactory,
 } from "./mm/mod.ts";
-import type { Command } from "./monitor/command.ts";
+import type { Command } from "./monitor/mod.ts";
 
 /** A part: its factory and the name reports show for it (`stock`, or the module's path). */
 export interface KernelPart<F> {

@@ -9,6 +9,7 @@ import { UserCodeError } from "./user_code_error.ts";
 
 /** Thrown to unwind out of the kernel once it has panicked and halted. */
 export class KernelPanic extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "KernelPanic";
   /** The one-line reason printed after `KERNEL PANIC:`. */
   readonly reason: string;

@@ -9,13 +9,15 @@
 import {
   type CpuContext,
   type FrameNumber,
+  hex,
   type Mmu,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
   type VirtAddr,
 } from "../hal/mod.ts";
-import { Xorshift32 } from "../testing/xorshift32.ts";
+import { Xorshift32 } from "../lib/mod.ts";
 import { KernelError } from "./errors.ts";
+import { plural } from "./plural.ts";
 import {
   AddressSpace,
   type AddressSpaceFactory,
@@ -74,6 +76,7 @@ export interface SelftestResult {
 
 /** Thrown by a self-test check that does not hold. */
 class SelftestFailure extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "SelftestFailure";
 }
 
@@ -90,13 +93,16 @@ export function memorySelftests(context: SelftestContext): Selftest[] {
       run() {
         const before = frames.stats().freeFrames;
         const taken = new Set<FrameNumber>();
-        for (let i = 0; i < 1000; i++) {
-          const frame = frames.allocate();
-          check(!taken.has(frame), `frame ${frame} handed out twice`);
-          taken.add(frame);
+        try {
+          for (let i = 0; i < 1000; i++) {
+            const frame = frames.allocate();
+            check(!taken.has(frame), `frame ${hex(frame)} handed out twice`);
+            taken.add(frame);
+          }
+          check(frames.stats().freeFrames === before - 1000, "free count after allocating");
+        } finally {
+          for (const frame of taken) frames.free(frame);
         }
-        check(frames.stats().freeFrames === before - 1000, "free count after allocating");
-        for (const frame of taken) frames.free(frame);
         check(frames.stats().freeFrames === before, "free count after freeing");
       },
     },
@@ -119,14 +125,19 @@ export function memorySelftests(context: SelftestContext): Selftest[] {
       run() {
         const before = frames.stats().freeFrames;
         const page = Page.alloc(frames);
-        check(page.bytes().every((byte) => byte === 0), "new page is not zeroed");
-        const copy = page.clone();
-        check(page.refcount === 2, `refcount ${page.refcount} after clone, expected 2`);
-        page[Symbol.dispose]();
-        check(copy.refcount === 1, `refcount ${copy.refcount} after one drop, expected 1`);
-        check(frames.stats().freeFrames === before - 1, "frame freed while still held");
-        copy[Symbol.dispose]();
-        check(frames.stats().freeFrames === before, "frame not freed at refcount 0");
+        let copy: Page | undefined;
+        try {
+          check(page.bytes().every((byte) => byte === 0), "new page is not zeroed");
+          copy = page.clone();
+          check(page.refcount === 2, `refcount ${page.refcount} after clone, expected 2`);
+          page[Symbol.dispose]();
+          check(copy.refcount === 1, `refcount ${copy.refcount} after one drop, expected 1`);
+          check(frames.stats().freeFrames === before - 1, "frame freed while still held");
+          copy[Symbol.dispose]();
+          check(frames.stats().freeFrames === before, "frame not freed at refcount 0");
+        } finally {
+          disposeAll([page, copy]);
+        }
       },
     },
     {
@@ -138,8 +149,8 @@ export function memorySelftests(context: SelftestContext): Selftest[] {
           check(run.frame % align === 0, `run at frame ${run.frame} not aligned to ${align}`);
           check(run.frameCount === count, "wrong frame count");
         }
-        const run = ContigPages.alloc(frames, 4, { alignFrames: 4 });
-        for (const page of run.split()) page[Symbol.dispose]();
+        const split = ContigPages.alloc(frames, 4, { alignFrames: 4 }).split();
+        disposeAll(split);
         check(frames.stats().freeFrames === before, "frames lost by contiguous runs");
       },
     },
@@ -149,25 +160,28 @@ export function memorySelftests(context: SelftestContext): Selftest[] {
         const rng = new Xorshift32(0x5eed1234);
         const start = heap.stats();
         const live: { va: VirtAddr; sizeBytes: number; tag: number }[] = [];
-        for (let op = 0; op < 20000; op++) {
-          if (live.length > 0 && (live.length >= 300 || (rng.next() & 1) === 1)) {
-            const index = rng.below(live.length);
-            const block = live[index];
-            const contents = mmu.readVirtBytes(block.va, block.sizeBytes);
-            check(contents.every((byte, i) => byte === ((block.tag + i) & 0xff)), "corrupted");
-            heap.kfree(block.va);
-            live[index] = live[live.length - 1];
-            live.pop();
-          } else {
-            const sizeBytes = 1 + rng.below(rng.below(8) === 0 ? 8192 : 256);
-            const va = heap.kmalloc(sizeBytes);
-            const tag = rng.next() & 0xff;
-            mmu.writeVirtBytes(va, patternBytes(sizeBytes, tag));
-            live.push({ va, sizeBytes, tag });
+        try {
+          for (let op = 0; op < 20000; op++) {
+            if (live.length > 0 && (live.length >= 300 || (rng.next() & 1) === 1)) {
+              const index = rng.below(live.length);
+              const block = live[index];
+              const contents = mmu.readVirtBytes(block.va, block.sizeBytes);
+              check(contents.every((byte, i) => byte === ((block.tag + i) & 0xff)), "corrupted");
+              heap.kfree(block.va);
+              live[index] = live[live.length - 1];
+              live.pop();
+            } else {
+              const sizeBytes = 1 + rng.below(rng.below(8) === 0 ? 8192 : 256);
+              const va = heap.kmalloc(sizeBytes);
+              const tag = rng.next() & 0xff;
+              mmu.writeVirtBytes(va, patternBytes(sizeBytes, tag));
+              live.push({ va, sizeBytes, tag });
+            }
           }
+          heap.checkInvariants?.();
+        } finally {
+          for (const block of live) heap.kfree(block.va);
         }
-        heap.checkInvariants?.();
-        for (const block of live) heap.kfree(block.va);
         const end = heap.stats();
         check(end.bytesInUse === start.bytesInUse, "bytes in use not back to the start");
         check(end.liveAllocations === start.liveAllocations, "live allocations not back");
@@ -257,21 +271,86 @@ export function pagingSelftests(context: PagingSelftestContext): Selftest[] {
   ];
 }
 
+/** Disposes every handle not yet disposed, so a failed check leaves no frame held. */
+function disposeAll(handles: readonly (Disposable & { isDisposed: boolean } | undefined)[]): void {
+  for (const handle of handles) if (handle && !handle.isDisposed) handle[Symbol.dispose]();
+}
+
 function patternBytes(sizeBytes: number, tag: number): Uint8Array {
   const bytes = new Uint8Array(sizeBytes);
   for (let i = 0; i < sizeBytes; i++) bytes[i] = (tag + i) & 0xff;
   return bytes;
 }
 
-/** Runs `tests`, never throwing: each failure is recorded with its reason. */
-export function runSelftests(tests: readonly Selftest[]): SelftestResult[] {
+/** What the runner counts around each self-test to catch leaks (xv6's countfree). */
+export interface SelftestAccounting {
+  /** The frame allocator whose free count (with the heap's frames) must be the same after a test. */
+  readonly frames: FrameProvider;
+  /** The heap whose bytes in use must be the same after a test. */
+  readonly heap: KernelHeap;
+}
+
+/**
+ * Runs `tests`, never throwing: each failure is recorded with its reason.
+ * With `accounting`, the free frames and heap bytes in use are counted before
+ * and after each test, and a test that leaves a difference fails with the
+ * leak in its detail, even if its own checks passed.
+ */
+export function runSelftests(
+  tests: readonly Selftest[],
+  accounting?: SelftestAccounting,
+): SelftestResult[] {
   return tests.map((test) => {
+    const before = accounting && countInUse(accounting);
+    let detail = "";
     try {
       test.run();
-      return { name: test.name, passed: true, detail: "" };
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      return { name: test.name, passed: false, detail };
+      detail = error instanceof Error ? error.message : String(error);
     }
+    if (accounting && before) {
+      const leak = describeLeak(before, countInUse(accounting));
+      if (leak !== "") detail = detail === "" ? leak : `${detail}; ${leak}`;
+    }
+    return { name: test.name, passed: detail === "", detail };
   });
+}
+
+interface InUseCounts {
+  readonly freeFrames: number;
+  readonly heapBytes: number;
+}
+
+/**
+ * Frames free or held by the heap (its slabs and arenas are a cache the heap
+ * may keep after a test), and heap bytes in live allocations.
+ */
+function countInUse({ frames, heap }: SelftestAccounting): InUseCounts {
+  const heapStats = heap.stats();
+  return {
+    freeFrames: frames.stats().freeFrames + Math.ceil(heapStats.bytesMapped / PAGE_SIZE_4K),
+    heapBytes: heapStats.bytesInUse,
+  };
+}
+
+/** The leak between two counts in words, or "" when there is none. */
+function describeLeak(before: InUseCounts, after: InUseCounts): string {
+  const leaks: string[] = [];
+  const frames = before.freeFrames - after.freeFrames;
+  const heapBytes = after.heapBytes - before.heapBytes;
+  if (frames !== 0) {
+    leaks.push(
+      frames > 0
+        ? `leaked ${plural(frames, "frame")}`
+        : `freed ${plural(-frames, "frame")} it did not take`,
+    );
+  }
+  if (heapBytes !== 0) {
+    leaks.push(
+      heapBytes > 0
+        ? `leaked ${plural(heapBytes, "heap byte")}`
+        : `freed ${plural(-heapBytes, "heap byte")} it did not take`,
+    );
+  }
+  return leaks.join(", ");
 }

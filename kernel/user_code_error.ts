@@ -9,6 +9,7 @@
 
 /** An exception thrown by a user's module, with the module and the call it came from. */
 export class UserCodeError extends Error {
+  /** Always `UserCodeError`. */
   override readonly name = "UserCodeError";
   /** The module, as the user named it (its path). */
   readonly moduleName: string;

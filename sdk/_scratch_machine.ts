@@ -8,8 +8,8 @@
  */
 
 import { Machine, PhysicalMemory, VirtualClock } from "../hal/mod.ts";
+import type { BootReservation } from "../kernel/boot/mod.ts";
 import {
-  type BootReservation,
   EarlyFrameAllocator,
   FrameAllocator,
   type FrameProviderFactory,
@@ -39,7 +39,12 @@ export function tryOnScratchMachine(
   const usableRegions = [{ base: FIRST_MIB_BYTES, length: SCRATCH_RAM_BYTES - FIRST_MIB_BYTES }];
   if (kind === "frames") {
     const reservations: BootReservation[] = [
-      { base: 0, length: FIRST_MIB_BYTES, what: "first 1 MiB (BIOS, real-mode area)" },
+      {
+        base: 0,
+        length: FIRST_MIB_BYTES,
+        what: "first 1 MiB (BIOS, real-mode area)",
+        source: "the scratch machine's layout",
+      },
     ];
     const early = new EarlyFrameAllocator(usableRegions, reservations);
     (create as FrameProviderFactory)({ memory, usableRegions, reservations, early, debug: false });

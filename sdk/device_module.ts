@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { DevicePlugin } from "../devices/device_plugin.ts";
-import type { KernelDriver } from "../kernel/kernel_parts.ts";
+import type { DevicePlugin } from "../devices/mod.ts";
+import type { KernelDriver } from "../kernel/mod.ts";
 
 /** What a `--device FILE` module exports by default. */
 export interface DeviceModule {

@@ -18,23 +18,24 @@
 
 export * from "../hal/mod.ts";
 export * from "../kernel/mm/mod.ts";
-export { KernelError, type KernelErrorCode } from "../kernel/errors.ts";
-export { KernelPanic } from "../kernel/panic.ts";
-export type {
-  DriverContext,
-  KernelDriver,
-  KernelPart,
-  KernelParts,
-} from "../kernel/kernel_parts.ts";
+export {
+  type DriverContext,
+  type KernelDriver,
+  KernelError,
+  type KernelErrorCode,
+  KernelPanic,
+  type KernelPart,
+  type KernelParts,
+  UserCodeError,
+} from "../kernel/mod.ts";
 export {
   type Command,
   type CommandArgs,
   type CommandContext,
   CommandError,
-} from "../kernel/monitor/command.ts";
-export type { DeviceBoard, DevicePlugin } from "../devices/device_plugin.ts";
+} from "../kernel/monitor/mod.ts";
+export type { DeviceBoard, DevicePlugin } from "../devices/mod.ts";
 export * from "./device_module.ts";
 export * from "./user_module.ts";
 export * from "./user_code_guard.ts";
 export * from "./user_call_status.ts";
-export { describeThrown, UserCodeError } from "../kernel/user_code_error.ts";

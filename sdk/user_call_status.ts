@@ -34,7 +34,7 @@ const MAX_NAMES = 1024;
 const NAMES_OFFSET = (NAME_TABLE_WORD + 2 * MAX_NAMES) * 4;
 const NAME_AREA_BYTES = 48 * 1024;
 /** Size of the status buffer in bytes. */
-export const USER_CALL_STATUS_BYTES = NAMES_OFFSET + NAME_AREA_BYTES;
+export const USER_CALL_STATUS_BYTES: number = NAMES_OFFSET + NAME_AREA_BYTES;
 /** The name shown when the table is full. */
 const OVERFLOW_NAME = "(a call into user code)";
 

@@ -127,10 +127,17 @@ interface GuardedMember {
   wrapped: unknown;
 }
 
-/** Whether an error is one a contract allows a part to throw. */
+/** The names of the errors a contract allows a part to throw. */
+const CONTRACT_ERROR_NAMES = new Set(["KernelError", "CommandError", "UnhandledPageFault"]);
+
+/**
+ * Whether an error is one a contract allows a part to throw. By class, or by
+ * name for a module that imported its own copy of the SDK (another path to it).
+ */
 function isContractError(error: unknown): boolean {
   return error instanceof KernelError || error instanceof CommandError ||
-    error instanceof UnhandledPageFault || error instanceof KernelPanic;
+    error instanceof UnhandledPageFault || error instanceof KernelPanic ||
+    (error instanceof Error && CONTRACT_ERROR_NAMES.has(error.name));
 }
 
 /** A property as a member name: `allocate`, `[Symbol.dispose]`. */

@@ -49,6 +49,7 @@ export interface PartFactories {
 
 /** A module that cannot be used: missing, not a module, or of the wrong shape. */
 export class UserModuleError extends Error {
+  /** Always `UserModuleError`. */
   override readonly name = "UserModuleError";
   /** The module's path as given. */
   readonly path: string;
@@ -65,8 +66,18 @@ export class UserModuleError extends Error {
   }
 }
 
+/**
+ * Imports a module by its URL: `(url) => import(url)` in the program's entry
+ * point. The loaders take it from their caller, so that the one dynamic
+ * `import()` of user code sits where the host decides (the CLI's worker),
+ * outside the published package.
+ */
+export type ModuleImporter = (url: string) => Promise<Record<string, unknown>>;
+
 /** Options of the loaders. */
 export interface LoadOptions {
+  /** How to import the module (the caller's `import()`). */
+  readonly importModule: ModuleImporter;
   /** Where calls into the module are recorded (default: a new status of its own). */
   readonly status?: UserCallStatus;
   /** The directory relative paths start from (default: the working directory). */
@@ -105,7 +116,15 @@ const REQUIRED_METHODS: Readonly<Record<PartKind, readonly (string | symbol)[]>>
   ],
   pagetable: ["map", "unmap", "protect", "translate", Symbol.dispose],
   heap: ["kmalloc", "kfree", "usableSize", "stats"],
-  faults: ["handle", "attach", "detach", "declareLazy", "shareCopyOnWrite", Symbol.dispose],
+  faults: [
+    "handle",
+    "attach",
+    "detach",
+    "declareLazy",
+    "shareCopyOnWrite",
+    "lazyRegions",
+    Symbol.dispose,
+  ],
 };
 
 /**
@@ -113,7 +132,7 @@ const REQUIRED_METHODS: Readonly<Record<PartKind, readonly (string | symbol)[]>>
  *
  * @param kind Which part.
  * @param path The module's path (relative to `options.baseDir`) or a `file:` URL.
- * @param options The shared call status and base directory.
+ * @param options The importer, the shared call status and base directory.
  * @returns The part, named by `path`; its factory returns a guarded object
  *   and throws `KernelError` `InvalidPart` if the object lacks a member.
  * @throws {UserModuleError} If the module cannot be imported, its default
@@ -123,10 +142,10 @@ const REQUIRED_METHODS: Readonly<Record<PartKind, readonly (string | symbol)[]>>
 export async function loadPartModule<K extends PartKind>(
   kind: K,
   path: string,
-  options: LoadOptions = {},
+  options: LoadOptions,
 ): Promise<KernelPart<PartFactories[K]>> {
   const guard = new UserCodeGuard(path, options.status ?? new UserCallStatus());
-  const exports = await importModule(path, guard, options.baseDir);
+  const exports = await importModule(path, guard, options);
   const factory = exports.default;
   if (typeof factory !== "function") {
     throw new UserModuleError(
@@ -151,7 +170,7 @@ export async function loadPartModule<K extends PartKind>(
  * Loads a `--kernel` module: its default export is the kernel's entry point.
  *
  * @param path The module's path or a `file:` URL.
- * @param options The shared call status and base directory.
+ * @param options The importer, the shared call status and base directory.
  * @returns The entry point, guarded: whatever it throws becomes a
  *   `UserCodeError` naming the module and `kernel entry`.
  * @throws {UserModuleError} If the module cannot be imported or its default
@@ -159,10 +178,10 @@ export async function loadPartModule<K extends PartKind>(
  */
 export async function loadKernelModule(
   path: string,
-  options: LoadOptions = {},
+  options: LoadOptions,
 ): Promise<KernelPart<KernelEntry>> {
   const guard = new UserCodeGuard(path, options.status ?? new UserCallStatus());
-  const exports = await importModule(path, guard, options.baseDir);
+  const exports = await importModule(path, guard, options);
   const entry = exports.default;
   if (typeof entry !== "function") {
     throw new UserModuleError(
@@ -180,7 +199,7 @@ export async function loadKernelModule(
  * Loads a `--device` module: a device model and optionally its driver.
  *
  * @param path The module's path or a `file:` URL.
- * @param options The shared call status and base directory.
+ * @param options The importer, the shared call status and base directory.
  * @returns The device plugin and driver, guarded (the device objects it
  *   claims ports for are guarded too).
  * @throws {UserModuleError} If the module cannot be imported or its default
@@ -188,10 +207,10 @@ export async function loadKernelModule(
  */
 export async function loadDeviceModule(
   path: string,
-  options: LoadOptions = {},
+  options: LoadOptions,
 ): Promise<LoadedDevice> {
   const guard = new UserCodeGuard(path, options.status ?? new UserCallStatus());
-  const exports = await importModule(path, guard, options.baseDir);
+  const exports = await importModule(path, guard, options);
   const module = checkDeviceModule(path, exports.default);
   const device: DevicePlugin = {
     name: module.device.name,
@@ -221,7 +240,7 @@ export async function loadDeviceModule(
 async function importModule(
   path: string,
   guard: UserCodeGuard,
-  baseDir: string | undefined,
+  { importModule: importer, baseDir }: LoadOptions,
 ): Promise<Record<string, unknown>> {
   if (path === "") throw new UserModuleError(path, "A module path is empty");
   let url: URL;
@@ -249,7 +268,7 @@ async function importModule(
     // The module's top level is user code: recorded for the watchdog like a call.
     const previous = guard.status.enter(guard.status.intern(`${path}: top level`));
     try {
-      return await import(url.href);
+      return await importer(url.href);
     } finally {
       guard.status.leave(previous);
     }
@@ -286,7 +305,7 @@ function checkShape(
   const given = env as Record<string, unknown>;
   if (kind === "frames") {
     if (part.memory !== given.memory) fail("an object whose memory is not env.memory");
-    if (!(part.metadata instanceof FrameMetadata)) {
+    if (!isFrameMetadata(part.metadata)) {
       fail("an object whose metadata is not a FrameMetadata (see createFrameMetadata)");
     }
   } else if (kind === "pagetable" && typeof part.pml4Addr !== "number") {
@@ -297,6 +316,20 @@ function checkShape(
     fail("an object without counts");
   }
   return part;
+}
+
+/**
+ * Whether `value` is a FrameMetadata: by class, or by its members when the
+ * module reached the SDK by another path (a symbolic link, a second copy).
+ */
+function isFrameMetadata(value: unknown): boolean {
+  if (value instanceof FrameMetadata) return true;
+  const candidate = value as Record<string, unknown> | null;
+  return typeof candidate === "object" && candidate !== null &&
+    typeof candidate.base === "number" && typeof candidate.frameCount === "number" &&
+    ["refcount", "acquireUnused", "retain", "release", "fill", "heldFrames", "recordSite"].every(
+      (method) => typeof candidate[method] === "function",
+    );
 }
 
 /** Checks a `--device` module's default export. */
@@ -335,7 +368,8 @@ function checkCommand(command: Record<string, unknown>, fail: (what: string) => 
   if (typeof command !== "object" || command === null) fail("has a command that is not an object");
   const name = command.name;
   if (typeof name !== "string" || !/^[a-z][a-z0-9_-]*$/.test(name)) {
-    fail(`has a command named ${describeValue(name)}: use lower-case letters, digits, - and _`);
+    const shown = typeof name === "string" ? JSON.stringify(name) : describeValue(name);
+    fail(`has a command named ${shown}: use lower-case letters, digits, - and _`);
   }
   const arity = command.arity;
   if (
@@ -372,6 +406,7 @@ function describeValue(value: unknown): string {
 function describeImportError(error: unknown): string {
   if (error instanceof Error) {
     const first = error.message.split("\n")[0];
+    if (first.startsWith("SyntaxError: ")) return `syntax error: ${first.slice(13)}`;
     return error instanceof SyntaxError || error.name === "SyntaxError"
       ? `syntax error: ${first}`
       : first.startsWith("Module not found") || error instanceof TypeError

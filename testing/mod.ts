@@ -5,4 +5,5 @@
  */
 
 export * from "./asserts.ts";
-export * from "./xorshift32.ts";
+export * from "../lib/mod.ts";
+export * from "./collecting_tracer.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createPc, type Pc } from "../devices/mod.ts";
+import { createPc, type DevicePlugin, type Pc } from "../devices/mod.ts";
 import {
   loadMultiboot2,
   pcMemoryMap,
@@ -13,7 +13,7 @@ import {
   ramRangesFor,
   VirtualClock,
 } from "../hal/mod.ts";
-import { buildKernelImage, Kernel } from "../kernel/mod.ts";
+import { buildKernelImage, Kernel, type KernelParts } from "../kernel/mod.ts";
 
 /** What to boot. */
 export interface TestBootOptions {
@@ -25,6 +25,10 @@ export interface TestBootOptions {
   readonly modules?: readonly { name: string; bytes: Uint8Array; string: string }[];
   /** Runs before the kernel boots, e.g. to attach a tracer to the machine. */
   readonly beforeBoot?: (pc: Pc) => void;
+  /** Replacement parts and drivers for `Kernel.boot`. */
+  readonly parts?: KernelParts;
+  /** Extra devices for `createPc`. */
+  readonly devices?: readonly DevicePlugin[];
 }
 
 /** A booted kernel, its PC and what the serial console printed. */
@@ -37,6 +41,8 @@ export interface TestBoot {
   readonly clock: VirtualClock;
   /** Everything the UART transmitted, as text. */
   serialText(): string;
+  /** What the UART transmitted from byte `offset` on, as text, and where it ends. */
+  serialTextFrom(offset: number): { readonly text: string; readonly end: number };
 }
 
 /** Boots a kernel on a PC with a virtual clock. */
@@ -45,7 +51,10 @@ export function bootTestKernel(options: TestBootOptions = {}): TestBoot {
   const memory = new PhysicalMemory(ramRangesFor(memoryMap));
   const clock = new VirtualClock();
   const serial: number[] = [];
-  const pc = createPc(memory, clock, { serialSink: (byte) => serial.push(byte) });
+  const pc = createPc(memory, clock, {
+    serialSink: (byte) => serial.push(byte),
+    devices: options.devices,
+  });
   options.beforeBoot?.(pc);
   const loaded = loadMultiboot2(memory, buildKernelImage(), {
     memoryMap,
@@ -53,11 +62,21 @@ export function bootTestKernel(options: TestBootOptions = {}): TestBoot {
     cmdline: options.cmdline ?? "",
     modules: options.modules ?? [],
   });
-  const kernel = Kernel.boot(pc.machine, loaded.magic, loaded.mbiAddress, { version: "test" });
+  const kernel = Kernel.boot(
+    pc.machine,
+    loaded.magic,
+    loaded.mbiAddress,
+    { version: "test" },
+    options.parts,
+  );
   return {
     kernel,
     pc,
     clock,
     serialText: () => new TextDecoder().decode(new Uint8Array(serial)),
+    serialTextFrom: (offset) => ({
+      text: new TextDecoder().decode(new Uint8Array(serial.slice(offset))),
+      end: serial.length,
+    }),
   };
 }

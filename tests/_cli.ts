@@ -16,7 +16,10 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `deno run main.ts ...args` with only read permission, optional stdin. */
+/** How long a run may take before it is killed, so a regression that never ends fails a test. */
+const RUN_LIMIT_MS = 60_000;
+
+/** Runs `deno run main.ts ...args` with read and write permission, optional stdin. */
 export async function runMain(args: readonly string[], stdin?: Uint8Array): Promise<CliRun> {
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--allow-read", "--allow-write", MAIN, ...args],
@@ -29,13 +32,58 @@ export async function runMain(args: readonly string[], stdin?: Uint8Array): Prom
   // Write stdin while the output is read: a large input would otherwise
   // fill both pipes and deadlock.
   const writing = stdin === undefined ? Promise.resolve() : writeAll(child.stdin, stdin);
-  const [output] = await Promise.all([child.output(), writing]);
+  const output = await outputWithin(child, writing);
   const decoder = new TextDecoder();
   return {
     code: output.code,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/**
+ * Runs `main.ts ...args` through `sh -c` with `redirections` appended to its
+ * command (e.g. `> /dev/full`, `2>&1`, `< /some/dir`), as a user's shell
+ * would run it. The arguments are passed as positional parameters, never
+ * parsed by the shell.
+ */
+export async function runMainInShell(
+  args: readonly string[],
+  redirections: string,
+  stdin?: Uint8Array,
+): Promise<CliRun> {
+  const script = 'deno="$1"; main="$2"; shift 2; ' +
+    `exec "$deno" run --quiet --allow-read --allow-write "$main" "$@" ${redirections}`;
+  const command = new Deno.Command("sh", {
+    args: ["-c", script, "sh", Deno.execPath(), MAIN, ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const child = command.spawn();
+  const writing = stdin === undefined ? Promise.resolve() : writeAll(child.stdin, stdin);
+  const output = await outputWithin(child, writing);
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** The child's output; a child still running after RUN_LIMIT_MS is killed (status 137). */
+async function outputWithin(
+  child: Deno.ChildProcess,
+  writing: Promise<void>,
+): Promise<Deno.CommandOutput> {
+  const timer = setTimeout(() => child.kill("SIGKILL"), RUN_LIMIT_MS);
+  try {
+    const [output] = await Promise.all([child.output(), writing]);
+    return output;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function writeAll(stream: WritableStream<Uint8Array>, bytes: Uint8Array): Promise<void> {

@@ -125,7 +125,10 @@ Deno.test("main.ts rejects bad options with one line and exit status 2", async (
     [["--memory", "lots"], 'Invalid --memory "lots"'],
     [["--frobnicate"], "Unknown option --frobnicate"],
     [["--report", "yaml"], 'Invalid --report "yaml"'],
-    [["--module", "/nonexistent/file.bin"], 'Cannot read "/nonexistent/file.bin": no such file'],
+    [
+      ["--module", "/nonexistent/file.bin"],
+      'Cannot read --module "/nonexistent/file.bin": no such file',
+    ],
     [["--mbi-addr", "0x1000"], "Option --mbi-addr needs --mbi FILE"],
     [["--clock", "sundial"], 'Invalid --clock "sundial"'],
   ];

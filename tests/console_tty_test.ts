@@ -146,3 +146,80 @@ Deno.test({
     assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
   },
 });
+
+Deno.test({
+  name:
+    "main.ts on a terminal: Tab completes, Up recalls, cursor keys edit, Ctrl-A h lists the keys",
+  ignore: skipReason !== undefined,
+  async fn() {
+    const session = new TerminalSession(
+      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet`,
+    );
+    let code: number;
+    try {
+      let seen = await session.waitFor("kernelsim> ");
+      // Tab completes the only command starting with "ec".
+      await session.type("ec\t");
+      seen = await session.waitFor("echo ", seen);
+      await session.type("hi\r");
+      seen = await session.waitFor("hi\nkernelsim> ", seen);
+      // Up recalls "echo hi"; Left twice puts the cursor before "hi"; "x" goes there.
+      await session.type("\x1b[A");
+      seen = await session.waitFor("echo hi", seen);
+      await session.type("\x1b[D\x1b[Dx\r");
+      seen = await session.waitFor("xhi\nkernelsim> ", seen);
+      // Home and End: a missing first letter and a last one added.
+      await session.type("cho there\x1b[He\x1b[F!\r");
+      seen = await session.waitFor("there!\nkernelsim> ", seen);
+      // Tab on an ambiguous prefix lists the matches and reprints the line.
+      await session.type("he\t");
+      seen = await session.waitFor("help  heap\nkernelsim> he", seen);
+      await session.type("\x15");
+      // Ctrl-A h lists the keys and the kernel redraws the prompt and the line.
+      await session.type("upt\x01h");
+      seen = await session.waitFor("Ctrl-C         discard the line", seen);
+      seen = await session.waitFor("^R\nkernelsim> upt", seen);
+      await session.type("ime\r");
+      seen = await session.waitFor("timer tick", seen);
+      await session.type("\x01x");
+      await session.waitFor("kernelsim: terminated by Ctrl-A x", seen);
+    } finally {
+      code = await session.finish();
+    }
+    assertEquals(code, 0, session.output);
+    assert(!session.output.includes("Uncaught"), session.output);
+    // What ran: the completed, recalled and edited lines.
+    for (const line of ["\nhi\n", "\nxhi\n", "\nthere!\n"]) {
+      assertStringIncludes(session.output, line);
+    }
+  },
+});
+
+for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  Deno.test({
+    name: `main.ts on a terminal: ${signal} restores the terminal and exits with ${status}`,
+    ignore: skipReason !== undefined,
+    async fn() {
+      // The inner shell prints its pid and becomes main.ts (exec), so the test
+      // knows whom to signal; the outer shell then shows the status and the
+      // terminal's mode (icanon and echo are back on in cooked mode).
+      const session = new TerminalSession(
+        `sh -c 'echo "pid $$"; exec ${Deno.execPath()} run --quiet --allow-read ${MAIN} ` +
+          `--clock virtual --quiet'; echo "status $?"; stty -a`,
+      );
+      try {
+        await session.waitFor("kernelsim> ");
+        const pid = Number(/pid (\d+)/.exec(session.output)?.[1]);
+        assert(pid > 0, session.output);
+        Deno.kill(pid, signal);
+        await session.waitFor("icanon");
+      } finally {
+        await session.finish();
+      }
+      const stty = session.output.slice(session.output.indexOf("speed"));
+      assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
+      assertStringIncludes(session.output, `kernelsim: terminated by ${signal}\n`);
+      assertStringIncludes(session.output, `status ${status}\n`);
+    },
+  });
+}

@@ -5,7 +5,8 @@
  * {@linkcode KernelError} `InvalidBootInfo` whose one-line message names the
  * tag and its physical address. It never reads outside the MBI.
  *
- * Decisions where the spec leaves room:
+ * The protocol facts it relies on are in `docs/multiboot2.md`. Decisions
+ * where the spec leaves room:
  * - The header's reserved field must be 0, but the spec tells the OS to
  *   ignore it: a non-zero value is a warning, not an error.
  * - Unknown tag types are skipped by their size, listed in `mbi.tagTypes`,
@@ -244,9 +245,8 @@ const TAG_ALIGN = 8;
 const MIN_TOTAL_SIZE = 16;
 const MMAP_MIN_ENTRY_SIZE = 24;
 const EFI_MIN_DESCRIPTOR_SIZE = 40;
-const MEMORY_AVAILABLE = 1;
 
-// Tag types (Multiboot2 spec 3.6).
+// Tag types (docs/multiboot2.md, "The boot information").
 const TAG_END = 0;
 const TAG_CMDLINE = 1;
 const TAG_BOOT_LOADER_NAME = 2;
@@ -415,13 +415,6 @@ export function parseMultiboot2(memory: PhysicalMemory, mbiAddress: PhysAddr): B
     firstSeenAt.set(tag.type, at);
     parseTag(tag, info, warnings);
   }
-}
-
-/** Bytes of memory map regions of type 1 (available), overlaps counted twice. */
-export function usableBytes(bootInfo: BootInfo): number {
-  return bootInfo.memoryMap
-    .filter((region) => region.type === MEMORY_AVAILABLE)
-    .reduce((sum, region) => sum + region.length, 0);
 }
 
 /** Decodes one tag (not the end tag) into `info`. */

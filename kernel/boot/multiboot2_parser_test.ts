@@ -17,7 +17,8 @@ import {
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
 import { buildKernelImage, KERNEL_IMAGE_SIZE_BYTES } from "./image.ts";
-import { checkBootMagic, parseMultiboot2, usableBytes } from "./multiboot2_parser.ts";
+import { usableBytes } from "./memory_map_sanitizer.ts";
+import { checkBootMagic, parseMultiboot2 } from "./multiboot2_parser.ts";
 
 const MiB = 2 ** 20;
 const MBI_AT = 0x10000 as PhysAddr;
@@ -248,7 +249,7 @@ Deno.test("parseMultiboot2() reads what loadMultiboot2() wrote for the kernel im
   assertEquals(info.loadBaseAddr, 0x100000);
   assertEquals(info.mbi.totalSize, loaded.mbiSizeBytes);
   assertEquals(info.rsdpV1?.reduce((sum, b) => (sum + b) & 0xff, 0), 0, "RSDP checksum");
-  assertEquals(usableBytes(info), 0x9fc00 + 0x7fe0000 - 0x100000);
+  assertEquals(usableBytes(info.memoryMap), 0x9fc00 + 0x7fe0000 - 0x100000);
   assertEquals(info.warnings, []);
 });
 
@@ -280,17 +281,14 @@ Deno.test("parseMultiboot2() reads a GRUB-like raw MBI placed by loadRawMbi()", 
     })
     .acpiOldRsdp(pattern(20, 11))
     .finish();
-  const image = buildKernelImage();
-  const memory = new PhysicalMemory(
-    ramRangesForRawMbi(raw, { mbiAddress: 0x3000_0000, kernelImageSizeBytes: image.length }),
-  );
-  const loaded = loadRawMbi(memory, raw, { mbiAddress: 0x3000_0000, kernelImage: image });
+  const memory = new PhysicalMemory(ramRangesForRawMbi(raw, { mbiAddress: 0x3000_0000 }));
+  const loaded = loadRawMbi(memory, raw, { mbiAddress: 0x3000_0000 });
   const info = parseMultiboot2(memory, loaded.mbiAddress);
   assertEquals(info.memoryMap, grubMap);
   assertEquals(info.cmdline, "/boot/kernel.elf console=ttyS0");
   assertEquals(info.modules, [{ start: 0x13c000, end: 0x14a000, string: "/boot/initrd" }]);
   assertEquals(info.mbi.tagTypes, [21, 1, 2, 3, 6, 4, 5, 8, 14]);
-  assertEquals(usableBytes(info), 0x9fc00 + 0x3fee0000);
+  assertEquals(usableBytes(info.memoryMap), 0x9fc00 + 0x3fee0000);
 });
 
 Deno.test("buildKernelImage() ships a header the boot loader accepts", () => {
@@ -318,9 +316,15 @@ Deno.test("checkBootMagic() accepts 0x36d76289 and rejects anything else", () =>
   assertThrows(() => checkBootMagic(0), KernelError, "Invalid boot magic 0x0");
 });
 
-Deno.test("usableBytes() sums only available regions", () => {
+Deno.test("usableBytes() sums only available regions, counting overlaps once", () => {
   const info = parseBytes(new MbiWriter().memoryMap(MEMORY_MAP).finish());
-  assertEquals(usableBytes(info), 0x9fc00 + 0x7ee0000 + 0x1_2000_0000);
+  assertEquals(usableBytes(info.memoryMap), 0x9fc00 + 0x7ee0000 + 0x1_2000_0000);
+  const overlapping = [
+    { base: 0x100000, length: 0x300000, type: 1 },
+    { base: 0x200000, length: 0x300000, type: 1 },
+    { base: 0x300000, length: 0x100000, type: 2 },
+  ];
+  assertEquals(usableBytes(overlapping), 0x400000);
 });
 
 // --- Rejections -------------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * 16550A register offsets and bits as the kernel's drivers see them (SPECS.md
+ * 16550A register offsets and bits as the kernel's drivers see them (docs/uart16550.md
  * register table; Linux serial_reg.h). The kernel keeps its own copy rather
  * than importing the device model's: a driver knows the datasheet, not the
  * simulator.

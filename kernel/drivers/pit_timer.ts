@@ -33,7 +33,7 @@ const MAX_DIVISOR = 0x10000;
 /** The lowest rate the PIT can generate: 1193182 / 65536 = 18.2 Hz, so 19 Hz. */
 export const PIT_TIMER_MIN_HZ = 19;
 /** The highest rate: one IRQ per PIT input cycle (divisor 1). */
-export const PIT_TIMER_MAX_HZ = INPUT_FREQUENCY_HZ;
+export const PIT_TIMER_MAX_HZ: number = INPUT_FREQUENCY_HZ;
 
 /**
  * How counter 0 generates the periodic interrupt: mode 2 (`"rate-generator"`,
@@ -53,6 +53,7 @@ export type TickHandler = (tickCount: number) => void;
 
 /** A requested timer rate the PIT cannot generate. */
 export class TimerFrequencyError extends RangeError {
+  /** The error class name, shown in messages. */
   override readonly name = "TimerFrequencyError";
   /** The rate that was asked for, in Hz. */
   readonly frequencyHz: number;

@@ -1,6 +1,6 @@
 /**
  * Identifies the UART at a base port the way Linux's 8250 `autoconfig()`
- * does, through port I/O only (SPECS.md "16550A UART", steps 1 to 6).
+ * does, through port I/O only (docs/uart16550.md, "How Linux recognises a 16550A").
  *
  * The kernel knows the UART only through its registers, so the register map
  * below is the kernel's own copy of the 16550A's (as Linux's

@@ -14,6 +14,7 @@ import { hex } from "../../hal/mod.ts";
  * `panic("kfree: ...")`.
  */
 export class HeapCorruption extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "HeapCorruption";
   /** Physical address of the structure found broken. */
   readonly address: number;

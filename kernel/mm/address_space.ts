@@ -107,6 +107,10 @@ export const PTE_SW_FOREIGN = 1 << 9;
 const COUNT_SHIFT = 20;
 /** The count field in the high half: entry bits 61:52. */
 const COUNT_MASK = 0x3ff << COUNT_SHIFT;
+/** Non-leaf entry bits 61:52 (ignored by the processor) as a mask of the high half: the live-entry count. */
+export const PTE_HIGH_SW_COUNT_MASK: number = COUNT_MASK;
+/** Where the live-entry count starts in a non-leaf entry's high half (entry bit 52). */
+export const PTE_HIGH_SW_COUNT_SHIFT: number = COUNT_SHIFT;
 
 /**
  * Page permissions and attributes as bits: {@linkcode PAGE_WRITABLE},
@@ -118,17 +122,17 @@ const COUNT_MASK = 0x3ff << COUNT_SHIFT;
  */
 export type PageFlags = number;
 /** Writes allowed (R/W, bit 1). */
-export const PAGE_WRITABLE = PTE_RW;
+export const PAGE_WRITABLE: PageFlags = PTE_RW;
 /** User-mode accesses allowed (U/S, bit 2). */
-export const PAGE_USER = PTE_US;
+export const PAGE_USER: PageFlags = PTE_US;
 /** Write-through caching (PWT, bit 3). */
-export const PAGE_WRITE_THROUGH = PTE_PWT;
+export const PAGE_WRITE_THROUGH: PageFlags = PTE_PWT;
 /** Caching disabled (PCD, bit 4), for MMIO. */
-export const PAGE_CACHE_DISABLED = PTE_PCD;
+export const PAGE_CACHE_DISABLED: PageFlags = PTE_PCD;
 /** Global translation (G, bit 8): kept across CR3 writes while CR4.PGE is set. */
-export const PAGE_GLOBAL = PTE_G;
+export const PAGE_GLOBAL: PageFlags = PTE_G;
 /** Copy-on-write marker (software bit 10); the page should be mapped without {@linkcode PAGE_WRITABLE}. */
-export const PAGE_COPY_ON_WRITE = PTE_SW_COW;
+export const PAGE_COPY_ON_WRITE: PageFlags = PTE_SW_COW;
 /**
  * No instruction fetch: sets XD (bit 63). XD is a reserved bit unless
  * EFER.NXE is set, so enable NXE before paging uses such a mapping.
@@ -138,8 +142,13 @@ export const PAGE_NO_EXECUTE = 1 << 12;
 const LEAF_LOW_FLAGS = PTE_RW | PTE_US | PTE_PWT | PTE_PCD | PTE_G | PTE_SW_COW;
 /** Every bit a PageFlags value may have. */
 const ALL_PAGE_FLAGS = LEAF_LOW_FLAGS | PAGE_NO_EXECUTE;
-/** Flags of every non-leaf entry: permissive, so the leaf alone decides. */
-const TABLE_FLAGS = PTE_P | PTE_RW | PTE_US;
+/**
+ * Flags of every non-leaf entry: writable, so the leaf alone decides R/W. U/S
+ * is added only on the path to a user page (and stays), as Linux keeps it off
+ * the kernel's tables: a supervisor-only entry high up documents, and
+ * enforces, that nothing below it is for user mode.
+ */
+const TABLE_FLAGS = PTE_P | PTE_RW;
 
 /**
  * Range operations over more pages than this flush the whole TLB once rather
@@ -283,6 +292,13 @@ export interface AddressSpaceOptions {
    * none.
    */
   readonly recursiveIndex?: number;
+  /**
+   * An address space whose kernel half (PML4 entries 256 to 511, except its
+   * recursive entry) the new one shares, as every process shares the
+   * kernel's mappings. The shared entries are marked FOREIGN: this space never
+   * changes or frees those tables. Default: none.
+   */
+  readonly kernelHalfOf?: AddressSpace;
 }
 
 /** Bytes one entry covers at each level: index 1 = PT (4 KiB) ... 4 = PML4 (512 GiB). */
@@ -389,6 +405,18 @@ export class AddressSpace implements AddressSpaceLike {
         (pml4 % TWO_POW_32) | PTE_P | PTE_RW | PTE_SW_FOREIGN,
         Math.floor(pml4 / TWO_POW_32) | PTE_HIGH_NX,
       );
+    }
+    const shared = options.kernelHalfOf;
+    if (shared !== undefined) {
+      const u32 = space.#u32;
+      for (let index = 256; index < 512; index++) {
+        const e = shared.#pml4Word + 2 * index;
+        const low = u32[e];
+        const high = u32[e + 1];
+        if ((low & PTE_P) === 0 || index === recursiveIndex) continue;
+        if (tableOf(low, high) === shared.#pml4) continue; // its recursive entry
+        space.#storeEntry(space.#pml4Word + 2 * index, low | PTE_SW_FOREIGN, high);
+      }
     }
     return space;
   }
@@ -599,6 +627,11 @@ export class AddressSpace implements AddressSpaceLike {
   ): void {
     const bits = toPageFlags(flags);
     const e = this.#findLeaf("protect", va, pageSizeBytes);
+    if ((bits & PAGE_USER) !== 0) {
+      for (let level = leafLevelOf(pageSizeBytes) + 1; level <= 4; level++) {
+        this.#grantUser(this.#path[level]);
+      }
+    }
     this.#isActiveNow = this.isActive;
     this.#reflag(e, va, leafLevelOf(pageSizeBytes), bits);
   }
@@ -663,8 +696,11 @@ export class AddressSpace implements AddressSpaceLike {
    *
    * @param va Any 48-bit virtual address.
    * @returns The physical address, or undefined if nothing maps `va`.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual
+   *   address (a wider one would alias a low address in the table indexes).
    */
   translate(va: VirtAddr): PhysAddr | undefined {
+    checkVirtAddr("translate", va);
     const u32 = this.#u32;
     let word = this.#pml4Word;
     for (let level = 4; level >= 1; level--) {
@@ -686,8 +722,10 @@ export class AddressSpace implements AddressSpaceLike {
    *
    * @param va Any 48-bit virtual address.
    * @returns The mapping, or undefined if nothing maps `va`.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual address.
    */
   mapping(va: VirtAddr): Mapping | undefined {
+    checkVirtAddr("look up", va);
     const u32 = this.#u32;
     let word = this.#pml4Word;
     for (let level = 4; level >= 1; level--) {
@@ -710,8 +748,10 @@ export class AddressSpace implements AddressSpaceLike {
    * @param va First virtual address.
    * @param sizeBytes Length of the range in bytes.
    * @returns The mappings, each described as by {@linkcode AddressSpace.mapping}.
+   * @throws {MappingError} `InvalidAddress` if `va` is not a 48-bit virtual address.
    */
   mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
+    checkVirtAddr("look up", va);
     const result: Mapping[] = [];
     if (sizeBytes > 0) {
       this.#collect(this.#pml4, 4, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), result);
@@ -773,11 +813,12 @@ export class AddressSpace implements AddressSpaceLike {
       const e = word + 2 * indexAt(va, level);
       const low = u32[e];
       if ((low & PTE_P) === 0) {
-        word = this.#newTable(e, parent, va, pageSizeBytes) / 4;
+        word = this.#newTable(e, parent, va, pageSizeBytes, flags & PAGE_USER) / 4;
       } else {
         if ((low & (PTE_PS | PTE_SW_FOREIGN)) !== 0) {
           throw this.#blockedBy("map", va, pageSizeBytes, low, u32[e + 1], level);
         }
+        if ((flags & PAGE_USER & ~low) !== 0) this.#grantUser(e);
         word = tableWordOf(low, u32[e + 1]);
       }
       parent = e;
@@ -883,7 +924,13 @@ export class AddressSpace implements AddressSpaceLike {
       const entryLow = u32[e];
       let child: number;
       if ((entryLow & PTE_P) === 0) {
-        child = this.#newTable(e, parent, va as VirtAddr, SPAN_BYTES[leafLevel] as PageSizeBytes);
+        child = this.#newTable(
+          e,
+          parent,
+          va as VirtAddr,
+          SPAN_BYTES[leafLevel] as PageSizeBytes,
+          low & PTE_US,
+        );
       } else if ((entryLow & (PTE_PS | PTE_SW_FOREIGN)) !== 0) {
         throw this.#blockedBy(
           "map",
@@ -894,6 +941,7 @@ export class AddressSpace implements AddressSpaceLike {
           level,
         );
       } else {
+        if ((low & PTE_US & ~entryLow) !== 0) this.#grantUser(e);
         child = tableOf(entryLow, u32[e + 1]);
       }
       this.#mapIn(child, level - 1, e, va, childEnd, pa, leafLevel, low, high);
@@ -957,6 +1005,7 @@ export class AddressSpace implements AddressSpaceLike {
           this.#reflag(e, entryStart, level, flags);
           leaves++;
         } else {
+          if ((flags & PAGE_USER) !== 0) this.#grantUser(e);
           leaves += this.#protectIn(tableOf(low, u32[e + 1]), level - 1, va, childEnd, flags);
         }
       }
@@ -1046,8 +1095,18 @@ export class AddressSpace implements AddressSpaceLike {
   // -------------------------------------------------------------------------
   // Helpers
 
-  /** Allocates a zeroed table and links it at entry `e` (whose table's count lives at `parent`). */
-  #newTable(e: number, parent: number, va: VirtAddr, pageSizeBytes: PageSizeBytes): number {
+  /**
+   * Allocates a zeroed table and links it at entry `e` (whose table's count
+   * lives at `parent`), with U/S if `userBit` (PTE_US or 0) says a user page
+   * goes below it.
+   */
+  #newTable(
+    e: number,
+    parent: number,
+    va: VirtAddr,
+    pageSizeBytes: PageSizeBytes,
+    userBit: number,
+  ): number {
     let table: number;
     try {
       table = Page.alloc(this.#frames).intoRaw();
@@ -1062,9 +1121,22 @@ export class AddressSpace implements AddressSpaceLike {
         { cause: error },
       );
     }
-    this.#storeEntry(e, (table % TWO_POW_32) | TABLE_FLAGS, Math.floor(table / TWO_POW_32));
+    this.#storeEntry(
+      e,
+      (table % TWO_POW_32) | TABLE_FLAGS | userBit,
+      Math.floor(table / TWO_POW_32),
+    );
     this.#addCount(parent, 1);
     return table;
+  }
+
+  /**
+   * Sets U/S in the non-leaf entry at word `e`, because a user page is mapped
+   * below it. Widening permissions needs no TLB invalidation (a stale entry
+   * only causes a spurious fault, SDM 4.10.4.3).
+   */
+  #grantUser(e: number): void {
+    Atomics.store(this.#i32, e, (this.#u32[e] | PTE_US) | 0);
   }
 
   /** Frees the empty tables on the path to `va`, deepest first. */
@@ -1367,8 +1439,23 @@ function checkPageAddress(action: string, va: number, pageSizeBytes: number): vo
     va as VirtAddr,
     isVirtAddr
       ? `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: not ${sizeName(pageSizeBytes)} aligned`
-      : `Cannot ${action} page ${String(va)}: not a 48-bit virtual address`,
+      : `Cannot ${action} page ${formatAnyNumber(va)}: not a 48-bit virtual address`,
   );
+}
+
+/** Throws unless `va` is an integer in [0, 2^48): the only addresses the tables can index. */
+function checkVirtAddr(action: string, va: number): void {
+  if (Number.isInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT) return;
+  throw new MappingError(
+    "InvalidAddress",
+    va as VirtAddr,
+    `Cannot ${action} ${formatAnyNumber(va)}: not a 48-bit virtual address`,
+  );
+}
+
+/** `value` in hex when it is a non-negative safe integer, else as JavaScript prints it. */
+function formatAnyNumber(value: number): string {
+  return Number.isSafeInteger(value) && value >= 0 ? hex(value) : String(value);
 }
 
 function checkFrameAddress(action: string, va: number, pa: number, pageSizeBytes: number): void {

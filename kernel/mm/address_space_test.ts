@@ -263,7 +263,7 @@ Deno.test("AddressSpace rejects misaligned and out-of-range addresses with Inval
   );
   assertEquals(
     errorOf(() => space.map(va(2 ** 48), pa(0), RW)).message,
-    `Cannot map page ${2 ** 48}: not a 48-bit virtual address`,
+    "Cannot map page 0x1000000000000: not a 48-bit virtual address",
   );
   assertEquals(codeOf(() => space.unmap(va(0x1234))), "InvalidAddress");
   assertEquals(codeOf(() => space.mapRange(va(0), pa(0), 0x1800, RW)), "InvalidAddress");
@@ -271,6 +271,24 @@ Deno.test("AddressSpace rejects misaligned and out-of-range addresses with Inval
   assertEquals(codeOf(() => space.unmapRange(va(0), 0)), "InvalidAddress");
   assertThrows(() => space.map(va(0), pa(0), RW, 8192 as PageSizeBytes), RangeError, "page size");
   assertEquals(space.stats().pageTableFrames, 1);
+});
+
+Deno.test("AddressSpace.translate() and mapping() refuse addresses beyond 48 bits", () => {
+  const { machine, frames } = boot();
+  using space = AddressSpace.create(frames, machine.cpu);
+  space.mapPage(va(0x1000), Page.alloc(frames), RW);
+  assert(space.translate(va(0x1000)) !== undefined);
+  // 2^48 + 0x1000 has the same table indexes as 0x1000: it must not alias it.
+  for (const address of [2 ** 48 + 0x1000, -0x1000, 4096.5, 2 ** 64]) {
+    assertEquals(codeOf(() => space.translate(va(address))), "InvalidAddress");
+    assertEquals(codeOf(() => space.mapping(va(address))), "InvalidAddress");
+    assertEquals(codeOf(() => space.mappings(va(address), 4096)), "InvalidAddress");
+  }
+  assertEquals(
+    errorOf(() => space.translate(va(2 ** 48 + 0x1000))).message,
+    "Cannot translate 0x1000000001000: not a 48-bit virtual address",
+  );
+  space.unmap(va(0x1000));
 });
 
 Deno.test("AddressSpace.map() fails with FrameAllocationFailed and frees the tables it made", () => {
@@ -590,4 +608,67 @@ Deno.test("AddressSpace lifecycle: random maps of every size, unmaps, dispose; n
   assertEquals(frames.stats(), start);
   assertEquals(heldFrames(frames), []);
   frames.checkInvariants();
+});
+
+// ---------------------------------------------------------------------------
+// U/S on upper-level entries, and a shared kernel half
+
+Deno.test("AddressSpace sets U/S on upper-level entries only on the path to a user page", () => {
+  const { frames, machine, mmu } = boot();
+  const space = AddressSpace.create(frames, machine.cpu);
+  const kernelPage = 2 ** 47 + 0x40_0000; // 0xffff800000400000
+  const upperUs = (address: number) =>
+    [4, 3, 2].map((level) => (entryAt(frames.memory, space, address, level).low & PTE_US) !== 0);
+  // Supervisor pages, in either half: no U/S anywhere on the path.
+  space.map(va(kernelPage), pa(0x20_0000), RW);
+  space.map(va(0x40_0000), pa(0x20_0000), RW);
+  assertEquals(upperUs(kernelPage), [false, false, false]);
+  assertEquals(upperUs(0x40_0000), [false, false, false]);
+  // A user page below the same tables grants U/S on its path, and only there.
+  space.map(va(0x40_1000), pa(0x20_1000), RW | PAGE_USER);
+  assertEquals(upperUs(0x40_0000), [true, true, true]);
+  assertEquals(upperUs(kernelPage), [false, false, false]);
+  // protect() and mapRange() grant it too.
+  space.map(va(0x8000_0000), pa(0x20_0000), RW);
+  space.protect(va(0x8000_0000), RW | PAGE_USER);
+  assertEquals(upperUs(0x8000_0000), [true, true, true]);
+  space.mapRange(va(0x1_0000_0000), pa(0x40_0000), 2 * MIB, RW | PAGE_USER, PAGE_SIZE_2M);
+  assertEquals(upperUs(0x1_0000_0000).slice(0, 2), [true, true]);
+  // At CPL 3 the user page is reachable and a supervisor-only path is not.
+  space.enablePaging();
+  machine.cpu.cpl = 3;
+  try {
+    assertEquals(mmu.translate(va(0x40_1000), "read"), 0x20_1000);
+    const fault = assertThrows(() => mmu.translate(va(kernelPage), "read"), PageFault);
+    assertEquals(fault.errorCode & 0x4, 0x4, "a user-mode access");
+  } finally {
+    machine.cpu.cpl = 0;
+    disablePaging(machine);
+  }
+  space[Symbol.dispose]();
+});
+
+Deno.test("AddressSpace.create() with kernelHalfOf shares the kernel half and never frees it", () => {
+  const { frames, machine } = boot();
+  const kernel = AddressSpace.create(frames, machine.cpu, { recursiveIndex: 510 });
+  const kernelPage = va(2 ** 47 + 0x40_0000);
+  kernel.map(kernelPage, pa(0x20_0000), RW);
+  const before = frames.stats();
+  const user = AddressSpace.create(frames, machine.cpu, {
+    recursiveIndex: 510,
+    kernelHalfOf: kernel,
+  });
+  assertEquals(user.translate(kernelPage), 0x20_0000);
+  const shared = entryAt(frames.memory, user, kernelPage, 4);
+  assertEquals(shared.low & PTE_SW_FOREIGN, PTE_SW_FOREIGN);
+  // The user space's recursive entry points at its own PML4, not the kernel's.
+  const recursive = entryAt(frames.memory, user, 510 * 2 ** 39, 4);
+  assertEquals((recursive.low & 0xfffff000) >>> 0, user.pml4Addr);
+  // The shared tables are the kernel's: not changed through the user space.
+  assertEquals(errorOf(() => user.map(va(2 ** 47 + 0x40_1000), pa(0), RW)).code, "InvalidAddress");
+  user.map(va(0x40_0000), pa(0x20_0000), RW | PAGE_USER);
+  user[Symbol.dispose]();
+  assertEquals(frames.stats(), before);
+  assertEquals(kernel.translate(kernelPage), 0x20_0000);
+  kernel[Symbol.dispose]();
 });

@@ -58,6 +58,7 @@ import {
   type Tracer,
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import { KernelPanic } from "../panic.ts";
 import {
   EarlyFrameAllocator,
   framesInside,
@@ -382,6 +383,9 @@ export class FrameAllocator implements FrameSource {
       let index = 0;
       for (let k = pool.top; k > 0; k--) index = (index << 5) | ctz(u32[pool.levels[k] + index]);
       const offset = (index << 5) | ctz(u32[pool.levels[0] + index]);
+      // A summary word corrupted behind the allocator's back leads outside
+      // the pool (ctz of 0 is -1): never hand out such a frame.
+      if (offset >>> 0 >= pool.frameCount) throw summaryCorrupt(pool, offset);
       clearFree(u32, pool, offset);
       u32[pool.desc + P_FREE]--;
       const frame = pool.baseFrame + offset;
@@ -470,11 +474,14 @@ export class FrameAllocator implements FrameSource {
    *
    * @param frame The frame.
    * @throws {KernelError} `DoubleFree` if it is already free; `InvalidFrame` if
-   *   it is reserved or outside every pool.
+   *   it is reserved or outside every pool; `FrameInUse` if a page handle
+   *   still references it (dispose the handles instead).
    */
   free(frame: FrameNumber): void {
     const pool = this.#poolOf(frame);
     if (pool === undefined) throw outside("free", frame);
+    const references = this.metadata.refcount(frame);
+    if (references > 0) throw referenced(frame, references);
     const u32 = this.#state;
     const offset = frame - pool.baseFrame;
     const i = pool.levels[0] + (offset >>> 5);
@@ -500,7 +507,8 @@ export class FrameAllocator implements FrameSource {
    * @param frame The first frame.
    * @param frameCount How many frames, at least 1; the run must lie in one pool.
    * @throws {KernelError} `DoubleFree` if one is already free; `InvalidFrame` if
-   *   one is reserved or the run leaves its pool.
+   *   one is reserved or the run leaves its pool; `FrameInUse` if a page
+   *   handle still references one.
    * @throws {RangeError} If `frameCount` is not a positive integer.
    */
   freeContiguous(frame: FrameNumber, frameCount: number): void {
@@ -518,6 +526,10 @@ export class FrameAllocator implements FrameSource {
     if (firstFree >= 0) throw doubleFree((pool.baseFrame + firstFree) as FrameNumber);
     const firstReserved = firstInRange(u32, pool, offset, frameCount, "reserved");
     if (firstReserved >= 0) throw reserved("free", (pool.baseFrame + firstReserved) as FrameNumber);
+    for (let f = frame; f < frame + frameCount; f++) {
+      const references = this.metadata.refcount(f as FrameNumber);
+      if (references > 0) throw referenced(f, references);
+    }
     if (this.isPoisoning) this.#poison(frame, frameCount, FREE_POISON_BYTE);
     changeRange(u32, pool, offset, frameCount, "free");
     u32[pool.desc + P_FREE] += frameCount;
@@ -1152,6 +1164,18 @@ function describeFrames(frame: number, frameCount: number): string {
     })`;
 }
 
+/** The panic for a summary bitmap that leads to `offset`, outside `pool`. */
+function summaryCorrupt(pool: Pool, offset: number): KernelPanic {
+  const first = frameStart(pool.baseFrame as FrameNumber);
+  const last = frameStart((pool.endFrame - 1) as FrameNumber) + PAGE_SIZE_4K - 1;
+  const frame = pool.baseFrame + offset;
+  return new KernelPanic(
+    `frame allocator: pool ${hex(first)}-${hex(last)}: its free-frame summary leads to ` +
+      `${frame < 0 ? "a negative frame" : `frame ${hex(frame)}`}, outside the pool ` +
+      `(a summary word disagrees with the bitmap below it)`,
+  );
+}
+
 function outside(action: string, frame: number): KernelError {
   return new KernelError(
     "InvalidFrame",
@@ -1161,6 +1185,15 @@ function outside(action: string, frame: number): KernelError {
 
 function reserved(action: string, frame: number): KernelError {
   return new KernelError("InvalidFrame", `Cannot ${action} frame ${hex(frame)}: reserved`);
+}
+
+function referenced(frame: number, references: number): KernelError {
+  return new KernelError(
+    "FrameInUse",
+    `Cannot free frame ${hex(frame)}: ${references} page ${
+      references === 1 ? "handle references" : "handles reference"
+    } it`,
+  );
 }
 
 function doubleFree(frame: number): KernelError {

@@ -1,5 +1,6 @@
-import { type FrameNumber, type PhysAddr, PhysicalMemory } from "../../hal/mod.ts";
+import { type FrameNumber, hex, type PhysAddr, PhysicalMemory } from "../../hal/mod.ts";
 import { KernelError, type KernelErrorCode } from "../errors.ts";
+import { KernelPanic } from "../panic.ts";
 import { assert, assertEquals, assertThrows, Xorshift32 } from "../../testing/mod.ts";
 import { EarlyFrameAllocator } from "./early_allocator.ts";
 import {
@@ -10,6 +11,7 @@ import {
   FREE_POISON_BYTE,
 } from "./frame_allocator.ts";
 import { FRAME_UNUSABLE, FRAME_UNUSED } from "./frame_metadata.ts";
+import { ContigPages, Page } from "./page.ts";
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
@@ -136,6 +138,33 @@ Deno.test("FrameAllocator.free() reports DoubleFree and InvalidFrame", () => {
   );
   assertEquals(code(() => frames.free(f(-1))), "InvalidFrame");
   assertEquals(frames.stats().freeFrames, 766);
+  frames.checkInvariants();
+});
+
+Deno.test("FrameAllocator.free() refuses a frame a Page still references, changing nothing", () => {
+  const frames = smallMachine();
+  const page = Page.alloc(frames);
+  const copy = page.clone();
+  const freeBefore = frames.stats().freeFrames;
+  const error = assertThrows(
+    () => frames.free(page.frame),
+    KernelError,
+    `Cannot free frame ${hex(page.frame)}: 2 page handles reference it`,
+  );
+  assertEquals(error.code, "FrameInUse");
+  using run = ContigPages.alloc(frames, 4);
+  assertThrows(
+    () => frames.freeContiguous(run.frame, 4),
+    KernelError,
+    `Cannot free frame ${hex(run.frame)}: 1 page handle references it`,
+  );
+  assertEquals(frames.stats().freeFrames, freeBefore - 4);
+  assertEquals(frames.stateOf(page.frame), "allocated");
+  assertEquals(page.refcount, 2);
+  const frame = page.frame;
+  page[Symbol.dispose]();
+  copy[Symbol.dispose]();
+  assertEquals(frames.stateOf(frame), "free", "the last handle frees it");
   frames.checkInvariants();
 });
 
@@ -605,4 +634,28 @@ Deno.test("FrameAllocator matches a shadow model on tiny, nearly full pools over
     ],
   });
   fuzz(frames, 0xbad_5eed, 40_000, 50, 4096);
+});
+
+Deno.test("FrameAllocator.allocate() panics rather than return a frame outside its pool when a summary word is zeroed", () => {
+  for (const level of [1, 2]) {
+    const memory = PhysicalMemory.contiguous(64 * MIB);
+    const frames = FrameAllocator.create(memory, {
+      usableRegions: [{ base: 0, length: 64 * MIB }],
+      exclusions: [{ base: 0, length: MIB }],
+    });
+    // Pool 0's descriptor: [7] level count, [8] bitmap address; 16384 frames
+    // make 512 level-0 words, 16 level-1 words and one top word.
+    const desc = frames.stateAddr / 4 + 8;
+    assertEquals(memory.u32[desc + 7], 3);
+    const level1 = memory.u32[desc + 8] / 4 + 512;
+    const word = level === 1 ? level1 : level1 + 16;
+    assert(memory.u32[word] !== 0);
+    memory.u32[word] = 0; // a stray write, as the monitor's poke! can make
+    const panic = assertThrows(() => frames.allocate(), KernelPanic);
+    assert(
+      /^frame allocator: pool 0x0-0x3ffffff: its free-frame summary leads to .*, outside the pool/
+        .test(panic.reason),
+      panic.reason,
+    );
+  }
 });

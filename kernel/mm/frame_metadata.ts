@@ -25,9 +25,10 @@
 import { type FrameNumber, frameStart, hex, type PhysAddr } from "../../hal/mod.ts";
 import type { PhysicalMemory } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import { plural } from "../plural.ts";
 
 /** Metadata value of a frame that no allocation may hand out: reserved, or in no pool. */
-export const FRAME_UNUSABLE = -1;
+export const FRAME_UNUSABLE: number = -1;
 /** Metadata value of an allocatable frame that no page handle holds. */
 export const FRAME_UNUSED = 0;
 /** The largest reference count a frame can hold. */
@@ -252,5 +253,5 @@ export class FrameMetadata {
 function describe(value: number): string {
   if (value === FRAME_UNUSABLE) return "frame is reserved or outside every pool";
   if (value === FRAME_UNUSED) return "reference count is already 0";
-  return `held by ${value} page handles`;
+  return `held by ${plural(value, "page handle")}`;
 }

@@ -23,9 +23,8 @@ import {
   type PhysicalMemory,
   type Tracer,
 } from "../../hal/mod.ts";
-import type { BootInfo } from "../boot/mod.ts";
+import type { BootInfoMemoryRegion, BootReservation } from "../boot/mod.ts";
 import { KernelError } from "../errors.ts";
-import type { BootReservation } from "./boot_frames.ts";
 import {
   EarlyFrameAllocator,
   framesInside,
@@ -163,7 +162,7 @@ export type FrameProviderFactory = (env: FrameProviderEnv) => FrameProvider;
  * The stock provider: {@linkcode FrameAllocator}, a hierarchical bitmap per
  * usable region, lowest free frame first.
  */
-export const createStockFrameProvider: FrameProviderFactory = (env) =>
+export const createStockFrameProvider: FrameProviderFactory = (env): FrameAllocator =>
   FrameAllocator.fromEarlyAllocator(
     env.memory,
     env.early,
@@ -171,28 +170,27 @@ export const createStockFrameProvider: FrameProviderFactory = (env) =>
   );
 
 /**
- * The usable regions of the boot information's memory map: every available
- * (type 1) region.
+ * The usable regions of a memory map: every available (type 1) region.
  *
- * @param bootInfo The parsed boot information.
+ * @param memoryMap The kernel's (sanitized) memory map.
  * @returns The regions, in map order.
  */
-export function usableRegionsOf(bootInfo: BootInfo): PhysRange[] {
-  return bootInfo.memoryMap
+export function usableRegionsOf(memoryMap: readonly BootInfoMemoryRegion[]): PhysRange[] {
+  return memoryMap
     .filter((region) => region.type === MEMORY_AVAILABLE)
     .map(({ base, length }) => ({ base, length }));
 }
 
 /**
- * Boots a frame provider: builds its environment from the boot information,
- * calls `factory`, retires the early allocator if the factory did not, and
+ * Boots a frame provider: builds its environment from the memory map and
+ * the reservations, calls `factory`, retires the early allocator if the factory did not, and
  * checks that every frame the early allocator and the reservations cover is
  * reserved (`stateOf`), so the provider can never hand out its own state or
  * the kernel image.
  *
  * @param factory The provider's factory (the stock one, or a user's).
  * @param memory The machine's RAM.
- * @param bootInfo The parsed boot information.
+ * @param memoryMap The kernel's (sanitized) memory map.
  * @param reservations The ranges never to hand out.
  * @param debug The `--debug` switch.
  * @returns The running provider.
@@ -202,11 +200,11 @@ export function usableRegionsOf(bootInfo: BootInfo): PhysRange[] {
 export function bootFrameProvider(
   factory: FrameProviderFactory,
   memory: PhysicalMemory,
-  bootInfo: BootInfo,
+  memoryMap: readonly BootInfoMemoryRegion[],
   reservations: readonly BootReservation[],
   debug: boolean,
 ): FrameProvider {
-  const usableRegions = usableRegionsOf(bootInfo);
+  const usableRegions = usableRegionsOf(memoryMap);
   const early = new EarlyFrameAllocator(usableRegions, reservations);
   const provider = factory({ memory, usableRegions, reservations, early, debug });
   const handedOut = early.isRetired ? early.allocatedRanges : early.retire();

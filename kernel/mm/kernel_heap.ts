@@ -118,7 +118,7 @@ export interface KernelHeapEnv {
 export type KernelHeapFactory = (env: KernelHeapEnv) => KernelHeap;
 
 /** The stock heap: {@linkcode KmemHeap}. */
-export const createStockKernelHeap: KernelHeapFactory = (env) =>
+export const createStockKernelHeap: KernelHeapFactory = (env): KmemHeap =>
   KmemHeap.create(env.memory, env.frames, {
     directMapOffset: env.directMapOffset,
     debug: env.debug ? { poison: true } : undefined,

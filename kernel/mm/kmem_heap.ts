@@ -40,6 +40,7 @@ import {
   type VirtAddr,
 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import { plural } from "../plural.ts";
 import type { FrameSource } from "./frame_source.ts";
 import { HeapCorruption } from "./_heap_corruption.ts";
 import { HeapFrames } from "./_heap_frames.ts";
@@ -85,9 +86,9 @@ export { HeapCorruption } from "./_heap_corruption.ts";
 /** The largest request the heap accepts: 64 MiB. */
 export const KMALLOC_MAX_BYTES = 64 * 2 ** 20;
 /** Every allocation is aligned to at least this many bytes. */
-export const KMALLOC_MIN_ALIGN_BYTES = GRANULE_BYTES;
+export const KMALLOC_MIN_ALIGN_BYTES: number = GRANULE_BYTES;
 /** The largest alignment a request may ask for: one 4 KiB page. */
-export const KMALLOC_MAX_ALIGN_BYTES = FRAME_BYTES;
+export const KMALLOC_MAX_ALIGN_BYTES: number = FRAME_BYTES;
 
 /** Options for {@linkcode KmemHeap.create}. */
 export interface KmemHeapOptions {
@@ -322,7 +323,7 @@ export class KmemHeap {
     const va = (this.#allocate(sizeBytes, alignBytes) + this.directMapOffset) as VirtAddr;
     const tracer = this.#tracer;
     if (tracer !== undefined && tracer.mm) {
-      tracer.emit("mm", `kmalloc ${sizeBytes} bytes -> ${formatVirtAddr(va)}`);
+      tracer.emit("mm", `kmalloc ${plural(sizeBytes, "byte")} -> ${formatVirtAddr(va)}`);
     }
     return va;
   }
@@ -346,7 +347,7 @@ export class KmemHeap {
     const va = (address + this.directMapOffset) as VirtAddr;
     const tracer = this.#tracer;
     if (tracer !== undefined && tracer.mm) {
-      tracer.emit("mm", `kzalloc ${sizeBytes} bytes -> ${formatVirtAddr(va)}`);
+      tracer.emit("mm", `kzalloc ${plural(sizeBytes, "byte")} -> ${formatVirtAddr(va)}`);
     }
     return va;
   }
@@ -419,7 +420,9 @@ export class KmemHeap {
     if (tracer !== undefined && tracer.mm) {
       tracer.emit(
         "mm",
-        `krealloc ${formatVirtAddr(va)} to ${newSizeBytes} bytes -> ${formatVirtAddr(result)}` +
+        `krealloc ${formatVirtAddr(va)} to ${plural(newSizeBytes, "byte")} -> ${
+          formatVirtAddr(result)
+        }` +
           (result === va ? " (in place)" : ""),
       );
     }
@@ -574,11 +577,12 @@ export class KmemHeap {
   dump(): string {
     const stats = this.stats();
     const lines = [
-      `kmem heap: ${stats.framesMapped} frames mapped (${stats.bytesMapped} bytes), ` +
-      `${stats.bytesInUse} bytes in use by ${stats.liveAllocations} allocations, ` +
+      `kmem heap: ${plural(stats.framesMapped, "frame")} mapped (${stats.bytesMapped} bytes), ` +
+      `${stats.bytesInUse} bytes in use by ${plural(stats.liveAllocations, "allocation")}, ` +
       `${stats.bytesFree} bytes free`,
-      `root descriptor at ${hex(this.rootAddress)}, ${stats.metadataFrames} metadata frames, ` +
-      `${stats.allocations} allocations and ${stats.frees} frees so far`,
+      `root descriptor at ${hex(this.rootAddress)}, ` +
+      `${plural(stats.metadataFrames, "metadata frame")}, ` +
+      `${plural(stats.allocations, "allocation")} and ${plural(stats.frees, "free")} so far`,
       row("address", "kind", "frames", "size", "used/total", "state"),
     ];
     for (const head of this.#frames.heads()) {

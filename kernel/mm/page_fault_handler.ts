@@ -116,10 +116,56 @@ export interface LazyRegion {
 }
 
 /**
+ * What the handler did about one fault, for a {@linkcode PageFaultObserver}.
+ * Every event names the faulting address (CR2) and the error code.
+ */
+export type PageFaultEvent =
+  & {
+    /** The faulting virtual address (CR2). */
+    readonly address: VirtAddr;
+    /** The processor's error code (PF_* bits). */
+    readonly errorCode: number;
+  }
+  & (
+    | {
+      /** A not-present fault in a lazy region: a zeroed frame was mapped. */
+      readonly kind: "demand-zero";
+      /** The frame now mapped at the page. */
+      readonly frame: PhysAddr;
+    }
+    | {
+      /** A write to a shared copy-on-write page: the writer got a private copy. */
+      readonly kind: "copy-on-write-copy";
+      /** The shared frame. */
+      readonly from: PhysAddr;
+      /** The writer's new frame. */
+      readonly to: PhysAddr;
+      /** References to `from` before the copy. */
+      readonly refcountBefore: number;
+      /** References to `from` after it (this mapping's was dropped). */
+      readonly refcountAfter: number;
+    }
+    | {
+      /** A write to a copy-on-write page with one reference left: made writable in place. */
+      readonly kind: "copy-on-write-reuse";
+      /** The frame, now private and writable. */
+      readonly frame: PhysAddr;
+    }
+    | {
+      /** A fault the handler could not fix (an UnhandledPageFault follows). */
+      readonly kind: "unhandled";
+    }
+  );
+
+/** Receives one {@linkcode PageFaultEvent} per fault the handler sees, after it acted. */
+export type PageFaultObserver = (event: PageFaultEvent) => void;
+
+/**
  * A page fault the kernel cannot resolve. Its message is the panic reason:
  * `Unhandled page fault at 0x0: not-present supervisor read (error code 0x0)`.
  */
 export class UnhandledPageFault extends Error {
+  /** The error class name, shown in messages. */
   override readonly name = "UnhandledPageFault";
   /** The faulting virtual address (CR2). */
   readonly address: VirtAddr;
@@ -163,6 +209,7 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
   readonly #words: Uint32Array;
   /** Handles of the address spaces it serves, by PML4 address. */
   readonly #spaces = new Map<number, AddressSpaceLike>();
+  #observer: PageFaultObserver | undefined;
   #isDisposed = false;
 
   private constructor(mmu: Mmu, cpu: CpuContext, frames: FrameProvider, statePage: Page) {
@@ -189,6 +236,17 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
     const handler = new KernelPageFaultHandler(mmu, cpu, frames, Page.alloc(frames));
     mmu.setPageFaultHandler((fault) => handler.handle(fault));
     return handler;
+  }
+
+  /**
+   * Sets (or with `undefined` removes) the observer told what the handler did
+   * about each fault, after it acted (the monitor narrates faults with it).
+   * Events are built only while an observer is set.
+   *
+   * @param observer The observer.
+   */
+  setObserver(observer: PageFaultObserver | undefined): void {
+    this.#observer = observer;
   }
 
   /** Counts of faults by outcome, read from RAM. */
@@ -412,6 +470,7 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
         const flags = this.#lazyFlags(pml4, va);
         if (flags >= 0) {
           const page = Page.alloc(this.#frames);
+          const frame = page.physAddr;
           try {
             space.mapPage(pageStart(va), page, flags);
           } catch (error) {
@@ -419,13 +478,15 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
             throw error;
           }
           this.#words[W_DEMAND_ZERO]++;
+          this.#observer?.({ kind: "demand-zero", address: va, errorCode, frame });
           return "retry";
         }
       } else if ((errorCode & (PF_WRITE | PF_FETCH)) === PF_WRITE) {
-        if (this.#breakCopyOnWrite(space, va)) return "retry";
+        if (this.#breakCopyOnWrite(space, fault)) return "retry";
       }
     }
     this.#words[W_UNHANDLED]++;
+    this.#observer?.({ kind: "unhandled", address: va, errorCode });
     throw new UnhandledPageFault(fault);
   }
 
@@ -442,8 +503,8 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
   }
 
   /** Gives the writer its own copy of a copy-on-write page; false if `va` is not one. */
-  #breakCopyOnWrite(space: AddressSpaceLike, va: VirtAddr): boolean {
-    const leaf = space.mapping(va);
+  #breakCopyOnWrite(space: AddressSpaceLike, fault: PageFault): boolean {
+    const leaf = space.mapping(fault.address);
     if (
       leaf === undefined || (leaf.flags & PAGE_COPY_ON_WRITE) === 0 || !leaf.isOwned ||
       leaf.pageSizeBytes !== PAGE_SIZE_4K
@@ -455,7 +516,8 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
     if (refcount > 1) {
       // Others still map the frame: copy it, and drop this mapping's reference.
       const copy = Page.alloc(this.#frames, { zeroed: false });
-      this.#frames.memory.copy(copy.physAddr, leaf.physAddr, PAGE_SIZE_4K);
+      const copyAddr = copy.physAddr;
+      this.#frames.memory.copy(copyAddr, leaf.physAddr, PAGE_SIZE_4K);
       try {
         space.remapPage(leaf.virtAddr, copy, writable);
       } catch (error) {
@@ -463,10 +525,25 @@ export class KernelPageFaultHandler implements PageFaultPolicy {
         throw error;
       }
       this.#words[W_COW_COPIES]++;
+      this.#observer?.({
+        kind: "copy-on-write-copy",
+        address: fault.address,
+        errorCode: fault.errorCode,
+        from: leaf.physAddr,
+        to: copyAddr,
+        refcountBefore: refcount,
+        refcountAfter: this.#frames.metadata.refcount(frameContaining(leaf.physAddr)),
+      });
     } else {
       // The last reference: the page is private now.
       space.protect(leaf.virtAddr, writable);
       this.#words[W_COW_REUSES]++;
+      this.#observer?.({
+        kind: "copy-on-write-reuse",
+        address: fault.address,
+        errorCode: fault.errorCode,
+        frame: leaf.physAddr,
+      });
     }
     return true;
   }

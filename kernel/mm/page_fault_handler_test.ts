@@ -24,6 +24,7 @@ import {
   KernelPageFaultHandler,
   MAX_LAZY_REGIONS,
   PAGE_FAULT_STATE_MAGIC,
+  type PageFaultEvent,
   UnhandledPageFault,
 } from "./page_fault_handler.ts";
 
@@ -409,4 +410,45 @@ Deno.test("copy-on-write: sharing refuses raw, huge or clashing pages before cha
   assertEquals(clash.code, "PageAlreadyMapped");
   assertEquals(clash.frame, 0x7000);
   assertEquals(frames.metadata.refcount(frameOf(a, 0x1000)), 1);
+});
+
+Deno.test("KernelPageFaultHandler tells its observer what it did about each fault", () => {
+  const { machine, mmu, frames, faults } = boot();
+  const events: PageFaultEvent[] = [];
+  faults.setObserver((event) => events.push(event));
+  const parent = AddressSpace.create(frames, machine.cpu);
+  const child = AddressSpace.create(frames, machine.cpu);
+  faults.declareLazy(parent, va(0x40_0000), PAGE_SIZE_4K, { writable: true });
+  parent.enablePaging();
+  mmu.writeVirt8(va(0x40_0010), 7);
+  const first = frameOf(parent, 0x40_0000) * PAGE_SIZE_4K;
+  faults.shareCopyOnWrite(parent, child, va(0x40_0000), PAGE_SIZE_4K);
+  mmu.writeVirt8(va(0x40_0010), 8);
+  const copy = frameOf(parent, 0x40_0000) * PAGE_SIZE_4K;
+  child.activate();
+  mmu.writeVirt8(va(0x40_0010), 9);
+  assertThrows(() => mmu.readVirt8(va(0x50_0000)), UnhandledPageFault);
+  assertEquals(events, [
+    { kind: "demand-zero", address: va(0x40_0010), errorCode: 0x2, frame: pa(first) },
+    {
+      kind: "copy-on-write-copy",
+      address: va(0x40_0010),
+      errorCode: 0x3,
+      from: pa(first),
+      to: pa(copy),
+      refcountBefore: 2,
+      refcountAfter: 1,
+    },
+    { kind: "copy-on-write-reuse", address: va(0x40_0010), errorCode: 0x3, frame: pa(first) },
+    { kind: "unhandled", address: va(0x50_0000), errorCode: 0x0 },
+  ]);
+  // Without an observer nothing is reported (and nothing is built).
+  faults.setObserver(undefined);
+  mmu.readVirt8(va(0x40_0000));
+  assertEquals(events.length, 4);
+  disablePaging(machine);
+  faults.detach(parent);
+  faults.detach(child);
+  parent[Symbol.dispose]();
+  child[Symbol.dispose]();
 });

@@ -30,6 +30,7 @@ import {
   KernelPageFaultHandler,
   type LazyRegion,
   type PageFaultCounts,
+  type PageFaultObserver,
 } from "./page_fault_handler.ts";
 
 /** What the kernel does on a page fault. */
@@ -83,10 +84,15 @@ export interface PageFaultPolicy extends Disposable {
     va: VirtAddr,
     sizeBytes: number,
   ): number;
-  /** Optional: the lazy regions, of `space` or of every space. */
-  lazyRegions?(space?: AddressSpaceLike): LazyRegion[];
+  /** The lazy regions (read from RAM), of `space` or of every space, in table order. */
+  lazyRegions(space?: AddressSpaceLike): LazyRegion[];
   /** Optional: physical address of the policy's state frame, for reports. */
   readonly stateAddr?: PhysAddr;
+  /**
+   * Optional: receives one event per fault handled (the monitor narrates
+   * them), or with `undefined` stops.
+   */
+  setObserver?(observer: PageFaultObserver | undefined): void;
 }
 
 /** What a {@linkcode PageFaultPolicyFactory} is given at boot. */
@@ -105,5 +111,5 @@ export interface PageFaultPolicyEnv {
 export type PageFaultPolicyFactory = (env: PageFaultPolicyEnv) => PageFaultPolicy;
 
 /** The stock policy: {@linkcode KernelPageFaultHandler}. */
-export const createStockPageFaultPolicy: PageFaultPolicyFactory = (env) =>
+export const createStockPageFaultPolicy: PageFaultPolicyFactory = (env): KernelPageFaultHandler =>
   KernelPageFaultHandler.install(env.mmu, env.cpu, env.frames);

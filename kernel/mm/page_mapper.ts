@@ -176,9 +176,12 @@ export type AddressSpaceFactory = (
 ) => AddressSpaceLike;
 
 /** The stock mapper: {@linkcode AddressSpace}. */
-export const createStockPageMapper: PageMapperFactory = (env) =>
+export const createStockPageMapper: PageMapperFactory = (env): AddressSpace =>
   AddressSpace.create(env.frames, env.cpu);
 
 /** The stock address-space factory: {@linkcode AddressSpace.create}. */
-export const createStockAddressSpace: AddressSpaceFactory = (frames, cpu, options) =>
-  AddressSpace.create(frames, cpu, options);
+export const createStockAddressSpace: AddressSpaceFactory = (
+  frames,
+  cpu,
+  options,
+): AddressSpace => AddressSpace.create(frames, cpu, options);

@@ -12,6 +12,7 @@ import {
   GeneralProtection,
   hex,
   HIGHER_HALF_START,
+  PAGE_SIZE_4K,
   PageFault,
   type VirtAddr,
 } from "../../hal/mod.ts";
@@ -23,22 +24,29 @@ export function formatVa(va: VirtAddr): string {
   return va >= HIGHER_HALF_START ? formatVirtAddr(va) : hex(va, 16);
 }
 
-/** A count and a noun, plural when it is not 1: `1 frame`, `2 frames`. */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
+export { plural } from "../plural.ts";
 
 /** Bytes per hex dump line. */
 const DUMP_LINE_BYTES = 16;
 
+/** A physical address with 12 digits, as dumps print it: `0x000000100000`. */
+export function formatPa(pa: number): string {
+  return hex(pa, 12);
+}
+
 /**
  * A hex dump, 16 bytes a line: address, bytes, and the printable ones.
  *
- * @param va The address of `bytes[0]`.
+ * @param start The address of `bytes[0]`: virtual (48-bit form) or physical.
  * @param bytes What to show.
+ * @param kind Whether `start` is virtual (canonical form, wrapping at 2^48) or physical.
  * @returns The lines.
  */
-export function hexDump(va: VirtAddr, bytes: Uint8Array): string[] {
+export function hexDump(
+  start: number,
+  bytes: Uint8Array,
+  kind: "virtual" | "physical" = "virtual",
+): string[] {
   const lines: string[] = [];
   for (let offset = 0; offset < bytes.length; offset += DUMP_LINE_BYTES) {
     const row = bytes.subarray(offset, offset + DUMP_LINE_BYTES);
@@ -51,11 +59,26 @@ export function hexDump(va: VirtAddr, bytes: Uint8Array): string[] {
         text += row[i] >= 0x20 && row[i] < 0x7f ? String.fromCharCode(row[i]) : ".";
       }
     }
-    // The address wraps past the top of the higher half as 64-bit addresses do.
-    const lineVa = ((va + offset) % 2 ** 48) as VirtAddr;
-    lines.push(`${formatVa(lineVa)} ${hexPart}  |${text}|`);
+    // A virtual address wraps past the top of the higher half as 64-bit addresses do.
+    const address = kind === "virtual"
+      ? formatVa(((start + offset) % 2 ** 48) as VirtAddr)
+      : formatPa(start + offset);
+    lines.push(`${address} ${hexPart}  |${text}|`);
   }
   return lines;
+}
+
+/**
+ * A range as every monitor command prints it: first and last address, both
+ * inclusive, `0x100000-0x1fffff`.
+ */
+export function formatRange(first: number, last: number): string {
+  return `${hex(first)}-${hex(last)}`;
+}
+
+/** A virtual range, both ends inclusive, in canonical form. */
+export function formatVaRange(first: number, last: number): string {
+  return `${formatVa(first as VirtAddr)}-${formatVa(last as VirtAddr)}`;
 }
 
 /**
@@ -66,9 +89,11 @@ export function formatFrameRuns(physAddrs: readonly number[]): string {
   const runs: string[] = [];
   for (let i = 0; i < physAddrs.length;) {
     let end = i;
-    while (end + 1 < physAddrs.length && physAddrs[end + 1] === physAddrs[end] + 4096) end++;
+    while (end + 1 < physAddrs.length && physAddrs[end + 1] === physAddrs[end] + PAGE_SIZE_4K) {
+      end++;
+    }
     runs.push(
-      end === i ? hex(physAddrs[i]) : `${hex(physAddrs[i])}-${hex(physAddrs[end] + 4095)}`,
+      end === i ? hex(physAddrs[i]) : formatRange(physAddrs[i], physAddrs[end] + PAGE_SIZE_4K - 1),
     );
     i = end + 1;
   }

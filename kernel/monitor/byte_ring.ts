@@ -17,6 +17,24 @@
  * @module
  */
 
+/**
+ * A ring whose state in memory is inconsistent (a count or head out of
+ * range: a stray write). Which bytes were queued is lost, so the ring cannot
+ * be repaired; the kernel panics naming the broken invariant.
+ */
+export class ByteRingCorrupt extends Error {
+  /** The error class name, shown in messages. */
+  override readonly name = "ByteRingCorrupt";
+  /** The broken invariant in words, e.g. `head 2048 is outside the 2048-byte ring`. */
+  readonly invariant: string;
+
+  /** Creates the error for `invariant`. */
+  constructor(invariant: string) {
+    super(`Byte ring state is corrupt: ${invariant}`);
+    this.invariant = invariant;
+  }
+}
+
 /** Words of state a {@linkcode ByteRing} keeps. */
 export const BYTE_RING_STATE_WORDS = 4;
 
@@ -74,8 +92,28 @@ export class ByteRing {
   }
 
   /**
+   * Checks the state in memory: the head inside the ring, the count at most
+   * the capacity.
+   *
+   * @returns The first broken invariant in words, or undefined if none is.
+   */
+  check(): string | undefined {
+    const head = this.#state[W_HEAD];
+    const count = this.#state[W_COUNT];
+    if (head >= this.capacityBytes) {
+      return `head ${head} is outside the ${this.capacityBytes}-byte ring`;
+    }
+    if (count > this.capacityBytes) {
+      return `count ${count} exceeds the ${this.capacityBytes}-byte ring`;
+    }
+    return undefined;
+  }
+
+  /**
    * Appends `byte`. A full ring keeps what it has and counts the byte as
-   * dropped, as a tty's flip buffer does when the reader falls behind.
+   * dropped, as a tty's flip buffer does when the reader falls behind. A
+   * corrupt ring takes nothing either (the producer runs in interrupt
+   * context and must not fail); {@linkcode ByteRing.shift} reports it.
    *
    * @returns Whether the byte was queued.
    */
@@ -94,24 +132,21 @@ export class ByteRing {
   }
 
   /**
-   * Removes and returns the oldest byte. A corrupt state (a count or head
-   * out of range) empties the ring.
+   * Removes and returns the oldest byte. The state is checked first on every
+   * call, an empty ring included.
    *
    * @returns The byte, or -1 when the ring is empty.
+   * @throws {ByteRingCorrupt} If the state in memory is inconsistent (a
+   *   stray write, e.g. a monitor `poke!`); nothing is changed.
    */
   shift(): number {
     const state = this.#state;
     const count = state[W_COUNT];
-    if (count === 0) return -1;
     const head = state[W_HEAD];
     if (count > this.capacityBytes || head >= this.capacityBytes) {
-      // The state in RAM is corrupt (a stray write, e.g. a monitor `poke`):
-      // empty the ring rather than read outside it or loop for billions of bytes.
-      state[W_DROPPED] += Math.min(count, this.capacityBytes);
-      state[W_HEAD] = 0;
-      state[W_COUNT] = 0;
-      return -1;
+      throw new ByteRingCorrupt(this.check() ?? "state out of range");
     }
+    if (count === 0) return -1;
     const byte = this.#data[head];
     state[W_HEAD] = head + 1 === this.capacityBytes ? 0 : head + 1;
     state[W_COUNT] = count - 1;

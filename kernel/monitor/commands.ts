@@ -7,7 +7,7 @@
  */
 
 import { KernelPanic } from "../panic.ts";
-import { describeError } from "./_format.ts";
+import { describeError, plural } from "./_format.ts";
 import {
   type Command,
   type CommandArgs,
@@ -15,21 +15,32 @@ import {
   CommandError,
   synopsis,
 } from "./command.ts";
+import { addressSpaceCommands } from "./address_space_commands.ts";
+import { inspectCommands } from "./inspect_commands.ts";
 import { memoryCommands } from "./memory_commands.ts";
 import { pagingCommands } from "./paging_commands.ts";
 import { helpCommand, systemCommands } from "./system_commands.ts";
+import { tlbCommands } from "./tlb_commands.ts";
 
 /** Every monitor command, in the order `help` lists them. */
 export const MONITOR_COMMANDS: readonly Command[] = [
   helpCommand,
   ...memoryCommands,
+  ...inspectCommands,
   ...pagingCommands,
+  ...tlbCommands,
+  ...addressSpaceCommands,
   ...systemCommands,
 ];
 
+/** The force suffix: `unmap! VA` changes a structure the kernel owns after all. */
+export const FORCE_SUFFIX = "!";
+/** A line whose first non-blank character is this is a comment (scripts). */
+export const COMMENT_PREFIX = "#";
+
 /** A command line split into its command name and arguments. */
 export interface ParsedLine {
-  /** The command name (the first word). */
+  /** The command name (the first word, without a force suffix). */
   readonly name: string;
   /** The arguments. */
   readonly args: CommandArgs;
@@ -37,9 +48,10 @@ export interface ParsedLine {
 
 /**
  * Splits a line at whitespace. Leading whitespace is ignored; `rest` is the
- * text after the command name and one separator, verbatim (for `echo`).
+ * text after the command name and one separator, verbatim (for `echo`). A
+ * name ending in `!` is the command with `force` set.
  *
- * @returns The parsed line, or undefined for a blank line.
+ * @returns The parsed line, or undefined for a blank line or a `#` comment.
  *
  * @example
  * ```ts
@@ -51,12 +63,14 @@ export interface ParsedLine {
  */
 export function parseLine(line: string): ParsedLine | undefined {
   const text = line.trimStart();
-  if (text === "") return undefined;
+  if (text === "" || text.startsWith(COMMENT_PREFIX)) return undefined;
   const nameEnd = text.search(/\s/);
-  const name = nameEnd < 0 ? text : text.slice(0, nameEnd);
+  const typed = nameEnd < 0 ? text : text.slice(0, nameEnd);
+  const force = typed.length > 1 && typed.endsWith(FORCE_SUFFIX);
+  const name = force ? typed.slice(0, -FORCE_SUFFIX.length) : typed;
   const rest = nameEnd < 0 ? "" : text.slice(nameEnd + 1);
   const words = rest.split(/\s+/).filter((word) => word !== "");
-  return { name, args: { words, rest } };
+  return { name, args: { words, rest, force } };
 }
 
 /**
@@ -70,15 +84,24 @@ export function parseLine(line: string): ParsedLine | undefined {
  *
  * @param line The line without its line ending.
  * @param context What the commands use; `context.commands` is the table searched.
- * @returns `"ran"`, `"failed"` (an error line was printed) or `"blank"`.
+ * @returns `"ran"`, `"failed"` (an error line was printed) or `"blank"` (a
+ *   blank line or a comment).
  * @throws {KernelPanic} If the kernel panicked.
  */
 export function executeLine(line: string, context: CommandContext): "ran" | "failed" | "blank" {
   const parsed = parseLine(line);
   if (parsed === undefined) return "blank";
-  const command = context.commands.find((candidate) => candidate.name === parsed.name);
+  const command = findCommand(parsed.name, context.commands);
   if (command === undefined) {
     context.print(`unknown command "${parsed.name}": type help for the list`);
+    return "failed";
+  }
+  if (parsed.args.force && !command.isForceable) {
+    const forceable = context.commands.filter((candidate) => candidate.isForceable);
+    context.print(
+      `${command.name}: takes no ${FORCE_SUFFIX} (only ` +
+        `${forceable.map((candidate) => candidate.name + FORCE_SUFFIX).join(" and ")} do)`,
+    );
     return "failed";
   }
   try {
@@ -98,9 +121,33 @@ export function executeLine(line: string, context: CommandContext): "ran" | "fai
   }
 }
 
+/** The command named `name` in `commands`, or undefined. */
+export function findCommand(name: string, commands: readonly Command[]): Command | undefined {
+  return commands.find((candidate) => candidate.name === name);
+}
+
+/**
+ * Tab completion for the line editor: command names for the first word,
+ * and for the words after `help` or a command that lists its own choices.
+ *
+ * @param textBeforeCursor The line up to the cursor.
+ * @param commands The command table.
+ * @returns The words the last word may complete to.
+ */
+export function completeCommandLine(
+  textBeforeCursor: string,
+  commands: readonly Command[],
+): readonly string[] {
+  const words = textBeforeCursor.trimStart().split(/\s+/);
+  if (words.length <= 1) return commands.map((command) => command.name);
+  if (words.length === 2 && words[0] === "help") return commands.map((command) => command.name);
+  const command = findCommand(words[0].replace(/!$/, ""), commands);
+  return command?.completions?.[words.length - 2] ?? [];
+}
+
 function describeArity(min: number, max: number): string {
   if (max === 0) return "no arguments";
   if (min === max) return min === 1 ? "1 argument" : `${min} arguments`;
-  if (max === Infinity) return `at least ${min} arguments`;
+  if (max === Infinity) return `at least ${plural(min, "argument")}`;
   return `${min} to ${max} arguments`;
 }

@@ -9,12 +9,21 @@ import { KernelError } from "../errors.ts";
 Deno.test("parseLine() splits the command name from its words and keeps the rest verbatim", () => {
   assertEquals(parseLine("  alloc   3 "), {
     name: "alloc",
-    args: { words: ["3"], rest: "  3 " },
+    args: { words: ["3"], rest: "  3 ", force: false },
   });
   assertEquals(parseLine("echo  a  b ")?.args.rest, " a  b ");
-  assertEquals(parseLine("halt")?.args, { words: [], rest: "" });
+  assertEquals(parseLine("halt")?.args, { words: [], rest: "", force: false });
   assertEquals(parseLine(""), undefined);
   assertEquals(parseLine(" \t "), undefined);
+  // The force suffix, and comment lines.
+  assertEquals(parseLine("unmap! 0x1000"), {
+    name: "unmap",
+    args: { words: ["0x1000"], rest: "0x1000", force: true },
+  });
+  assertEquals(parseLine("!")?.name, "!");
+  assertEquals(parseLine("# a comment"), undefined);
+  assertEquals(parseLine("   #indented comment"), undefined);
+  assertEquals(parseLine("echo # not a comment")?.args.rest, "# not a comment");
 });
 
 Deno.test("parseInteger() accepts decimal and hex and names the range it expects", () => {

@@ -9,11 +9,18 @@
  * @module
  */
 
-import { type FrameNumber, hex, PAGE_SIZE_4K, type PhysAddr } from "../../hal/mod.ts";
+import {
+  type FrameNumber,
+  hex,
+  HIGHER_HALF_START,
+  PAGE_SIZE_4K,
+  type PhysAddr,
+  type VirtAddr,
+} from "../../hal/mod.ts";
 import { formatBytes, formatMemoryMap } from "../boot/mod.ts";
-import { heldFrames, KMALLOC_MAX_BYTES, Page } from "../mm/mod.ts";
+import { heldFrames, KMALLOC_MAX_BYTES, Page, PAGE_COPY_ON_WRITE } from "../mm/mod.ts";
 import { parseInteger, parsePhysAddr, parseVirtAddr } from "./_args.ts";
-import { formatFrameRuns, formatVa, plural } from "./_format.ts";
+import { formatFrameRuns, formatRange, formatVa, plural } from "./_format.ts";
 import { type Command, type CommandContext, CommandError } from "./command.ts";
 
 /** The most frames one `alloc` hands out: 4 GiB worth. */
@@ -39,8 +46,15 @@ export const memoryCommands: readonly Command[] = [
       );
       for (const pool of stats.pools) {
         context.print(
-          `  pool ${hex(pool.base, 12)}: ${pool.frameCount} frames, ${pool.freeFrames} free, ` +
+          `  pool ${hex(pool.base, 12)}: ${
+            plural(pool.frameCount, "frame")
+          }, ${pool.freeFrames} free, ` +
             `${pool.reservedFrames} reserved, ${pool.allocatedFrames} allocated`,
+        );
+      }
+      for (const range of context.kernel.frames.metadataRanges()) {
+        context.print(
+          `  ${range.what} at ${formatRange(range.base, range.base + range.length - 1)}`,
         );
       }
       const heap = context.kernel.heap.stats();
@@ -126,19 +140,39 @@ export const memoryCommands: readonly Command[] = [
   {
     name: "pages",
     usage: "",
-    summary: "the page handles the monitor holds, with reference counts",
+    summary:
+      "page handles the monitor holds, and owned pages mapped in lower halves, with refcounts",
     arity: [0, 0],
     run(_args, context) {
       if (context.pages.size === 0) {
         context.print("pages: the monitor holds no page handles (alloc N makes some)");
-        return;
+      } else {
+        context.print(`pages: ${plural(context.pages.size, "page handle")} held by the monitor`);
+        const addresses = [...context.pages.keys()].sort((a, b) => a - b);
+        for (const pa of addresses) {
+          const page = context.pages.get(pa) as Page;
+          context.print(
+            `  ${hex(pa).padEnd(12)}  frame ${
+              hex(page.frame).padEnd(8)
+            }  refcount ${page.refcount}`,
+          );
+        }
       }
-      context.print(`pages: ${plural(context.pages.size, "page handle")} held by the monitor`);
-      const addresses = [...context.pages.keys()].sort((a, b) => a - b);
-      for (const pa of addresses) {
-        const page = context.pages.get(pa) as Page;
+      const mapped = context.spaces.slots().flatMap(({ index, space }) =>
+        space.mappings(0 as VirtAddr, HIGHER_HALF_START)
+          .filter((leaf) => leaf.isOwned)
+          .map((leaf) => ({ index, leaf }))
+      );
+      if (mapped.length === 0) return;
+      context.print(
+        `pages: ${plural(mapped.length, "owned page")} mapped in the lower halves ` +
+          "(each mapping holds one reference)",
+      );
+      for (const { index, leaf } of mapped) {
+        const cow = (leaf.flags & PAGE_COPY_ON_WRITE) !== 0 ? "  copy-on-write" : "";
         context.print(
-          `  ${hex(pa).padEnd(12)}  frame ${hex(page.frame).padEnd(8)}  refcount ${page.refcount}`,
+          `  as ${String(index).padEnd(2)} ${formatVa(leaf.virtAddr)} -> ` +
+            `${hex(leaf.physAddr).padEnd(10)} refcount ${refcountOf(context, leaf.physAddr)}${cow}`,
         );
       }
     },
@@ -185,7 +219,9 @@ export const memoryCommands: readonly Command[] = [
       const va = heap.kmalloc(sizeBytes);
       context.allocations.add(va);
       context.print(
-        `kmalloc: ${formatVa(va)} (${sizeBytes} bytes asked, ${heap.usableSize(va)} usable)`,
+        `kmalloc: ${formatVa(va)} (${plural(sizeBytes, "byte")} asked, ${
+          heap.usableSize(va)
+        } usable)`,
       );
     },
   },

@@ -11,3 +11,7 @@ export * from "./command.ts";
 export * from "./commands.ts";
 export * from "./byte_ring.ts";
 export * from "./line_editor.ts";
+export * from "./line_history.ts";
+export * from "./address_space_table.ts";
+export * from "./integrity_check.ts";
+export * from "./ram_dump.ts";

@@ -17,7 +17,7 @@ interface MonitorRig {
 
 function startRig(): MonitorRig {
   const boot = bootTestKernel();
-  let seen = boot.serialText().length;
+  let seen = boot.serialTextFrom(0).end;
   const monitor = Monitor.start(boot.kernel);
   const { machine, uart } = boot.pc;
   const run = () => {
@@ -46,10 +46,9 @@ function startRig(): MonitorRig {
       }
     },
     takeOutput() {
-      const text = boot.serialText();
-      const output = text.slice(seen);
-      seen = text.length;
-      return output;
+      const { text, end } = boot.serialTextFrom(seen);
+      seen = end;
+      return text;
     },
   };
 }
@@ -60,7 +59,7 @@ Deno.test("Monitor.start() prints the banner and the prompt and keeps its state 
   assertStringIncludes(output, "kernel monitor: type help for the commands\n");
   assert(output.endsWith(MONITOR_PROMPT));
   const memory = rig.boot.kernel.machine.memory;
-  assertEquals(memory.read32((rig.monitor.consoleFrameAddr + 0x20) as PhysAddr), MONITOR_MAGIC);
+  assertEquals(memory.read32((rig.monitor.consoleFrameAddr + 0x30) as PhysAddr), MONITOR_MAGIC);
   rig.monitor[Symbol.dispose]();
 });
 
@@ -134,6 +133,19 @@ Deno.test("Monitor survives 2000 random command lines: every error is one line",
     "8",
     "0x400000",
     "",
+    "zero",
+    "2m",
+    "1g",
+    "4k",
+    "flush",
+    "global",
+    "new",
+    "fork",
+    "switch",
+    "drop",
+    "list",
+    "^up",
+    "(",
   ];
   for (let i = 0; i < 2000; i++) {
     const name = names[rng.below(names.length)];
