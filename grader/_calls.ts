@@ -82,7 +82,6 @@ export function expectSuccess<T>(call: string, body: () => T): T {
  * @param codes The acceptable codes (the first is named in the message).
  * @param body The call.
  * @param why Why it must fail, e.g. `the frame is free`.
- * @returns What it returned, if it returned (the check has failed by then; for cleanup).
  * @throws {CheckFailure} If it returned or threw another code.
  */
 export function expectKernelError(

@@ -21,7 +21,8 @@ import {
   PhysicalMemory,
   VirtualClock,
 } from "../hal/mod.ts";
-import { describeThrown, FrameAllocator } from "../sdk/mod.ts";
+import { describeThrown } from "../kernel/mod.ts";
+import { FrameAllocator } from "../sdk/mod.ts";
 import type { CheckContext } from "./check.ts";
 
 /** The byte free frames are filled with before a check. */

@@ -85,10 +85,11 @@ function onFreshMachine(
     context.step();
     const raw = factory({ memory: lab.memory, frames: lab.frames, mmu, cpu });
     policy = raw;
-    mmu.setPageFaultHandler((fault) => raw.handle(fault));
+    const countedPolicy = counted(raw, context);
+    mmu.setPageFaultHandler((fault) => countedPolicy.handle(fault));
     const bench: CowBench = {
       lab,
-      policy: counted(raw, context),
+      policy: countedPolicy,
       newSpace(name) {
         const space = { name, space: AddressSpace.create(lab.frames, cpu), pages: new Map() };
         if (spaces.size === 0) space.space.enablePaging();
@@ -499,6 +500,18 @@ const demandZeroCheck: Check<PageFaultPolicyFactory> = {
       expectSuccess(
         call,
         () => bench.policy.declareLazy(space.space, lazy as VirtAddr, 8 * PAGE_SIZE_4K, PAGE_FLAGS),
+      );
+      const regions = bench.policy.lazyRegions(space.space);
+      const listed = regions.map((r) =>
+        `${hex(r.pml4Addr)} ${hex(r.start)}..${hex(r.end)} ${hex(r.flags)}`
+      );
+      const wanted = `${hex(space.space.pml4Addr)} ${hex(lazy)}..${hex(lazy + 8 * PAGE_SIZE_4K)} ${
+        hex(PAGE_FLAGS)
+      }`;
+      expect(
+        listed.length === 1 && listed[0] === wanted,
+        `lazyRegions(process) to list the region declared (PML4, start..end, flags: ${wanted})`,
+        () => `it lists ${listed.length === 0 ? "none" : listed.join("; ")}`,
       );
       expectKernelError(
         `declareLazy(process, ${formatVirtAddr((lazy + 4 * PAGE_SIZE_4K) as VirtAddr)}, 8 pages)`,

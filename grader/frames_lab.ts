@@ -15,9 +15,7 @@
 import { hex, PAGE_SIZE_4K, type PhysAddr, PhysicalMemory } from "../hal/mod.ts";
 import {
   availableFrameRuns,
-  type BootReservation,
   ContigPages,
-  describeThrown,
   EarlyFrameAllocator,
   FRAME_UNUSABLE,
   FRAME_UNUSED,
@@ -30,6 +28,7 @@ import {
   Page,
   type PhysRange,
 } from "../sdk/mod.ts";
+import { type BootReservation, describeThrown } from "../kernel/mod.ts";
 import {
   attempt,
   counted,
@@ -60,12 +59,19 @@ const USABLE_REGIONS: readonly PhysRange[] = [
   { base: 1 * MIB, length: 23 * MIB },
   { base: 32 * MIB, length: 4 * MIB - 2 * KIB },
 ];
+/** Where the reservations come from, as their `source` says. */
+const LAB_LAYOUT = "the frames lab's machine";
 /** Ranges inside usable RAM that must never be handed out. */
 const RESERVATIONS: readonly BootReservation[] = [
-  { base: 0, length: 1 * MIB, what: "first 1 MiB (BIOS, real-mode area)" },
-  { base: 1 * MIB, length: 360 * KIB, what: "kernel image" },
-  { base: 1 * MIB + 360 * KIB + 0x10, length: 0x1230, what: "multiboot2 boot information" },
-  { base: 8 * MIB, length: 194 * KIB, what: "module initrd" },
+  { base: 0, length: 1 * MIB, what: "first 1 MiB (BIOS, real-mode area)", source: LAB_LAYOUT },
+  { base: 1 * MIB, length: 360 * KIB, what: "kernel image", source: LAB_LAYOUT },
+  {
+    base: 1 * MIB + 360 * KIB + 0x10,
+    length: 0x1230,
+    what: "multiboot2 boot information",
+    source: LAB_LAYOUT,
+  },
+  { base: 8 * MIB, length: 194 * KIB, what: "module initrd", source: LAB_LAYOUT },
 ];
 /** Frames scanned: all of RAM and a little beyond. */
 const SCAN_END_FRAME = (36 * MIB) / PAGE_SIZE_4K + 64;

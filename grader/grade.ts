@@ -16,7 +16,13 @@
  * @module
  */
 
-import { loadPartModule, UserCallStatus, UserModuleError } from "../sdk/mod.ts";
+import {
+  type LoadOptions,
+  loadPartModule,
+  type ModuleImporter,
+  UserCallStatus,
+  UserModuleError,
+} from "../sdk/mod.ts";
 import { DEFAULT_LAB_OPTIONS, type Lab, type LabOptions, LABS } from "./labs.ts";
 import { runCheck } from "./run_check.ts";
 import {
@@ -62,14 +68,22 @@ export type GradeOutcome =
  * Grades on this thread, without a watchdog.
  *
  * @param request What to grade.
+ * @param importModule How to import the student's module (the caller's `import()`).
  * @returns The scorecard, or why the module cannot be graded.
  */
-export async function gradeInProcess(request: GradeRequest): Promise<GradeOutcome> {
+export async function gradeInProcess(
+  request: GradeRequest,
+  importModule: ModuleImporter,
+): Promise<GradeOutcome> {
   const lab = LABS[request.lab];
   const options = request.options ?? DEFAULT_LAB_OPTIONS;
   let factory: unknown;
   try {
-    factory = await loadFactory(lab, request.module, new UserCallStatus(), request.baseDir);
+    factory = await loadFactory(lab, request.module, {
+      importModule,
+      status: new UserCallStatus(),
+      baseDir: request.baseDir,
+    });
   } catch (error) {
     if (error instanceof UserModuleError) return { kind: "refused", message: error.message };
     throw error;
@@ -80,18 +94,21 @@ export async function gradeInProcess(request: GradeRequest): Promise<GradeOutcom
 
 /**
  * Loads the part a lab grades: the stock one, or the module at `path`,
- * guarded, its calls recorded in `status`.
+ * guarded, its calls recorded in `options.status`.
  *
+ * @param lab The lab.
+ * @param path The module's path, or `stock`.
+ * @param options The importer, the call status and the base directory.
+ * @returns The part's factory.
  * @throws {UserModuleError} If the module cannot be used.
  */
 export async function loadFactory(
   lab: Lab<unknown>,
   path: string,
-  status: UserCallStatus,
-  baseDir: string | undefined,
+  options: LoadOptions,
 ): Promise<unknown> {
   if (path === STOCK_MODULE) return lab.stock;
-  return (await loadPartModule(lab.partKind, path, { status, baseDir })).create;
+  return (await loadPartModule(lab.partKind, path, options)).create;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/mod.ts";
 import { type GradeHost, runGradeCli } from "./grade_cli.ts";
+import { importModule } from "../tests/_import_module.ts";
 import { gradeInProcess } from "./grade.ts";
 
 /** A host that records what the CLI writes. */
@@ -20,7 +21,8 @@ function fakeHost(writeFails = false) {
   return { host, stdout: () => out.join(""), stderr: () => err.join(""), files };
 }
 
-const grade = (request: Parameters<typeof gradeInProcess>[0]) => gradeInProcess(request);
+const grade = (request: Parameters<typeof gradeInProcess>[0]) =>
+  gradeInProcess(request, importModule);
 
 const USAGE_ERRORS: [string[], string][] = [
   [[], "Name the part to grade: --frames, --pagetable, --heap or --cow FILE (or stock)"],

@@ -21,12 +21,12 @@ self.onmessage = async (event: MessageEvent<WorkerStart>) => {
   const lab = LABS[request.lab];
   let factory: unknown;
   try {
-    factory = await loadFactory(
-      lab,
-      request.module,
-      new UserCallStatus(statusBuffer),
-      request.baseDir,
-    );
+    factory = await loadFactory(lab, request.module, {
+      // The one dynamic import of a student's module: here, outside the published package.
+      importModule: (url) => import(url),
+      status: new UserCallStatus(statusBuffer),
+      baseDir: request.baseDir,
+    });
   } catch (error) {
     if (!(error instanceof UserModuleError)) throw error;
     reply({ kind: "refused", message: error.message });

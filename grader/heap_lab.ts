@@ -11,6 +11,7 @@
  */
 
 import {
+  formatVirtAddr,
   type FrameNumber,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
@@ -210,13 +211,13 @@ function allocate(
   );
   expect(
     va >= DIRECT_MAP_OFFSET && va + sizeBytes <= DIRECT_MAP_OFFSET + RAM_BYTES,
-    `${call} to return an address in the direct map (physical address + ${hex(DIRECT_MAP_OFFSET)})`,
-    () => `it returned ${hex(va)}`,
+    `${call} to return an address in the direct map (physical address + ${v(DIRECT_MAP_OFFSET)})`,
+    () => `it returned ${v(va)}`,
   );
-  const usable = expectSuccess(`usableSize(${hex(va)})`, () => bench.heap.usableSize(va));
+  const usable = expectSuccess(`usableSize(${v(va)})`, () => bench.heap.usableSize(va));
   expect(
     Number.isSafeInteger(usable) && usable >= sizeBytes,
-    `usableSize(${hex(va)}) to be at least the ${sizeBytes} bytes asked for`,
+    `usableSize(${v(va)}) to be at least the ${sizeBytes} bytes asked for`,
     () => `it is ${describeValue(usable)}`,
   );
   const block: Block = { va, sizeBytes, usableBytes: usable, tag: context.rng.below(256) };
@@ -228,7 +229,7 @@ function allocate(
 /** Frees a block the grader holds (checking its pattern first, when the check owns that). */
 function release(bench: HeapBench, block: Block, when: string): void {
   if (bench.patterns === "verify") expectPattern(bench, block, when);
-  expectSuccess(`kfree(${hex(block.va)})`, () => bench.heap.kfree(block.va as VirtAddr));
+  expectSuccess(`kfree(${v(block.va)})`, () => bench.heap.kfree(block.va as VirtAddr));
   bench.live.delete(block.va);
 }
 
@@ -239,7 +240,7 @@ function writePattern(bench: HeapBench, block: Block): void {
   const last = mmu.translate((block.va + block.sizeBytes - 1) as VirtAddr, "write");
   expect(
     last - pa === block.sizeBytes - 1,
-    `block ${hex(block.va)} to be contiguous in the direct map`,
+    `block ${v(block.va)} to be contiguous in the direct map`,
     "it is not",
   );
   for (const [start, end] of patternSpans(block.sizeBytes)) {
@@ -256,8 +257,8 @@ function expectPattern(bench: HeapBench, block: Block, when: string): void {
     for (let i = start; i < end; i++) {
       if (u8[pa + i] === ((block.tag + i) & 0xff)) continue;
       fail(
-        `block ${hex(block.va)} (${block.sizeBytes} bytes) to keep what was written to it ${when}`,
-        `byte ${i} (${hex(block.va + i)}) is ${hex(u8[pa + i])}, written as ${
+        `block ${v(block.va)} (${block.sizeBytes} bytes) to keep what was written to it ${when}`,
+        `byte ${i} (${v(block.va + i)}) is ${hex(u8[pa + i])}, written as ${
           hex((block.tag + i) & 0xff)
         }: ` +
           "another block or the heap's own data overlaps it",
@@ -282,8 +283,8 @@ function expectNoOverlap(live: ReadonlyMap<number, Block>, when: string): void {
       previous.va + previous.usableBytes <= block.va,
       `live blocks never to overlap ${when}`,
       () =>
-        `block ${hex(previous.va)} (${previous.usableBytes} usable bytes) overlaps block ` +
-        `${hex(block.va)} (${block.usableBytes} usable bytes)`,
+        `block ${v(previous.va)} (${previous.usableBytes} usable bytes) overlaps block ` +
+        `${v(block.va)} (${block.usableBytes} usable bytes)`,
     );
   }
 }
@@ -304,6 +305,11 @@ function randomBlock(bench: HeapBench, context: CheckContext): Block {
 
 function hex(value: number): string {
   return `0x${value.toString(16)}`;
+}
+
+/** A virtual address in its canonical form (the direct map as 0xffff8...). */
+function v(va: number): string {
+  return va >= 0 && va < 2 ** 48 ? formatVirtAddr(va as VirtAddr) : String(va);
 }
 
 const basicCheck: Check<KernelHeapFactory> = {
@@ -384,8 +390,8 @@ const noOverlapCheck: Check<KernelHeapFactory> = {
             neighbours.length === 0,
             `the new block to overlap no live block ${when}`,
             () =>
-              `block ${hex(block.va)} (${block.usableBytes} usable bytes) overlaps block ` +
-              `${hex(neighbours[0].va)} (${neighbours[0].usableBytes} usable bytes)`,
+              `block ${v(block.va)} (${block.usableBytes} usable bytes) overlaps block ` +
+              `${v(neighbours[0].va)} (${neighbours[0].usableBytes} usable bytes)`,
           );
         }
         if (op % 1000 === 999) {
@@ -465,13 +471,13 @@ const invalidFreeCheck: Check<KernelHeapFactory> = {
       const foreign = DIRECT_MAP_OFFSET + graderFrame(bench.lab);
       const before = bench.heap.stats();
       const refusals: [string, number][] = [
-        [`a block freed already (${hex(gone.va)})`, gone.va],
-        [`an address inside a block (${hex(medium.va + 8)})`, medium.va + 8],
+        [`a block freed already (${v(gone.va)})`, gone.va],
+        [`an address inside a block (${v(medium.va + 8)})`, medium.va + 8],
         [
-          `an address a page into a large block (${hex(large.va + PAGE_SIZE_4K)})`,
+          `an address a page into a large block (${v(large.va + PAGE_SIZE_4K)})`,
           large.va + PAGE_SIZE_4K,
         ],
-        [`a frame the heap never had (${hex(foreign)})`, foreign],
+        [`a frame the heap never had (${v(foreign)})`, foreign],
         ["address 0", 0],
       ];
       for (const [what, va] of refusals) {
@@ -479,7 +485,7 @@ const invalidFreeCheck: Check<KernelHeapFactory> = {
         const codes: KernelErrorCode[] = va === gone.va
           ? ["InvalidFree", "DoubleFree"]
           : ["InvalidFree"];
-        expectKernelError(`kfree(${hex(va)})`, codes, () => bench.heap.kfree(va as VirtAddr), what);
+        expectKernelError(`kfree(${v(va)})`, codes, () => bench.heap.kfree(va as VirtAddr), what);
         const after = bench.heap.stats();
         expect(
           after.liveAllocations === before.liveAllocations &&
@@ -492,7 +498,7 @@ const invalidFreeCheck: Check<KernelHeapFactory> = {
       }
       // The stock heap calls this one InvalidAddress; the contract, InvalidFree.
       expectKernelError(
-        `usableSize(${hex(gone.va)})`,
+        `usableSize(${v(gone.va)})`,
         ["InvalidFree", "InvalidAddress"],
         () => bench.heap.usableSize(gone.va as VirtAddr),
         "the block was freed",
@@ -616,7 +622,7 @@ const framesCheck: Check<KernelHeapFactory> = {
           expect(
             bench.heldFrames.has(frame),
             `block ${
-              hex(block.va)
+              v(block.va)
             } (${block.usableBytes} usable bytes) to lie in frames the heap holds ${when}`,
             () =>
               `frame ${hex(frame)} is not one it took from the frame provider (or it gave it back)`,
@@ -671,7 +677,7 @@ const outOfMemoryCheck: Check<KernelHeapFactory> = {
         "it never did",
       );
       for (const block of [...bench.live.values()]) {
-        expectSuccess(`kfree(${hex(block.va)})`, () => bench.heap.kfree(block.va as VirtAddr));
+        expectSuccess(`kfree(${v(block.va)})`, () => bench.heap.kfree(block.va as VirtAddr));
         bench.live.delete(block.va);
       }
       releaseGraderFrames(lab);

@@ -9,7 +9,8 @@
  * @module
  */
 
-import { describeThrown, UserCodeError } from "../sdk/mod.ts";
+import { describeThrown } from "../kernel/mod.ts";
+import { UserCodeError } from "../sdk/mod.ts";
 import { type Check, CheckContext, CheckFailure, StepBudgetExceeded } from "./check.ts";
 import { type CheckResult, checkSeed } from "./scorecard.ts";
 

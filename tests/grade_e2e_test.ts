@@ -10,6 +10,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/mod.ts";
 import { formatScorecard, gradeInProcess, type Scorecard } from "../grader/mod.ts";
 import { hasStackTrace } from "./_cli.ts";
+import { importModule } from "./_import_module.ts";
 
 const GRADER = new URL("../grader/main.ts", import.meta.url).pathname;
 const VARIANTS = "tests/grader_variants";
@@ -93,7 +94,10 @@ Deno.test("The grader's --json scorecard is the one grading in this process give
     "actual",
     "leak",
   ]);
-  const inProcess = await gradeInProcess({ lab: "frames", module, seed: 5, baseDir: REPO_ROOT });
+  const inProcess = await gradeInProcess(
+    { lab: "frames", module, seed: 5, baseDir: REPO_ROOT },
+    importModule,
+  );
   assert(inProcess.kind === "graded");
   assertEquals(formatScorecard(card), formatScorecard(inProcess.scorecard));
 });
@@ -181,6 +185,17 @@ const BAD_COMMAND_LINES: [string, string[], RegExp][] = [
   ],
 ];
 
+Deno.test("A module whose factory never returns cannot be graded: one line and exit status 2", async () => {
+  const module = `${VARIANTS}/factory_never_returns.ts`;
+  const run = await runGrade(["--frames", module, "--user-timeout", "0.3"]);
+  assertEquals(run.code, 2, run.stdout);
+  assertEquals(run.stdout, "");
+  assertEquals(
+    run.stderr,
+    `kernelsim grade: stopped: ${module}: factory did not return within 0.3 s\n`,
+  );
+});
+
 for (const [what, args, message] of BAD_COMMAND_LINES) {
   Deno.test(`The grader refuses ${what} with one line and exit status 2`, async () => {
     const run = await runGrade(args);
@@ -214,4 +229,20 @@ Deno.test("deno task grade --help lists every option and the exit statuses", asy
     run.stdout,
     "Exit status: 0 the score reaches the pass mark, 1 it does not, 2 bad command",
   );
+});
+
+Deno.test("The scorecard shown in the README is what the grader prints for that module and seed", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = /<!-- scorecard checked by tests\/grade_e2e_test\.ts -->\n\n```text\n([^]*?)```/
+    .exec(readme);
+  assert(block !== null, "the README has the marked scorecard");
+  const run = await runGrade(["--frames", `${VARIANTS}/frames_leak_on_free.ts`, "--seed", "1234"]);
+  assertEquals(run.code, 1, run.stderr);
+  const printed = run.stdout.split("\n");
+  let from = 0;
+  for (const line of block[1].split("\n").filter((line) => line !== "" && line !== "...")) {
+    const at = printed.indexOf(line, from);
+    assert(at >= 0, `the grader prints, in this order: ${line}`);
+    from = at + 1;
+  }
 });

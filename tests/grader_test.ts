@@ -17,12 +17,13 @@ import {
   type LabKind,
   type Scorecard,
 } from "../grader/mod.ts";
+import { importModule } from "./_import_module.ts";
 
 const SEED = 2026;
 const VARIANTS_DIR = new URL("./grader_variants/", import.meta.url).pathname;
 
 async function grade(request: GradeRequest): Promise<Scorecard> {
-  const outcome = await gradeInProcess(request);
+  const outcome = await gradeInProcess(request, importModule);
   if (outcome.kind === "refused") throw new Error(outcome.message);
   return outcome.scorecard;
 }
@@ -63,6 +64,18 @@ Deno.test("A correct next-fit allocator scores 100%, and loses only frames.order
   assertEquals(failedIds(lowest), ["frames.order"]);
   assertMatch(lowest.checks.find((check) => !check.passed)?.actual ?? "", /it returned 0x/);
 });
+
+for (
+  const [lab, example] of [["frames", "bitmap_frames.ts"], [
+    "pagetable",
+    "simple_page_mapper.ts",
+  ]] as const
+) {
+  Deno.test(`The grader gives the example examples/${example} 100%`, async () => {
+    const module = new URL(`../examples/${example}`, import.meta.url).pathname;
+    assertEquals(failedIds(await grade({ lab, module, seed: SEED })), []);
+  });
+}
 
 /** Each broken variant, the checks it must fail, and a phrase its failure must show. */
 const VARIANTS: {
@@ -201,7 +214,7 @@ Deno.test("A module that cannot be loaded is refused with one line, not graded",
     lab: "heap",
     module: `${VARIANTS_DIR}nothing_here.ts`,
     seed: 1,
-  });
+  }, importModule);
   assertEquals(outcome.kind, "refused");
   if (outcome.kind === "refused") {
     assertMatch(outcome.message, /^Cannot load .*nothing_here\.ts: no such file$/);

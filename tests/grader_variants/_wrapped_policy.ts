@@ -75,6 +75,7 @@ export function wrappedPolicy(
         spaces.set(dst.pml4Addr, dst);
         return stock.shareCopyOnWrite(src, dst, va, sizeBytes);
       },
+      lazyRegions: (space) => stock.lazyRegions(space),
       [Symbol.dispose]: () => stock[Symbol.dispose](),
     };
     env.mmu.setPageFaultHandler((fault) => policy.handle(fault));
