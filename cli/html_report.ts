@@ -17,6 +17,7 @@
  * @module
  */
 
+import { formatVirtAddr, type VirtAddr } from "../hal/mod.ts";
 import { formatBytes, memoryTypeName } from "../kernel/boot/mod.ts";
 import { plural } from "../kernel/mod.ts";
 import {
@@ -199,6 +200,7 @@ export function renderHtmlReport(data: HtmlReportData): string {
   for (const grid of data.grids) parts.push(renderGrid(data, grid));
   parts.push(renderRegionsTable(data));
   parts.push(renderMemoryMapTable(data));
+  parts.push(renderMmioTable(data));
   parts.push(renderPoolsTable(data));
   parts.push(renderHeapTable(data));
   parts.push(
@@ -651,6 +653,25 @@ function renderMemoryMapTable(data: HtmlReportData): string {
     `<th class="num">size</th><th>type</th></tr></thead><tbody>${
       rows.join("")
     }</tbody></table></section>\n`;
+}
+
+/** The device register ranges (MMIO): not RAM, outside the grids, mapped uncached by the kernel. */
+function renderMmioTable(data: HtmlReportData): string {
+  const rows = data.mmioRanges.map((range) =>
+    `<tr class="mmio"><td class="mono">${hexAddress(range.base, 2 ** 32)}</td>` +
+    `<td class="mono">${hexAddress(range.end - 1, 2 ** 32)}</td>` +
+    `<td class="num">${formatBytes(range.end - range.base)}</td><td>${
+      escapeHtml(range.name)
+    }</td>` +
+    `<td>${range.decodedBy === "cpu" ? "in the CPU" : "system bus"}</td><td class="mono">${
+      range.virtAddr === undefined
+        ? "not mapped"
+        : `${escapeHtml(formatVirtAddr(range.virtAddr as VirtAddr))} (uncached)`
+    }</td></tr>`
+  );
+  return `<section class="panel half"><h2>MMIO ranges (device registers)</h2><table><thead><tr>` +
+    `<th>base</th><th>end</th><th class="num">size</th><th>device</th><th>decoded by</th>` +
+    `<th>kernel mapping</th></tr></thead><tbody>${rows.join("")}</tbody></table></section>\n`;
 }
 
 function renderPoolsTable(data: HtmlReportData): string {

@@ -232,6 +232,22 @@ export interface HtmlReportData {
   readonly categoryFrames: Readonly<Record<MemoryCategory, number>>;
   /** The grids to draw: the whole machine, then (on large machines) the first 16 MiB in detail. */
   readonly grids: readonly MemoryGridData[];
+  /** Device register ranges (MMIO), lowest first, and where the kernel mapped them. */
+  readonly mmioRanges: readonly MmioRangeData[];
+}
+
+/** One MMIO range of the machine. */
+export interface MmioRangeData {
+  /** First physical address. */
+  readonly base: number;
+  /** One past the last. */
+  readonly end: number;
+  /** The device. */
+  readonly name: string;
+  /** `bus` for a device on the system bus, `cpu` for the local APIC page. */
+  readonly decodedBy: "bus" | "cpu";
+  /** The kernel's virtual address for it (uncached), or undefined when it did not map it. */
+  readonly virtAddr: number | undefined;
 }
 
 /** What {@linkcode collectHtmlReportData} reads: a booted `Kernel` fits. */
@@ -248,6 +264,12 @@ export interface HtmlReportSource {
   readonly heap: KernelHeap;
   /** The kernel's settings (for the version in the title). */
   readonly config?: { readonly version?: string };
+  /** Where the kernel mapped device registers, if it did. */
+  readonly interrupts?: {
+    readonly mmio:
+      | { readonly regions: readonly { physAddr: number; virtAddr: number }[] }
+      | undefined;
+  };
 }
 
 /** Options for {@linkcode collectHtmlReportData}. */
@@ -410,7 +432,31 @@ export function collectHtmlReportData(
 
   const frameStats = frames.stats();
   const heapStats = heap.stats();
+  const mmioRegions = kernel.interrupts?.mmio?.regions ?? [];
+  const mmioRanges: MmioRangeData[] = machine.bus.mmioClaims.map((claim) => ({
+    base: claim.base,
+    end: claim.end,
+    name: claim.device.name,
+    decodedBy: "bus" as const,
+    virtAddr: undefined,
+  }));
+  const apic = machine.cpu.localApic;
+  if (apic !== undefined) {
+    const end = apic.mmioBase + apic.mmioSizeBytes;
+    mmioRanges.push({
+      base: apic.mmioBase,
+      end,
+      name: apic.name,
+      decodedBy: "cpu",
+      virtAddr: undefined,
+    });
+  }
   return {
+    mmioRanges: mmioRanges.sort((a, b) => a.base - b.base).map((range) => ({
+      ...range,
+      virtAddr: mmioRegions.find((r) => r.physAddr >= range.base && r.physAddr < range.end)
+        ?.virtAddr,
+    })),
     title: `kernelsim ${kernel.config?.version ?? ""}`.trim(),
     bootloaderName: bootInfo.bootloaderName ?? "",
     cmdline: bootInfo.cmdline ?? "",

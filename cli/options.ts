@@ -67,6 +67,10 @@ export interface CliOptions {
   readonly keepGoing: boolean;
   /** A host file to write all of physical memory to at exit (`--dump-ram FILE`). */
   readonly dumpRamPath?: string;
+  /** Boot the legacy way, 8259 and PIT, even when ACPI describes APICs (`--no-apic`). */
+  readonly noApic: boolean;
+  /** Write the firmware's ACPI tables to this directory and exit (`--dump-acpi DIR`). */
+  readonly dumpAcpiDir?: string;
   /** Print the help text and exit. */
   readonly help: boolean;
   /** Print the version and exit. */
@@ -200,6 +204,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         kernel: { type: "string" },
         device: { type: "string", multiple: true },
         "user-timeout": { type: "string" },
+        "no-apic": { type: "boolean" },
+        "dump-acpi": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -226,6 +232,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
   }
   if (values.script === "") throw new UsageError("Option --script needs a file name");
   if (values["dump-ram"] === "") throw new UsageError("Option --dump-ram needs a file name");
+  if (values["dump-acpi"] === "") throw new UsageError("Option --dump-acpi needs a directory");
   if (values.mbi !== undefined && (values.module?.length ?? 0) > 0) {
     throw new UsageError("Options --mbi and --module cannot be combined: the MBI lists modules");
   }
@@ -258,6 +265,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     scriptPath: values.script,
     keepGoing: values["keep-going"] ?? false,
     dumpRamPath: values["dump-ram"],
+    noApic: values["no-apic"] ?? false,
+    dumpAcpiDir: values["dump-acpi"],
     help: values.help ?? false,
     version: values.version ?? false,
     parts: {
@@ -456,6 +465,11 @@ Options:
                           (otherwise a script or piped input that had one exits 4)
       --dump-ram FILE     at exit (a panic included), write all of physical memory
                           to FILE: byte N is physical address N, holes as zeros
+      --no-apic           boot the legacy way: 8259 PIC and 8254 PIT, no I/O APIC
+                          or local APIC timer (as Linux's noapic)
+      --dump-acpi DIR     write each ACPI table the firmware built to DIR as
+                          SIGNATURE.dat (raw bytes, as acpidump -b: RSDP, XSDT,
+                          RSDT, FACP, DSDT, APIC, HPET) and exit
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version

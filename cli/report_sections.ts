@@ -12,6 +12,13 @@ import type { Machine } from "../hal/mod.ts";
 import type { SerialPort } from "../kernel/drivers/mod.ts";
 import type { FrameProvider, KernelHeap } from "../kernel/mm/mod.ts";
 import {
+  handledPerIsaIrq,
+  type InterruptRoutingReport,
+  interruptRoutingReport,
+  type InterruptSystem,
+  type VectorEntry,
+} from "../kernel/interrupts/mod.ts";
+import {
   type HeapReportData,
   heapReportData,
   pagingData,
@@ -43,8 +50,18 @@ export interface ExtendedReportSections {
   paging: PagingReportData | { isEnabled: false; rootAddress: 0 };
   /** The serial console driver's counters. */
   uart: { bytesTransmitted: number; bytesReceived: number; overruns: number; droppedBytes: number };
-  /** Interrupts delivered to the CPU, in total and per IRQ line (index = IRQ). */
-  interrupts: { delivered: number; perIrq: number[]; raisedPerIrq: number[] };
+  /**
+   * Interrupts delivered to the CPU in total; handled per ISA IRQ (index =
+   * IRQ) in either mode; raised per ISA line; per vector with what it
+   * serves; and the routing (8259 or I/O APIC, the tick's source).
+   */
+  interrupts: {
+    delivered: number;
+    perIrq: number[];
+    raisedPerIrq: number[];
+    perVector: VectorEntry[];
+    routing: InterruptRoutingReport;
+  };
 }
 
 /** What {@linkcode extendedReportSections} reads: a booted `Kernel` fits. */
@@ -57,6 +74,8 @@ export interface ReportSectionsSource {
   readonly heap: KernelHeap;
   /** The serial console driver. */
   readonly serial: SerialPort;
+  /** Interrupt routing and vectors. */
+  readonly interrupts: InterruptSystem;
 }
 
 /** Options for {@linkcode extendedReportSections}. */
@@ -112,8 +131,10 @@ export function extendedReportSections(
     },
     interrupts: {
       delivered: machine.cpu.interruptsDelivered,
-      perIrq: [...machine.cpu.interruptsDeliveredPerIrq],
+      perIrq: handledPerIsaIrq(kernel.interrupts),
       raisedPerIrq: [...machine.interrupts.raisedCount],
+      perVector: kernel.interrupts.vectors.entries(),
+      routing: interruptRoutingReport(kernel.interrupts),
     },
   };
 }

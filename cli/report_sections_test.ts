@@ -38,10 +38,20 @@ Deno.test("extendedReportSections() reads the allocator, heap, paging, UART and 
   assertEquals(sections.uart.bytesTransmitted, new TextEncoder().encode(serialText()).length);
   assertEquals(sections.uart.overruns, 0);
   assertEquals(sections.interrupts.perIrq.length, 16);
-  assert(sections.interrupts.perIrq[0] >= 1, "IRQ 0 delivered");
+  assert(sections.interrupts.perIrq[0] >= 1, "IRQ 0 delivered (the calibration ticks)");
   assertEquals(
-    sections.interrupts.perIrq.reduce((a, b) => a + b, 0),
+    sections.interrupts.perVector.reduce((sum, entry) => sum + entry.count, 0),
     sections.interrupts.delivered,
+    "every delivery ran an installed handler",
+  );
+  const { routing } = sections.interrupts;
+  assertEquals(routing.mode, "apic");
+  assertEquals(routing.timer.source, "local APIC timer");
+  const timerRoute = routing.isaIrqs.find((route) => route.irq === 0)!;
+  assertEquals([timerRoute.gsi, timerRoute.pin, timerRoute.overridden], [2, 2, true]);
+  assert(
+    sections.interrupts.perVector.some((e) => e.vector === routing.timer.vector && e.count >= 1),
+    "the local APIC timer ticked",
   );
   assertEquals(JSON.parse(JSON.stringify(sections)), sections, "plain JSON-able data");
   kernel.frames.free(frame);

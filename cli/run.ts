@@ -11,10 +11,12 @@
  */
 
 import denoConfig from "../deno.json" with { type: "json" };
-import { createPc } from "../devices/mod.ts";
+import { createPc, installAcpiTables } from "../devices/mod.ts";
 import {
   BootLoaderError,
   createClock,
+  type FirmwareAcpiTables,
+  hex,
   type LoadedKernel,
   loadMultiboot2,
   loadRawMbi,
@@ -271,6 +273,9 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
       devices: userModules.devices,
     })
   );
+  // The firmware's ACPI tables, in the ACPI area (a raw MBI brings its own RAM layout: none).
+  const acpi = mbiBytes === undefined ? installAcpiTables(pc, memory, memoryMap) : undefined;
+  if (options.dumpAcpiDir !== undefined) return dumpAcpi(host, options.dumpAcpiDir, acpi);
   const loaded: LoadedKernel = hostGuard(() =>
     mbiBytes === undefined
       ? loadMultiboot2(memory, kernelImage, {
@@ -278,6 +283,7 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
         loaderVersion: VERSION,
         cmdline: options.cmdline,
         modules,
+        rsdp: acpi?.rsdp,
       })
       : loadRawMbi(memory, mbiBytes, { mbiAddress: options.mbiAddress })
   );
@@ -317,6 +323,7 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
       selftest: options.selftest,
       debug: options.debug,
       tracer: trace?.tracer,
+      apic: !options.noApic,
     }, userModules.parts);
     flushOutput();
     const inputs = consoleInputs(options, script, host.stdin);
@@ -513,6 +520,28 @@ function consoleInputs(
     );
   }
   return inputs;
+}
+
+/** `--dump-acpi DIR`: writes each table as SIGNATURE.dat and lists them on stdout. */
+function dumpAcpi(host: CliHost, dir: string, acpi: FirmwareAcpiTables | undefined): number {
+  if (acpi === undefined) {
+    throw new CliFailure(
+      "Cannot dump ACPI tables: the memory map has no ACPI region",
+      ExitStatus.kernelFailure,
+    );
+  }
+  const stdout = new ByteWriter(host.stdout);
+  for (const table of acpi.tables) {
+    const path = `${dir.replace(/\/+$/, "")}/${table.signature}.dat`;
+    const file = createOutput(host, path, "at-open");
+    try {
+      writeChunks(new CheckedWriter(file, `"${path}"`), [table.bytes]);
+    } finally {
+      file.close();
+    }
+    writeText(stdout, `${path}: ${table.bytes.length} bytes at ${hex(table.address)}\n`);
+  }
+  return ExitStatus.ok;
 }
 
 function readInput(host: CliHost, path: string, limit: InputFileLimit): Uint8Array {

@@ -89,12 +89,14 @@ export function createTraceOutput(
 
 /**
  * Hands `tracer` to the PC's hardware: the CPU (`irq`), its TLB and MMU
- * (`mmu`) and COM1 (`uart`). Call before the kernel boots so boot is traced.
+ * (`mmu`), the I/O APIC (`irq`) and COM1 (`uart`). Call before the kernel
+ * boots so boot is traced.
  *
  * @param pc The PC.
  * @param tracer The tracer, or undefined to stop tracing.
  */
 export function attachMachineTracer(pc: Pc, tracer: Tracer | undefined): void {
   pc.machine.setTracer(tracer);
+  pc.ioApic.setTracer(tracer);
   pc.uart.setTracer(tracer);
 }

@@ -13,7 +13,7 @@
 import type {
   Clock,
   ClockedDevice,
-  InterruptController,
+  InterruptLines,
   MmioDevice,
   PhysAddr,
   PhysicalMemory,
@@ -36,8 +36,11 @@ export interface DeviceBoard {
   claimMmio(base: PhysAddr, sizeBytes: number, device: MmioDevice): void;
   /** Registers a device whose state depends on time (`advanceTo`, `nextEventNs`). */
   addTimedDevice(device: ClockedDevice): void;
-  /** The interrupt controller: `raise(irq)` / `lower(irq)` for the device's IRQ line. */
-  readonly interrupts: InterruptController;
+  /**
+   * The board's ISA IRQ lines: `raise(irq)` / `lower(irq)` for the device's
+   * line, which reaches both the 8259 pair and the I/O APIC.
+   */
+  readonly interrupts: InterruptLines;
   /** The clock timed devices follow. */
   readonly clock: Clock;
   /** RAM, for a device that does DMA. */

@@ -1,6 +1,8 @@
 /**
  * Device models that plug into the machine's bus: the 16550A UART, the 8254
- * timer, the debug console, and the PC board that wires them up.
+ * timer, the debug console, the local APIC, the I/O APIC and the HPET with
+ * the APIC bus between them, the PC board that wires them up, and its ACPI
+ * firmware tables.
  *
  * @module
  */
@@ -8,5 +10,11 @@
 export * from "./uart16550.ts";
 export * from "./pit8254.ts";
 export * from "./debug_console.ts";
+export * from "./apic_bus.ts";
+export * from "./local_apic.ts";
+export * from "./io_apic.ts";
+export * from "./hpet.ts";
+export * from "./isa_interrupt_lines.ts";
 export * from "./pc.ts";
 export * from "./device_plugin.ts";
+export * from "./acpi_firmware.ts";

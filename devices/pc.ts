@@ -1,7 +1,13 @@
 /**
  * The PC board: plugs the standard devices into a {@linkcode Machine} at
- * their classic ports — the 8254 timer at 0x40 (IRQ 0), the 16550A UART at
- * COM1 0x3F8 (IRQ 4) and the debug console at 0xE9.
+ * their classic ports — the 8259A pair at 0x20 and 0xA0, the 8254 timer at
+ * 0x40 (IRQ 0), the 16550A UART at COM1 0x3F8 (IRQ 4) and the debug console
+ * at 0xE9 — and the memory-mapped ones: the I/O APIC at 0xFEC00000, the HPET
+ * at 0xFED00000 and the CPU's local APIC at 0xFEE00000 (see
+ * `hal/memory_layout.ts`). ISA IRQ lines reach both the 8259 pair and the
+ * I/O APIC; the firmware leaves the local APIC in virtual-wire mode (LINT0
+ * ExtINT, LINT1 NMI, as SeaBIOS does), so a kernel that never touches the
+ * APICs gets the 8259's interrupts.
  *
  * @module
  */
@@ -11,13 +17,30 @@ import {
   type ClockedDevice,
   COM1_PORT_BASE,
   DEBUG_CONSOLE_PORT,
+  HPET_BASE,
+  IO_APIC_BASE,
   IRQ_COM1,
   Machine,
   type PhysicalMemory,
+  PIC_MASTER_PORT_BASE,
+  PIC_PORT_COUNT,
+  PIC_SLAVE_PORT_BASE,
   PIT_PORT_BASE,
 } from "../hal/mod.ts";
+import { APIC_DELIVERY_EXTINT, APIC_DELIVERY_NMI, SystemApicBus } from "./apic_bus.ts";
 import { DebugConsole } from "./debug_console.ts";
 import type { DeviceBoard, DevicePlugin } from "./device_plugin.ts";
+import { Hpet, HPET_MMIO_BYTES } from "./hpet.ts";
+import { IO_APIC_MMIO_BYTES, IoApic } from "./io_apic.ts";
+import { IsaInterruptLines } from "./isa_interrupt_lines.ts";
+import {
+  LAPIC_LVT_LINT0,
+  LAPIC_LVT_LINT1,
+  LAPIC_SVR,
+  LAPIC_SVR_ENABLE,
+  LAPIC_SVR_RESET,
+  LocalApic,
+} from "./local_apic.ts";
 import { Pit8254, PIT_PORT_COUNT } from "./pit8254.ts";
 import { Uart16550, UART_PORT_COUNT, type UartLineState } from "./uart16550.ts";
 
@@ -41,7 +64,20 @@ export interface Pc {
   readonly uart: Uart16550;
   /** The 8254 programmable interval timer. */
   readonly pit: Pit8254;
+  /** The CPU's local APIC. */
+  readonly localApic: LocalApic;
+  /** The I/O APIC. */
+  readonly ioApic: IoApic;
+  /** The HPET. */
+  readonly hpet: Hpet;
 }
+
+/** The bootstrap processor's APIC ID. */
+export const PC_BSP_APIC_ID = 0;
+/** The I/O APIC's ID: after the CPUs' APIC IDs, as firmware numbers them. */
+export const PC_IO_APIC_ID = 1;
+/** LVT delivery-mode field position (bits 10:8). */
+const LVT_DELIVERY_MODE_SHIFT = 8;
 
 /**
  * Builds a PC over `memory` driven by `clock`.
@@ -50,13 +86,25 @@ export interface Pc {
  */
 export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOptions): Pc {
   const machine = new Machine(memory, clock);
+  const apicBus = new SystemApicBus();
+  const localApic = new LocalApic({ apicId: PC_BSP_APIC_ID, clock, bus: apicBus });
+  const ioApic = new IoApic({ id: PC_IO_APIC_ID, bus: apicBus });
+  const hpet = new Hpet({ clock, pins: ioApic });
+  apicBus.attachLocalApic(localApic);
+  apicBus.attachIoApic(ioApic);
+  machine.cpu.attachLocalApic(localApic); // decoded inside the CPU, not on the bus
+  machine.bus.claimMmio(IO_APIC_BASE, IO_APIC_MMIO_BYTES, ioApic);
+  machine.bus.claimMmio(HPET_BASE, HPET_MMIO_BYTES, hpet);
+  machine.bus.claimPorts(PIC_MASTER_PORT_BASE, PIC_PORT_COUNT, machine.interrupts.masterPorts);
+  machine.bus.claimPorts(PIC_SLAVE_PORT_BASE, PIC_PORT_COUNT, machine.interrupts.slavePorts);
+  const isaLines = new IsaInterruptLines(machine.interrupts, ioApic);
   const uart = new Uart16550({
-    interrupts: machine.interrupts,
+    interrupts: isaLines,
     irq: IRQ_COM1,
     sink: options.serialSink,
     lineState: options.serialLine,
   });
-  const pit = new Pit8254({ clock, pic: machine.interrupts });
+  const pit = new Pit8254({ clock, pic: isaLines });
   machine.bus.claimPorts(PIT_PORT_BASE, PIT_PORT_COUNT, pit);
   machine.bus.claimPorts(COM1_PORT_BASE, UART_PORT_COUNT, uart);
   machine.bus.claimPorts(
@@ -66,16 +114,30 @@ export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOption
   );
   machine.addTimedDevice(pit);
   machine.addTimedDevice(new UartTiming(uart));
+  machine.addTimedDevice(localApic);
+  machine.addTimedDevice(hpet);
+  setVirtualWireMode(localApic);
   const board: DeviceBoard = {
     claimPorts: (base, count, device) => machine.bus.claimPorts(base, count, device),
     claimMmio: (base, sizeBytes, device) => machine.bus.claimMmio(base, sizeBytes, device),
     addTimedDevice: (device) => machine.addTimedDevice(device),
-    interrupts: machine.interrupts,
+    interrupts: isaLines, // IRQ lines reach the 8259 and the I/O APIC alike
     clock,
     memory,
   };
   for (const device of options.devices ?? []) device.attach(board);
-  return { machine, uart, pit };
+  return { machine, uart, pit, localApic, ioApic, hpet };
+}
+
+/**
+ * The firmware's part: software-enables the local APIC with LINT0 as ExtINT
+ * (the 8259's INTR) and LINT1 as NMI, the virtual-wire mode the MP
+ * specification describes and SeaBIOS sets up.
+ */
+function setVirtualWireMode(apic: LocalApic): void {
+  apic.mmioWrite(LAPIC_SVR, LAPIC_SVR_RESET | LAPIC_SVR_ENABLE, 4);
+  apic.mmioWrite(LAPIC_LVT_LINT0, APIC_DELIVERY_EXTINT << LVT_DELIVERY_MODE_SHIFT, 4);
+  apic.mmioWrite(LAPIC_LVT_LINT1, APIC_DELIVERY_NMI << LVT_DELIVERY_MODE_SHIFT, 4);
 }
 
 /**

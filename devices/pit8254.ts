@@ -70,7 +70,7 @@ import {
   type Clock,
   type ClockedDevice,
   cyclesAtNs,
-  type InterruptController,
+  type InterruptLines,
   IRQ_TIMER,
   nsAtCycles,
   type PortDevice,
@@ -161,8 +161,8 @@ export interface Pit8254State {
 export interface Pit8254Options {
   /** The machine clock the counters are derived from. */
   clock: Clock;
-  /** The interrupt controller that counter 0's output drives (IRQ 0). */
-  pic: InterruptController;
+  /** The interrupt lines counter 0's output drives (IRQ 0). */
+  pic: InterruptLines;
 }
 
 /**
@@ -188,7 +188,7 @@ export class Pit8254 implements PortDevice, ClockedDevice {
   /** Name used in bus messages. */
   readonly name = "pit8254@0x40";
   readonly #clock: Clock;
-  readonly #pic: InterruptController;
+  readonly #pic: InterruptLines;
   readonly #counters: readonly [PitCounter, PitCounter, PitCounter];
   #tick: number;
   #ticksElapsed = 0;

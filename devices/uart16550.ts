@@ -32,7 +32,7 @@ import {
   type AccessWidth,
   COM1_PORT_BASE,
   hex,
-  type InterruptController,
+  type InterruptLines,
   IRQ_COM1,
   type PortDevice,
   type Tracer,
@@ -211,8 +211,8 @@ export type UartReceiveCondition = "ok" | "parity-error" | "framing-error";
 
 /** Options for {@linkcode Uart16550}. */
 export interface Uart16550Options {
-  /** The interrupt controller whose line the UART drives. */
-  readonly interrupts: InterruptController;
+  /** The interrupt lines the UART drives (the 8259, or the board's ISA lines). */
+  readonly interrupts: InterruptLines;
   /** The IRQ line; defaults to {@linkcode IRQ_COM1} (4). */
   readonly irq?: number;
   /** Receives each byte the UART puts on the line; defaults to discarding it. */
@@ -296,7 +296,7 @@ const NO_SHIFT = -1;
 export class Uart16550 implements PortDevice {
   /** Short name used in messages. */
   readonly name: string;
-  readonly #interrupts: InterruptController;
+  readonly #interrupts: InterruptLines;
   readonly #irq: number;
   readonly #sink: (byte: number) => void;
   readonly #isPaced: boolean;

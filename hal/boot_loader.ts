@@ -35,6 +35,7 @@ import {
   ramRangesFor,
   RAW_MBI_DEFAULT_ADDRESS,
 } from "./memory_layout.ts";
+import { RSDP_V2_SIZE_BYTES } from "./acpi_tables.ts";
 import { MAX_BACKED_BYTES, type PhysicalMemory, type RamRange } from "./physical_memory.ts";
 import {
   MBI_MMAP_ENTRY_SIZE_BYTES,
@@ -140,9 +141,12 @@ export interface Multiboot2LoadOptions {
   /** Modules to load after the kernel image (default none). */
   readonly modules?: readonly BootModuleFile[];
   /**
-   * An RSDP v1 (20 bytes) to pass in tag 14. By default the loader writes an
-   * empty RSDT at the base of the memory map's first ACPI reclaimable region
-   * and builds an RSDP pointing at it; with no such region, tag 14 is left out.
+   * The firmware's RSDP: a v1 one (20 bytes) goes in tag 14; a v2 one (36
+   * bytes, revision 2 or more) goes in tag 15, and its first 20 bytes (which
+   * carry their own checksum) in tag 14 for kernels that only know ACPI 1.0.
+   * By default the loader writes an empty RSDT at the base of the memory
+   * map's first ACPI reclaimable region and builds an RSDP v1 pointing at
+   * it; with no such region, the ACPI tags are left out.
    */
   readonly rsdp?: Uint8Array;
 }
@@ -299,7 +303,11 @@ export function loadMultiboot2(
     .memoryMap(memoryMap)
     .loadBaseAddr(KERNEL_LOAD_ADDRESS);
   const rsdp = options.rsdp ?? writeFirmwareAcpiTables(memory, memoryMap);
-  if (rsdp !== undefined) writer.acpiOldRsdp(rsdp);
+  if (rsdp !== undefined && rsdp.length >= RSDP_V2_SIZE_BYTES) {
+    writer.acpiOldRsdp(rsdp.subarray(0, RSDP_V1_SIZE_BYTES)).acpiNewRsdp(rsdp);
+  } else if (rsdp !== undefined) {
+    writer.acpiOldRsdp(rsdp);
+  }
   const mbi = writer.finish();
 
   const mbiAddress = place(cursor, mbi.length, "boot information (MBI)");

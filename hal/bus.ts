@@ -40,9 +40,13 @@ export interface MmioDevice {
 /** Number of I/O ports on x86: a 16-bit space. */
 export const PORT_COUNT = 0x10000;
 
-interface MmioClaim {
+/** A claimed MMIO range. */
+export interface MmioClaim {
+  /** First physical address of the range. */
   readonly base: number;
+  /** One past the last address. */
   readonly end: number;
+  /** The device answering it. */
   readonly device: MmioDevice;
 }
 
@@ -156,10 +160,35 @@ export class DeviceBus {
     claim.device.mmioWrite(pa - claim.base, value, width);
   }
 
-  #mmioAt(pa: PhysAddr, width: AccessWidth): MmioClaim {
+  /** The MMIO claims, lowest first. */
+  get mmioClaims(): readonly MmioClaim[] {
+    return this.#mmio;
+  }
+
+  /** The lowest physical address any device claims (Infinity with none), for quick range tests. */
+  get lowestMmioBase(): number {
+    return this.#mmio.length === 0 ? Infinity : this.#mmio[0].base;
+  }
+
+  /** The claim holding all of [pa, pa + width), or undefined; allocates nothing. */
+  findMmio(pa: number, width: number): MmioClaim | undefined {
     for (const claim of this.#mmio) {
       if (pa >= claim.base && pa + width <= claim.end) return claim;
     }
-    throw new BusError(pa, width);
+    return undefined;
+  }
+
+  /** The first claim overlapping [base, base + sizeBytes), or undefined. */
+  overlappingMmio(base: number, sizeBytes: number): MmioClaim | undefined {
+    for (const claim of this.#mmio) {
+      if (base < claim.end && claim.base < base + sizeBytes) return claim;
+    }
+    return undefined;
+  }
+
+  #mmioAt(pa: PhysAddr, width: AccessWidth): MmioClaim {
+    const claim = this.findMmio(pa, width);
+    if (claim === undefined) throw new BusError(pa, width);
+    return claim;
   }
 }

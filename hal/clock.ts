@@ -27,10 +27,11 @@ export const NS_PER_SECOND = 1_000_000_000;
 
 /**
  * The largest clock frequency {@linkcode cyclesAtNs} and {@linkcode nsAtCycles}
- * accept: beyond it the intermediate product `1e9 × frequencyHz` is no longer
- * an exact double.
+ * accept: 1 GHz (the local APIC's bus clock), so that a cycle count never
+ * exceeds the nanoseconds it spans and stays a safe integer. Their products
+ * are split into 15-bit halves, so every step is an exact double.
  */
-export const MAX_CYCLE_FREQUENCY_HZ: number = Math.floor(Number.MAX_SAFE_INTEGER / NS_PER_SECOND);
+export const MAX_CYCLE_FREQUENCY_HZ: number = NS_PER_SECOND;
 
 /** A source of machine time. */
 export interface Clock {
@@ -175,11 +176,10 @@ export function createClock(kind: ClockKind): Clock {
 export function cyclesAtNs(nowNs: number, frequencyHz: number): number {
   checkNs("nowNs", nowNs);
   checkFrequency(frequencyHz);
-  // Split at whole seconds so no product exceeds 2^53: (nowNs mod 1e9) × f < 1e9 × f.
+  // Whole seconds first; the rest is (nowNs mod 1e9) × f / 1e9, both factors below 2^30.
   const remainderNs = nowNs % NS_PER_SECOND;
-  const product = remainderNs * frequencyHz;
   return ((nowNs - remainderNs) / NS_PER_SECOND) * frequencyHz +
-    (product - (product % NS_PER_SECOND)) / NS_PER_SECOND;
+    mulDiv(remainderNs, frequencyHz, NS_PER_SECOND, "floor");
 }
 
 /**
@@ -210,11 +210,25 @@ export function nsAtCycles(
   }
   checkFrequency(frequencyHz);
   const remainderCycles = cycleCount % frequencyHz;
-  const product = remainderCycles * NS_PER_SECOND;
-  const fractionNs = product % frequencyHz;
-  const ns = ((cycleCount - remainderCycles) / frequencyHz) * NS_PER_SECOND +
-    (product - fractionNs) / frequencyHz;
-  return rounding === "ceil" && fractionNs !== 0 ? ns + 1 : ns;
+  return ((cycleCount - remainderCycles) / frequencyHz) * NS_PER_SECOND +
+    mulDiv(remainderCycles, NS_PER_SECOND, frequencyHz, rounding);
+}
+
+const HALF_BITS = 2 ** 15;
+
+/**
+ * `a × b / c` rounded as asked, exactly, for integers `a`, `b` below 2^30
+ * and `c` from 1 to 2^30: `b` is split into 15-bit halves so that no
+ * intermediate value reaches 2^53.
+ */
+function mulDiv(a: number, b: number, c: number, rounding: "floor" | "ceil"): number {
+  const bHigh = Math.floor(b / HALF_BITS);
+  const high = a * bHigh; // a × b = high × 2^15 + a × (b mod 2^15)
+  const highQuotient = Math.floor(high / c);
+  const rest = (high - highQuotient * c) * HALF_BITS + a * (b - bHigh * HALF_BITS);
+  const restQuotient = Math.floor(rest / c);
+  const quotient = highQuotient * HALF_BITS + restQuotient;
+  return rounding === "ceil" && rest !== restQuotient * c ? quotient + 1 : quotient;
 }
 
 function checkNs(name: string, ns: number): number {

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "../testing/mod.ts";
+import { assert, assertEquals, assertThrows, Xorshift32 } from "../testing/mod.ts";
 import {
   CLOCK_KINDS,
   createClock,
@@ -93,4 +93,27 @@ Deno.test("cyclesAtNs() and nsAtCycles() reject invalid arguments", () => {
   assertThrows(() => cyclesAtNs(1, MAX_CYCLE_FREQUENCY_HZ + 1), RangeError);
   assertThrows(() => nsAtCycles(1.5, PIT_HZ), RangeError, "cycle count 1.5");
   assertThrows(() => nsAtCycles(1, 2.5), RangeError);
+});
+
+Deno.test("cyclesAtNs() and nsAtCycles() stay exact for clocks up to 1 GHz (checked with BigInt)", () => {
+  const rng = new Xorshift32(0x5eed1234);
+  for (let i = 0; i < 20_000; i++) {
+    const frequencyHz = 1 + rng.below(MAX_CYCLE_FREQUENCY_HZ);
+    const nowNs = rng.next() * 2_000_000 + rng.below(2_000_000);
+    const cycles = (BigInt(nowNs) * BigInt(frequencyHz)) / 1_000_000_000n;
+    assertEquals(
+      BigInt(cyclesAtNs(nowNs, frequencyHz)),
+      cycles,
+      `${nowNs} ns at ${frequencyHz} Hz`,
+    );
+    const count = Number(cycles);
+    const product = BigInt(count) * 1_000_000_000n;
+    const floorNs = product / BigInt(frequencyHz);
+    const ceilNs = floorNs + (product % BigInt(frequencyHz) === 0n ? 0n : 1n);
+    assertEquals(BigInt(nsAtCycles(count, frequencyHz)), floorNs);
+    assertEquals(BigInt(nsAtCycles(count, frequencyHz, "ceil")), ceilNs);
+  }
+  assertEquals(MAX_CYCLE_FREQUENCY_HZ, 1_000_000_000);
+  assertEquals(cyclesAtNs(12_345, 100_000_000), 1_234, "the HPET's 100 MHz: 10 ns per count");
+  assertEquals(nsAtCycles(62_500_000, 62_500_000), 1_000_000_000);
 });

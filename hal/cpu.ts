@@ -3,9 +3,15 @@
  * interrupt flag, port I/O instructions and interrupt delivery.
  *
  * Interrupts are delivered at instruction boundaries the simulator can see:
- * after each port I/O instruction, on `sti`, and on `hlt`. A handler runs with
- * interrupts disabled (an interrupt gate) and the controller's in-service bit
- * set; the CPU sends the EOI when the handler returns.
+ * after each port I/O instruction and device (MMIO) access, on `sti`, and
+ * on `hlt`. The IDT has 256
+ * vectors; a vector comes from the local APIC (when one is attached and
+ * software-enabled) or, through INTA, from the 8259 pair (directly, or via
+ * the APIC's LINT0 in virtual-wire mode). A handler runs with interrupts
+ * disabled (an interrupt gate) and the source's in-service bit set; it must
+ * send the EOI itself (to the 8259 or the local APIC), as on hardware. A
+ * handler that re-enables interrupts can be interrupted by a higher-priority
+ * vector (nesting); returning restores IF, as IRET does.
  *
  * The CPU owns its TLB. The `write*` methods are the MOV-to-control-register
  * instructions and invalidate it as the SDM (vol. 3A, 4.10.4.1) says; the
@@ -19,6 +25,10 @@ import { hex, type VirtAddr } from "./address.ts";
 import type { AccessWidth, DeviceBus } from "./bus.ts";
 import { GeneralProtection } from "./faults.ts";
 import { type InterruptController, IRQ_LINE_COUNT } from "./interrupt_controller.ts";
+import {
+  INTERRUPT_VECTOR_COUNT,
+  type LocalInterruptController,
+} from "./local_interrupt_controller.ts";
 import { Tlb } from "./tlb.ts";
 import type { Tracer } from "./trace.ts";
 
@@ -41,8 +51,8 @@ export const EFER_LME = 1 << 8;
 /** EFER.NXE (bit 11): execute-disable bit enable. */
 export const EFER_NXE = 1 << 11;
 
-/** A kernel interrupt handler for one IRQ line. */
-export type InterruptHandler = (irq: number) => void;
+/** A kernel interrupt handler for one vector (an IDT gate); it receives the vector. */
+export type InterruptHandler = (vector: number) => void;
 
 /** One simulated CPU: registers, port I/O and interrupt delivery. */
 export class CpuContext {
@@ -62,15 +72,17 @@ export class CpuContext {
   alignmentCheck = false;
   /** Interrupts delivered since reset. */
   interruptsDelivered = 0;
-  /** Interrupts delivered since reset, per IRQ line. */
+  /** Interrupts the 8259 pair delivered since reset, per IRQ line. */
   readonly interruptsDeliveredPerIrq: Uint32Array = new Uint32Array(IRQ_LINE_COUNT);
+  /** Interrupts delivered since reset, per vector. */
+  readonly interruptsDeliveredPerVector: Uint32Array = new Uint32Array(INTERRUPT_VECTOR_COUNT);
   /** This CPU's TLB; INVLPG and control-register writes invalidate it. */
   readonly tlb: Tlb = new Tlb();
   readonly #bus: DeviceBus;
   readonly #pic: InterruptController;
-  readonly #handlers: (InterruptHandler | undefined)[] = new Array(IRQ_LINE_COUNT);
+  readonly #handlers: (InterruptHandler | undefined)[] = new Array(INTERRUPT_VECTOR_COUNT);
+  #localApic: LocalInterruptController | undefined;
   #interruptsEnabled = false;
-  #inHandler = false;
   /** Event tracing (`--trace irq`); undefined when off. */
   #tracer: Tracer | undefined;
 
@@ -170,12 +182,30 @@ export class CpuContext {
     return this.#interruptsEnabled;
   }
 
-  /** Installs the kernel's handler for `irq` (an IDT gate, simplified). */
-  setInterruptHandler(irq: number, handler: InterruptHandler | undefined): void {
-    if (!Number.isInteger(irq) || irq < 0 || irq >= IRQ_LINE_COUNT) {
-      throw new RangeError(`Invalid IRQ line ${irq}`);
+  /** Installs the kernel's handler for `vector` (an IDT gate, simplified); undefined removes it. */
+  setInterruptHandler(vector: number, handler: InterruptHandler | undefined): void {
+    if (!Number.isInteger(vector) || vector < 0 || vector >= INTERRUPT_VECTOR_COUNT) {
+      throw new RangeError(`Invalid interrupt vector ${vector}: expected 0..255`);
     }
-    this.#handlers[irq] = handler;
+    this.#handlers[vector] = handler;
+  }
+
+  /** The handler installed for `vector`, if any. */
+  interruptHandler(vector: number): InterruptHandler | undefined {
+    return this.#handlers[vector];
+  }
+
+  /**
+   * Wires this core's local APIC: it then supplies vectors, and its register
+   * page is decoded inside the core (the MMU routes it there, not to the bus).
+   */
+  attachLocalApic(apic: LocalInterruptController): void {
+    this.#localApic = apic;
+  }
+
+  /** This core's local APIC, if the machine has one. */
+  get localApic(): LocalInterruptController | undefined {
+    return this.#localApic;
   }
 
   /** STI: enables interrupts and delivers any that are pending. */
@@ -229,33 +259,43 @@ export class CpuContext {
 
   /**
    * Delivers pending interrupts while IF is set, in priority order; returns
-   * how many ran. Does nothing inside a handler (handlers are not nested).
+   * how many ran. Inside a handler IF is clear, so nothing nests unless the
+   * handler re-enables interrupts, and then only a vector the source ranks
+   * higher than the one in service is taken.
    */
   deliverPendingInterrupts(): number {
-    if (!this.#interruptsEnabled || this.#inHandler) return 0;
     let delivered = 0;
-    for (let irq = this.#pic.pendingIrq(); irq >= 0; irq = this.#pic.pendingIrq()) {
-      this.#pic.acknowledge(irq);
-      const handler = this.#handlers[irq];
+    while (this.#interruptsEnabled) {
+      const apic = this.#localApic;
+      let vector = apic === undefined ? -1 : apic.pendingVector();
+      let irq = -1;
+      if (vector >= 0) {
+        apic!.acknowledge(vector);
+      } else if (apic === undefined || apic.acceptsExtInt()) {
+        irq = this.#pic.pendingIrq();
+        if (irq < 0) break;
+        this.#pic.acknowledge(irq);
+        vector = this.#pic.vectorOf(irq);
+      } else {
+        break;
+      }
+      const handler = this.#handlers[vector];
       const tracer = this.#tracer;
       if (tracer !== undefined && tracer.irq) {
-        tracer.emit(
-          "irq",
-          handler === undefined ? `deliver IRQ ${irq} (no handler)` : `deliver IRQ ${irq}`,
-        );
-      }
-      this.#inHandler = true;
-      this.#interruptsEnabled = false;
-      try {
-        handler?.(irq);
-      } finally {
-        this.#inHandler = false;
-        this.#interruptsEnabled = true;
-        this.#pic.endOfInterrupt();
+        const source = irq >= 0
+          ? `IRQ ${irq} (vector ${hex(vector, 2)})`
+          : `vector ${hex(vector, 2)} from the local APIC`;
+        tracer.emit("irq", `deliver ${source}${handler === undefined ? " (no handler)" : ""}`);
       }
       delivered++;
       this.interruptsDelivered++;
-      this.interruptsDeliveredPerIrq[irq]++;
+      this.interruptsDeliveredPerVector[vector]++;
+      if (irq >= 0) this.interruptsDeliveredPerIrq[irq]++;
+      // An interrupt gate clears IF; IRET restores it (it was set, or we would not be here).
+      // A handler that throws (a panic) never returns: IF stays clear.
+      this.#interruptsEnabled = false;
+      handler?.(vector);
+      this.#interruptsEnabled = true;
     }
     return delivered;
   }

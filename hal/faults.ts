@@ -18,7 +18,11 @@ export class BusError extends Error {
 
   /** Creates a bus error for an access of `sizeBytes` at `address`. */
   constructor(address: PhysAddr, sizeBytes: number, detail = "outside RAM and every device") {
-    super(`Bus error at physical address ${hex(address)} (${sizeBytes} bytes): ${detail}`);
+    super(
+      `Bus error at physical address ${hex(address)} (${sizeBytes} byte${
+        sizeBytes === 1 ? "" : "s"
+      }): ${detail}`,
+    );
     this.address = address;
     this.sizeBytes = sizeBytes;
   }

@@ -39,7 +39,7 @@ export class Machine implements Hardware {
     this.bus = new DeviceBus(memory);
     this.interrupts = new InterruptController();
     this.cpu = new CpuContext(this.bus, this.interrupts);
-    this.mmu = new Mmu(this.cpu, memory, options);
+    this.mmu = new Mmu(this.cpu, memory, { ...options, bus: this.bus }); // MMIO through paging
   }
 
   /**

@@ -16,6 +16,9 @@
  * top - 128 KiB .. top           3 ACPI reclaimable ACPI tables (an empty RSDT at its base)
  * top .. 0xdfff_ffff             (absent)           nothing, when RAM is below 3.5 GiB
  * 0xe000_0000 .. 0xffff_ffff     (absent)           PCI hole: MMIO, never RAM
+ * 0xfec0_0000 .. +0x20                               I/O APIC (82093AA): IOREGSEL, IOWIN
+ * 0xfed0_0000 .. +0x400                              HPET registers
+ * 0xfee0_0000 .. +0x1000                             local APIC page (decoded in the CPU)
  * 0xfffc_0000 .. 0xffff_ffff     2 reserved         BIOS flash, reported as QEMU does
  * 0x1_0000_0000 .. +rest         1 available        RAM beyond 3.5 GiB, moved above 4 GiB
  *
@@ -23,7 +26,8 @@
  *
  * Ports                          IRQ
  * 0x3f8 .. 0x3ff  COM1 (16550A)  4 (IRQ_COM1)
- * 0x40 .. 0x43    PIT (8254)     0 (IRQ_TIMER)
+ * 0x40 .. 0x43    PIT (8254)     0 (IRQ_TIMER), I/O APIC pin 2 (ACPI override)
+ * 0x20, 0xa0      8259A pair     -  (master, slave: command and mask ports)
  * 0xe9            debug console  -  (Bochs/QEMU port 0xE9 hack)
  * ```
  *
@@ -83,6 +87,18 @@ export const COM1_PORT_BASE = 0x3f8;
 export const PIT_PORT_BASE = 0x40;
 /** The debug console port (Bochs/QEMU "port 0xE9 hack"). */
 export const DEBUG_CONSOLE_PORT = 0xe9;
+/** First port of the master 8259A (command at +0, mask at +1). */
+export const PIC_MASTER_PORT_BASE = 0x20;
+/** First port of the slave 8259A. */
+export const PIC_SLAVE_PORT_BASE = 0xa0;
+/** The I/O APIC's registers (MADT I/O APIC entry; docs/apic.md). */
+export const IO_APIC_BASE = 0xfec00000 as PhysAddr;
+/** The HPET's registers (ACPI HPET table; docs/hpet.md). */
+export const HPET_BASE = 0xfed00000 as PhysAddr;
+/** The local APIC's page (IA32_APIC_BASE after reset; MADT local APIC address). */
+export const LOCAL_APIC_BASE = 0xfee00000 as PhysAddr;
+/** The I/O APIC pin the PIT's IRQ 0 drives, as the MADT's interrupt source override says. */
+export const TIMER_IRQ_GSI = 2;
 
 /**
  * The firmware memory map (e820, as multiboot2 reports it) of a PC with

@@ -21,6 +21,15 @@
  * BigInts; addresses are numbers and 48-bit arithmetic uses division, never
  * `>>` on values of 2^31 and above.
  *
+ * A physical access that misses RAM goes to the CPU's own local APIC page
+ * (decoded inside the core, so each CPU sees its own) or to a device on the
+ * bus (MMIO through paging), and is an instruction boundary at which pending
+ * interrupts are delivered, as port I/O is. With neither, the access is a
+ * {@linkcode BusError}, raised as a machine check (#MC) to the kernel's
+ * handler. A TLB fill for a page that maps MMIO without an uncacheable
+ * memory type (PCD/PWT or PAT) is reported as a mistake: traced (`mmu`) and
+ * kept in {@linkcode Mmu.cachingViolations} for the kernel monitor.
+ *
  * @module
  */
 
@@ -34,7 +43,7 @@ import {
   VIRT_ADDR_LIMIT,
   type VirtAddr,
 } from "./address.ts";
-import type { AccessWidth, DeviceBus } from "./bus.ts";
+import type { AccessWidth, DeviceBus, MmioDevice } from "./bus.ts";
 import { type CpuContext, CR0_PG, CR0_WP, CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_NXE } from "./cpu.ts";
 import {
   BusError,
@@ -57,10 +66,15 @@ import {
   PTE_G,
   PTE_HIGH_NX,
   PTE_P,
+  PTE_PAT,
+  PTE_PAT_HUGE,
+  PTE_PCD,
   PTE_PS,
+  PTE_PWT,
   reservedHighMask,
   reservedLowMask,
 } from "./page_table_entry.ts";
+import { isUncacheable, memoryTypeOf, patMemoryTypeName } from "./memory_type.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import { type Tlb, TLB_DIRTY, TLB_GLOBAL, TLB_NO_EXECUTE, TLB_USER, TLB_WRITABLE } from "./tlb.ts";
 import type { Tracer } from "./trace.ts";
@@ -74,6 +88,30 @@ export type ReadAccess = "read" | "fetch";
 export type PageFaultResolution = "retry" | "unhandled";
 /** The kernel's page-fault handler (the #PF vector). CR2 holds `fault.address`. */
 export type PageFaultHandler = (fault: PageFault) => PageFaultResolution;
+
+/**
+ * The kernel's machine-check handler (#MC, vector 18): called for a physical
+ * access no RAM or device answers. It should not return (a kernel panics);
+ * if it does, the MMU throws the BusError.
+ */
+export type MachineCheckHandler = (error: BusError) => void;
+
+/** A page that maps device registers with a cacheable memory type. */
+export interface CachingViolation {
+  /** First virtual address of the page. */
+  readonly virtAddr: VirtAddr;
+  /** First physical address of the page. */
+  readonly physAddr: PhysAddr;
+  /** Size of the page. */
+  readonly pageSizeBytes: PageSizeBytes;
+  /** The memory type the leaf selects: `WB`, `WT`, `WC` ... */
+  readonly memoryType: string;
+  /** The device whose registers it covers. */
+  readonly deviceName: string;
+}
+
+/** How many distinct {@linkcode CachingViolation}s the MMU keeps (it counts them all). */
+export const MAX_CACHING_VIOLATIONS = 32;
 
 /** Options for {@linkcode Mmu}. */
 export interface MmuOptions {
@@ -162,6 +200,12 @@ export class Mmu {
   walks = 0;
   /** Page faults raised, whether handled or thrown. */
   pageFaults = 0;
+  /** Machine checks raised (accesses no RAM or device answers). */
+  machineChecks = 0;
+  /** TLB fills of MMIO pages with a cacheable memory type (each page counted once). */
+  cachingViolationCount = 0;
+  /** The first {@linkcode MAX_CACHING_VIOLATIONS} of them. */
+  readonly cachingViolations: CachingViolation[] = [];
   readonly #cpu: CpuContext;
   readonly #memory: PhysicalMemory;
   readonly #bus: DeviceBus | undefined;
@@ -169,6 +213,7 @@ export class Mmu {
   /** High-half bits 51:MAXPHYADDR. */
   readonly #reservedHigh: number;
   #handler: PageFaultHandler | undefined;
+  #machineCheckHandler: MachineCheckHandler | undefined;
   /** Event tracing (`--trace mmu`); undefined when off. */
   #tracer: Tracer | undefined;
   // What the last walk found, for probe(): the entries read and the leaf.
@@ -234,6 +279,15 @@ export class Mmu {
    */
   setPageFaultHandler(handler: PageFaultHandler | undefined): void {
     this.#handler = handler;
+  }
+
+  /**
+   * Installs the kernel's machine-check handler (or removes it with
+   * `undefined`); without one, an access no RAM or device answers throws
+   * its {@linkcode BusError}.
+   */
+  setMachineCheckHandler(handler: MachineCheckHandler | undefined): void {
+    this.#machineCheckHandler = handler;
   }
 
   /**
@@ -495,6 +549,7 @@ export class Mmu {
       const lowAddress = (low & ~(spanBytes - 1)) >>> 0;
       const frameBase = (high & 0xfffff) * 2 ** 32 + lowAddress;
       if (kind === WRITE || (low & PTE_D) !== 0) flags |= TLB_DIRTY;
+      if (isTranslate) this.#checkMmioCaching(va, frameBase, spanBytes, low);
       if (isTranslate) {
         const setBits = kind === WRITE ? PTE_A | PTE_D : PTE_A;
         if ((low & setBits) !== setBits) Atomics.or(memory.i32, index, setBits);
@@ -604,25 +659,131 @@ export class Mmu {
   }
 
   #load(pa: PhysAddr, widthBytes: AccessWidth): number {
-    if (this.#bus !== undefined) return this.#bus.readPhys(pa, widthBytes);
     const memory = this.#memory;
-    return widthBytes === 4
-      ? memory.read32(pa)
-      : widthBytes === 1
-      ? memory.read8(pa)
-      : memory.read16(pa);
+    if (!memory.isRam(pa, widthBytes)) return this.#accessOutsideRam(pa, widthBytes, READ, 0);
+    // RAM, checked once: read the shared views directly (little-endian, any alignment).
+    const u8 = memory.u8;
+    if (widthBytes === 1) return u8[pa];
+    if (widthBytes === 4 && (pa & 3) === 0) return memory.u32[pa / 4];
+    if (widthBytes === 2) return u8[pa] | (u8[pa + 1] << 8);
+    return (u8[pa] | (u8[pa + 1] << 8) | (u8[pa + 2] << 16) | (u8[pa + 3] << 24)) >>> 0;
   }
 
   #store(pa: PhysAddr, value: number, widthBytes: AccessWidth): void {
-    if (this.#bus !== undefined) {
-      this.#bus.writePhys(pa, value, widthBytes);
+    const memory = this.#memory;
+    if (!memory.isRam(pa, widthBytes)) {
+      this.#accessOutsideRam(pa, widthBytes, WRITE, value);
       return;
     }
-    const memory = this.#memory;
-    if (widthBytes === 4) memory.write32(pa, value);
-    else if (widthBytes === 1) memory.write8(pa, value);
-    else memory.write16(pa, value);
+    const u8 = memory.u8;
+    if (widthBytes === 4 && (pa & 3) === 0) {
+      memory.u32[pa / 4] = value;
+      return;
+    }
+    for (let i = 0; i < widthBytes; i++) u8[pa + i] = value >>> (8 * i);
   }
+
+  /**
+   * A physical access that missed RAM (the slow path): this CPU's local APIC
+   * page, else a device claiming the range on the bus, else a machine check.
+   * Returns the value read (0 for a write).
+   */
+  #accessOutsideRam(
+    pa: PhysAddr,
+    widthBytes: AccessWidth,
+    kind: AccessKind,
+    value: number,
+  ): number {
+    let device: MmioDevice | undefined;
+    let offsetBytes = 0;
+    const apic = this.#cpu.localApic;
+    if (
+      apic !== undefined && pa >= apic.mmioBase &&
+      pa + widthBytes <= apic.mmioBase + apic.mmioSizeBytes
+    ) {
+      device = apic;
+      offsetBytes = pa - apic.mmioBase;
+    } else {
+      const claim = this.#bus?.findMmio(pa, widthBytes);
+      if (claim !== undefined) {
+        device = claim.device;
+        offsetBytes = pa - claim.base;
+      }
+    }
+    if (device !== undefined) {
+      const result = kind === WRITE ? 0 : device.mmioRead(offsetBytes, widthBytes);
+      if (kind === WRITE) device.mmioWrite(offsetBytes, value, widthBytes);
+      // A device access is an instruction boundary, as port I/O is: a self-IPI lands now.
+      if (this.#cpu.interruptsEnabled) this.#cpu.deliverPendingInterrupts();
+      return result;
+    }
+    const error = new BusError(
+      pa,
+      widthBytes,
+      `no RAM or device answers a ${widthBytes}-byte ${kind === WRITE ? "write" : "read"}`,
+    );
+    this.machineChecks++;
+    this.#machineCheckHandler?.(error);
+    throw error;
+  }
+
+  /**
+   * The uncached-MMIO check of a TLB fill: a page overlapping device
+   * registers must select UC or UC- (SDM 11.12); anything else is recorded
+   * once per page and traced. Costs one comparison for pages below every
+   * MMIO range.
+   */
+  #checkMmioCaching(va: VirtAddr, frameBase: number, spanBytes: number, low: number): void {
+    const bus = this.#bus;
+    const apic = this.#cpu.localApic;
+    const floor = Math.min(bus?.lowestMmioBase ?? Infinity, apic?.mmioBase ?? Infinity);
+    if (frameBase + spanBytes <= floor) return;
+    let deviceName: string | undefined;
+    if (
+      apic !== undefined && frameBase < apic.mmioBase + apic.mmioSizeBytes &&
+      apic.mmioBase < frameBase + spanBytes
+    ) {
+      deviceName = apic.name;
+    } else {
+      deviceName = bus?.overlappingMmio(frameBase, spanBytes)?.device.name;
+    }
+    if (deviceName === undefined) return;
+    const patBit = spanBytes === PAGE_SIZE_4K ? PTE_PAT : PTE_PAT_HUGE;
+    const memoryType = memoryTypeOf(
+      (low & patBit) !== 0,
+      (low & PTE_PCD) !== 0,
+      (low & PTE_PWT) !== 0,
+    );
+    if (isUncacheable(memoryType)) return;
+    const pageVa = (va - (va % spanBytes)) as VirtAddr;
+    const violations = this.cachingViolations;
+    for (const seen of violations) {
+      if (seen.virtAddr === pageVa && seen.physAddr === frameBase) return;
+    }
+    this.cachingViolationCount++;
+    const violation: CachingViolation = {
+      virtAddr: pageVa,
+      physAddr: frameBase as PhysAddr,
+      pageSizeBytes: spanBytes as PageSizeBytes,
+      memoryType: patMemoryTypeName(memoryType),
+      deviceName,
+    };
+    if (violations.length < MAX_CACHING_VIOLATIONS) violations.push(violation);
+    const tracer = this.#tracer;
+    if (tracer !== undefined && tracer.mmu) {
+      tracer.emit("mmu", `uncached-MMIO check: ${describeCachingViolation(violation)}`);
+    }
+  }
+}
+
+/**
+ * A cacheable MMIO mapping in words, e.g. `page 0x400000 maps io-apic
+ * registers at 0xfec00000 as WB, not UC (map MMIO with PCD|PWT)`.
+ */
+export function describeCachingViolation(violation: CachingViolation): string {
+  return `page ${formatVirtAddr(violation.virtAddr)} maps ` +
+    `${violation.deviceName} registers at ${hex(violation.physAddr)} as ` +
+    `${violation.memoryType}, not UC (map MMIO with PCD|PWT)`;
 }
 
 /**

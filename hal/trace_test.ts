@@ -138,20 +138,24 @@ Deno.test("Tlb traces fills and flushes with mmu on", () => {
   ]);
 });
 
-Deno.test("CpuContext traces interrupt delivery with irq on and counts it per IRQ", () => {
+Deno.test("CpuContext traces interrupt delivery with irq on and counts it per IRQ and vector", () => {
   const pic = new InterruptController();
   const cpu = new CpuContext(new DeviceBus(PhysicalMemory.contiguous(16 * MiB)), pic);
   const { tracer, lines } = collectingTracer(["irq"]);
   cpu.setTracer(tracer);
   const seen: number[] = [];
-  cpu.setInterruptHandler(4, (irq) => seen.push(irq));
+  const irq4Vector = pic.vectorOf(4);
+  cpu.setInterruptHandler(irq4Vector, (vector) => seen.push(vector));
   pic.raise(4);
   pic.raise(3);
-  cpu.sti();
-  assertEquals(seen, [4]);
+  cpu.sti(); // IRQ 3 has no handler and gets no EOI: IRQ 4 waits behind it
+  pic.endOfInterrupt();
+  cpu.hlt();
+  assertEquals(seen, [irq4Vector]);
   assertEquals(lines, [
-    "[    0.000000] irq: deliver IRQ 3 (no handler)\n",
-    "[    0.000000] irq: deliver IRQ 4\n",
+    "[    0.000000] irq: deliver IRQ 3 (vector 0x0b) (no handler)\n",
+    "[    0.000000] irq: deliver IRQ 4 (vector 0x0c)\n",
   ]);
   assertEquals([cpu.interruptsDeliveredPerIrq[3], cpu.interruptsDeliveredPerIrq[4]], [1, 1]);
+  assertEquals(cpu.interruptsDeliveredPerVector[irq4Vector], 1);
 });

@@ -32,6 +32,10 @@ export type KernelErrorCode =
   | "InvalidAddress"
   // Devices
   | "DeviceNotFound"
+  // Firmware tables and interrupt hardware
+  | "InvalidAcpiTable"
+  | "InterruptsNotRouted"
+  | "TimerCalibrationFailed"
   // Replaceable parts (a provider that breaks its contract)
   | "InvalidPart";
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { DEBUG_CONSOLE_PORT, hex, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
+import { hex, type Machine, type PhysAddr, type Tracer } from "../hal/mod.ts";
 import {
   type BootInfo,
   type BootMemory,
@@ -19,7 +19,13 @@ import {
   planBootMemory,
   usableBytes,
 } from "./boot/mod.ts";
-import { identifyUart, PitTimer, SERIAL_COM1_PORT, SerialPort } from "./drivers/mod.ts";
+import { type AcpiReport, acpiReport, type AcpiTables, discoverAcpi } from "./acpi/mod.ts";
+import { identifyUart, SERIAL_COM1_PORT, SerialPort, type TickTimer } from "./drivers/mod.ts";
+import {
+  installMachineCheckHandler,
+  type InterruptSystem,
+  startInterrupts,
+} from "./interrupts/mod.ts";
 import { KernelLog } from "./log.ts";
 import { KernelError } from "./errors.ts";
 import {
@@ -44,7 +50,7 @@ import {
   type PagingReport,
 } from "./mm/mod.ts";
 import { type Command, MONITOR_COMMANDS } from "./monitor/mod.ts";
-import { KernelPanic, panicReason } from "./panic.ts";
+import { KernelPanic, panicReason, printPanic } from "./panic.ts";
 import { plural } from "./plural.ts";
 import {
   memorySelftests,
@@ -67,6 +73,8 @@ export interface KernelConfig {
   readonly debug?: boolean;
   /** Where allocation events go with `--trace mm` (absent: not traced). */
   readonly tracer?: Tracer;
+  /** Switch to APIC mode when the firmware describes it (default true; false: `--no-apic`). */
+  readonly apic?: boolean;
 }
 
 /** The `--report json` object; later subsystems add their sections. */
@@ -110,6 +118,8 @@ export interface KernelReport {
   paging: PagingReport;
   /** Self-test outcome, with `--selftest`. */
   selftest?: { passed: number; failed: number };
+  /** The ACPI tables the kernel found and used, or null without any. */
+  acpi: AcpiReport | null;
 }
 
 /** The booted kernel and its subsystems. */
@@ -140,8 +150,12 @@ export class Kernel {
   readonly parts: KernelPartNames;
   /** Monitor commands the drivers of extra devices added. */
   readonly commands: readonly Command[];
-  /** The PIT driver: ticks and uptime. */
-  readonly timer: PitTimer;
+  /** The tick: the local APIC timer (APIC mode) or the PIT (legacy mode). */
+  readonly timer: TickTimer;
+  /** The firmware's ACPI tables, if any were usable. */
+  readonly acpi: AcpiTables | undefined;
+  /** Interrupt controllers, routing and vectors. */
+  readonly interrupts: InterruptSystem;
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
 
@@ -160,6 +174,8 @@ export class Kernel {
     this.parts = parts.parts;
     this.commands = parts.commands;
     this.timer = parts.timer;
+    this.acpi = parts.acpi;
+    this.interrupts = parts.interrupts;
     this.selftestResults = parts.selftestResults;
   }
 
@@ -204,6 +220,7 @@ export class Kernel {
     log.attachConsole((line) => serial.writeString(line));
     log.info("serial", `${uartType} at ${hex(SERIAL_COM1_PORT)}, 115200 baud 8N1`);
     log.info("boot", `kernelsim ${config.version} starting`);
+    installMachineCheckHandler(machine, log); // #MC: an access nothing answers panics, naming it
     checkBootMagic(magic); // EAX must hold the multiboot2 magic
     const bootInfo = parseMultiboot2(machine.memory, mbiAddress); // validate the MBI
     const bootMemory = planBootMemory(bootInfo, {
@@ -257,15 +274,22 @@ export class Kernel {
         ? "kmem heap up at direct-map addresses"
         : `kmem heap up at direct-map addresses, root descriptor at ${hex(heap.rootAddress)}`,
     );
-    const timer = new PitTimer(machine.cpu); // IRQ 0 at TIMER_HZ
-    timer.programPeriodic(TIMER_HZ);
-    machine.cpu.sti(); // interrupts on
-    log.info("timer", `PIT at ${TIMER_HZ} Hz (divisor ${timer.divisor})`);
+    const acpi = discoverAcpi(machine.memory, bootInfo, log); // RSDP -> XSDT -> FADT, MADT, HPET
+    const interrupts = startInterrupts(machine, {
+      space: kernelSpace.addressSpace,
+      acpi,
+      log,
+      useApic: config.apic ?? true,
+      tickHz: TIMER_HZ,
+    }); // APIC mode (else 8259 + PIT), the tick running, interrupts on
+    serial.connectInterrupts(interrupts.isa); // COM1's IRQ 4 through the controller in use
+    const timer = interrupts.timer;
     for (const driver of parts.drivers ?? []) {
       driver.init?.({
         hardware: machine,
         frames,
         heap,
+        interrupts: interrupts.isa,
         log: (message) => log.info(driver.name, message),
       }); // extra devices
     }
@@ -298,6 +322,8 @@ export class Kernel {
       },
       commands,
       timer,
+      acpi,
+      interrupts,
       selftestResults,
     });
   }
@@ -376,6 +402,7 @@ export class Kernel {
         ...(heapStats.details === undefined ? {} : { details: { ...heapStats.details } }),
       },
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
+      acpi: this.acpi === undefined ? null : acpiReport(this.acpi, this.machine.memory),
     };
     if (this.selftestResults) {
       const passed = this.selftestResults.filter((r) => r.passed).length;
@@ -386,18 +413,10 @@ export class Kernel {
 
   /** Prints the panic line, halts the machine, and returns the error to throw. */
   static #panic(machine: Machine, log: KernelLog, error: unknown): KernelPanic {
+    // A panic raised by raisePanic (the #MC handler) has printed and halted already.
+    if (error instanceof KernelPanic && machine.haltReason !== undefined) return error;
     const reason = panicReason(error);
-    const line = `KERNEL PANIC: ${reason}\n`;
-    if (log.hasConsole) {
-      log.raw(line);
-    } else {
-      // No serial console: replay the early log and the panic on port 0xE9.
-      for (const early of [...log.pendingLines(), line]) {
-        for (const byte of new TextEncoder().encode(early)) {
-          machine.cpu.outb(DEBUG_CONSOLE_PORT, byte);
-        }
-      }
-    }
+    printPanic(machine, log, reason);
     machine.halt(reason);
     return error instanceof KernelPanic ? error : new KernelPanic(reason, { cause: error });
   }

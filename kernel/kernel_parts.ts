@@ -17,6 +17,7 @@ import type {
   PageFaultPolicyFactory,
   PageMapperFactory,
 } from "./mm/mod.ts";
+import type { IsaIrqAttacher } from "./drivers/mod.ts";
 import type { Command } from "./monitor/mod.ts";
 
 /** A part: its factory and the name reports show for it (`stock`, or the module's path). */
@@ -35,6 +36,12 @@ export interface DriverContext {
   readonly frames: FrameProvider;
   /** The kernel heap. */
   readonly heap: KernelHeap;
+  /**
+   * The kernel's ISA IRQ routing (8259 pair or I/O APIC, whichever runs):
+   * `attachIsaIrq(irq, name, handler)` unmasks the line and sends the EOI
+   * after `handler`.
+   */
+  readonly interrupts: IsaIrqAttacher;
   /** Writes one line to the kernel log under the driver's name. */
   log(message: string): void;
 }

@@ -15,5 +15,7 @@ export * from "./plural.ts";
 export * from "./boot/mod.ts";
 export * from "./drivers/mod.ts";
 export * from "./mm/mod.ts";
+export * from "./acpi/mod.ts";
+export * from "./interrupts/mod.ts";
 export * from "./selftest.ts";
 export * from "./monitor/mod.ts";

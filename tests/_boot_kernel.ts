@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createPc, type DevicePlugin, type Pc } from "../devices/mod.ts";
+import { createPc, type DevicePlugin, installAcpiTables, type Pc } from "../devices/mod.ts";
 import {
   loadMultiboot2,
   pcMemoryMap,
@@ -29,6 +29,8 @@ export interface TestBootOptions {
   readonly parts?: KernelParts;
   /** Extra devices for `createPc`. */
   readonly devices?: readonly DevicePlugin[];
+  /** Boot the legacy way (`--no-apic`). */
+  readonly noApic?: boolean;
 }
 
 /** A booted kernel, its PC and what the serial console printed. */
@@ -56,17 +58,19 @@ export function bootTestKernel(options: TestBootOptions = {}): TestBoot {
     devices: options.devices,
   });
   options.beforeBoot?.(pc);
+  const acpi = installAcpiTables(pc, memory, memoryMap);
   const loaded = loadMultiboot2(memory, buildKernelImage(), {
     memoryMap,
     loaderVersion: "test",
     cmdline: options.cmdline ?? "",
     modules: options.modules ?? [],
+    rsdp: acpi?.rsdp,
   });
   const kernel = Kernel.boot(
     pc.machine,
     loaded.magic,
     loaded.mbiAddress,
-    { version: "test" },
+    { version: "test", apic: !options.noApic },
     options.parts,
   );
   return {

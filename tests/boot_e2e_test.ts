@@ -53,7 +53,7 @@ Deno.test("main.ts --report json describes the MBI as parsed from RAM", async ()
   assertEquals(report.cmdline, "root=/dev/sda1");
   assertMatch(report.bootloaderName, /^kernelsim \d+\.\d+\.\d+$/);
   assertEquals(report.mbi.address % 8, 0);
-  assertEquals(report.mbi.tagTypes, [1, 2, 4, 6, 21, 14]);
+  assertEquals(report.mbi.tagTypes, [1, 2, 4, 6, 21, 14, 15]);
   assert(report.mbi.totalSize > 16);
   assertStringIncludes(log, "boot: cmdline: root=/dev/sda1");
 });

@@ -230,8 +230,10 @@ Deno.test("main.ts interleaves trace lines with the console in event order, neve
   const result = lines.findIndex((line) => line.startsWith("alloc: 1 frame: "));
   const traced = lines.findIndex((line, i) => i > echo && / mm: alloc frame /.test(line));
   assert(echo < traced && traced < result, run.stdout);
-  // The receive interrupt of the input comes right after its echoed line, not before its prompt.
-  assertMatch(lines[echo + 1], /\] irq: deliver IRQ 4$/, run.stdout);
+  // The receive interrupt of the input comes right after its echoed line, not before its prompt:
+  // COM1's IRQ 4 through I/O APIC pin 4, then its vector from the local APIC.
+  assertMatch(lines[echo + 1], /\] irq: io-apic pin 4: vector 0x34 to APIC 0x00$/, run.stdout);
+  assertMatch(lines[echo + 2], /\] irq: deliver vector 0x34 from the local APIC$/, run.stdout);
   // Every trace line is whole: it starts a line.
   for (const line of lines) {
     assert(!/.\[ +\d+\.\d{6}\] /.test(line), `trace line inside "${line}"`);

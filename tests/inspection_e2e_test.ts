@@ -29,7 +29,8 @@ Deno.test("main.ts --trace all covers uart, irq and mmu events", async () => {
   assertEquals(run.code, 0);
   const has = (pattern: RegExp) => assert(pattern.test(run.stderr), `no line like ${pattern}`);
   has(/uart: uart16550@0x3f8 rx 0x73 's'/);
-  has(/irq: deliver IRQ 4/);
+  has(/irq: io-apic pin 4: vector 0x34 to APIC 0x00/); // COM1's IRQ 4, routed by the I/O APIC
+  has(/irq: deliver vector 0x34 from the local APIC/);
   has(/mmu: page fault at 0x[0-9a-f]+: not-present/);
   has(/mmu: tlb fill /);
 });

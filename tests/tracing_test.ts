@@ -111,7 +111,7 @@ Deno.test("A traced boot writes uart and irq lines; the kernel's allocators trac
   );
   const { pc } = boot;
   assert(pc.machine.waitForInterrupt() > 0, "the timer fires");
-  assertMatch(lines.join(""), /irq: deliver IRQ 0\n/);
+  assertMatch(lines.join(""), /irq: deliver vector 0xec from the local APIC\n/);
   kernel.frames.setTracer?.(tracer);
   kernel.heap.setTracer?.(tracer);
   kernel.heap.kfree(kernel.heap.kmalloc(64));

@@ -16,6 +16,8 @@
  */
 
 import { type CpuContext, IRQ_TIMER, NS_PER_SECOND, nsAtCycles } from "../../hal/mod.ts";
+import type { IsaIrqAttacher } from "./isa_irq.ts";
+import type { TickHandler, TickTimer } from "./tick_timer.ts";
 
 /** The PIT's input clock on a PC, in Hz. */
 const INPUT_FREQUENCY_HZ = 1_193_182;
@@ -27,6 +29,8 @@ const CONTROL_PORT = 0x43;
 const CONTROL_COUNTER0_LOHI = 0b00_11_000_0;
 /** Control word: counter latch command for counter 0 (SC 00, RW 00). */
 const CONTROL_COUNTER0_LATCH = 0b00_00_000_0;
+/** Mode 0 (interrupt on terminal count): with no count written, OUT stays low and nothing fires. */
+const MODE_INTERRUPT_ON_TERMINAL_COUNT = 0;
 /** The largest divisor, written as 0. */
 const MAX_DIVISOR = 0x10000;
 
@@ -47,9 +51,6 @@ export interface ProgramPeriodicOptions {
   /** The counter mode; `"rate-generator"` by default. */
   mode?: PitTimerMode;
 }
-
-/** Called from the IRQ 0 handler with the tick count so far, for periodic kernel work. */
-export type TickHandler = (tickCount: number) => void;
 
 /** A requested timer rate the PIT cannot generate. */
 export class TimerFrequencyError extends RangeError {
@@ -90,23 +91,34 @@ export class TimerFrequencyError extends RangeError {
  *
  * const memory = new PhysicalMemory([{ base: physAddr(0), sizeBytes: 4096 }]);
  * const cpu = new CpuContext(new DeviceBus(memory), new InterruptController());
- * const timer = new PitTimer(cpu);
+ * const attached: string[] = [];
+ * const timer = new PitTimer(cpu, {
+ *   attachIsaIrq: (irq, name) => attached.push(`IRQ ${irq} ${name}`),
+ *   detachIsaIrq: () => {},
+ * });
  * timer.programPeriodic(100); // divisor 11932: a period of about 10.0002 ms
  * cpu.sti();
  * // As machine time passes, each IRQ 0 adds one period to the uptime.
- * console.assert(timer.divisor === 11932 && timer.uptimeNs() === 0);
+ * console.assert(timer.divisor === 11932 && timer.uptimeNs() === 0 && attached[0] === "IRQ 0 timer");
  * ```
  */
-export class PitTimer {
+export class PitTimer implements TickTimer {
+  /** The hardware behind the tick. */
+  readonly name = "8254 PIT";
   readonly #cpu: CpuContext;
+  readonly #interrupts: IsaIrqAttacher;
   #divisor = 0;
   #tickCount = 0;
   #elapsedCycles = 0;
   #tickHandler: TickHandler | undefined;
 
-  /** Creates a driver using `cpu` for port I/O and interrupt gates; it programs nothing yet. */
-  constructor(cpu: CpuContext) {
+  /**
+   * Creates a driver using `cpu` for port I/O and `interrupts` to have IRQ 0
+   * delivered; it programs nothing yet.
+   */
+  constructor(cpu: CpuContext, interrupts: IsaIrqAttacher) {
     this.#cpu = cpu;
+    this.#interrupts = interrupts;
   }
 
   /** IRQ 0 interrupts counted since the driver was created. */
@@ -147,12 +159,21 @@ export class PitTimer {
     );
     const modeBits = options.mode === "square-wave" ? 3 : 2;
     // The handler goes in first so no tick of the new period is missed.
-    this.#cpu.setInterruptHandler(IRQ_TIMER, () => this.#onTick());
+    this.#interrupts.attachIsaIrq(IRQ_TIMER, "timer", () => this.#onTick());
     this.#divisor = divisor;
     const cpu = this.#cpu;
     cpu.outb(CONTROL_PORT, CONTROL_COUNTER0_LOHI | (modeBits << 1));
     cpu.outb(COUNTER0_PORT, divisor & 0xff); // 65536 is written as 0x00, 0x00
     cpu.outb(COUNTER0_PORT, (divisor >> 8) & 0xff);
+  }
+
+  /**
+   * Stops counter 0 (mode 0 with no count: OUT stays low, no more edges) and
+   * detaches IRQ 0. Ticks and uptime so far are kept.
+   */
+  stop(): void {
+    this.#cpu.outb(CONTROL_PORT, CONTROL_COUNTER0_LOHI | (MODE_INTERRUPT_ON_TERMINAL_COUNT << 1));
+    this.#interrupts.detachIsaIrq(IRQ_TIMER);
   }
 
   /** Sets the function run on every tick (in interrupt context), or removes it. */

@@ -12,6 +12,7 @@ import {
 } from "../../hal/mod.ts";
 import { Pit8254, PIT_PORT_COUNT } from "../../devices/mod.ts";
 import { PIT_TIMER_MAX_HZ, PIT_TIMER_MIN_HZ, PitTimer, TimerFrequencyError } from "./pit_timer.ts";
+import { legacyIrqRouting, NO_IRQ_ROUTING } from "./_test_interrupts.ts";
 
 const NS_PER_MS = 1_000_000;
 const NS_PER_SECOND = 1_000_000_000;
@@ -32,10 +33,12 @@ function machine() {
   const bus = new DeviceBus(new PhysicalMemory([{ base: physAddr(0), sizeBytes: 4096 }]));
   bus.claimPorts(PIT_PORT_BASE, PIT_PORT_COUNT, pit);
   const cpu = new CpuContext(bus, pic);
+  const irqs = legacyIrqRouting(bus, pic, cpu);
   return {
     clock,
     pit,
     cpu,
+    irqs,
     /** Runs `durationNs` of machine time in `stepNs` steps, delivering interrupts after each. */
     run(durationNs: number, stepNs: number) {
       for (let elapsedNs = 0; elapsedNs < durationNs; elapsedNs += stepNs) {
@@ -71,7 +74,7 @@ function hex(value: number): string {
 Deno.test("PitTimer.programPeriodic() writes mode 2 and the divisor, lobyte then hibyte", () => {
   const recorder = new PortRecorder();
   const { cpu } = cpuWith(recorder);
-  const timer = new PitTimer(cpu);
+  const timer = new PitTimer(cpu, NO_IRQ_ROUTING);
   timer.programPeriodic(100);
   assertEquals(timer.divisor, 11_932); // round(1193182 / 100)
   assertEquals(recorder.log, ["out 0x43 <- 0x34", "out 0x40 <- 0x9c", "out 0x40 <- 0x2e"]);
@@ -79,13 +82,13 @@ Deno.test("PitTimer.programPeriodic() writes mode 2 and the divisor, lobyte then
 
 Deno.test("PitTimer.programPeriodic() uses mode 3 for a square wave", () => {
   const recorder = new PortRecorder();
-  const timer = new PitTimer(cpuWith(recorder).cpu);
+  const timer = new PitTimer(cpuWith(recorder).cpu, NO_IRQ_ROUTING);
   timer.programPeriodic(1000, { mode: "square-wave" });
   assertEquals(recorder.log, ["out 0x43 <- 0x36", "out 0x40 <- 0xa9", "out 0x40 <- 0x04"]);
 });
 
 Deno.test("PitTimer.programPeriodic() accepts 19..1193182 Hz and rounds the divisor", () => {
-  const timer = new PitTimer(cpuWith().cpu);
+  const timer = new PitTimer(cpuWith().cpu, NO_IRQ_ROUTING);
   timer.programPeriodic(PIT_TIMER_MIN_HZ);
   assertEquals(timer.divisor, 62_799);
   timer.programPeriodic(PIT_TIMER_MAX_HZ);
@@ -98,7 +101,7 @@ Deno.test("PitTimer.programPeriodic() accepts 19..1193182 Hz and rounds the divi
 
 Deno.test("PitTimer.programPeriodic() rejects a rate outside 19..1193182 Hz", () => {
   const recorder = new PortRecorder();
-  const timer = new PitTimer(cpuWith(recorder).cpu);
+  const timer = new PitTimer(cpuWith(recorder).cpu, NO_IRQ_ROUTING);
   for (const frequencyHz of [18, 0, -100, 1_193_183, Number.NaN, Infinity]) {
     const error = assertThrows(
       () => timer.programPeriodic(frequencyHz),
@@ -120,14 +123,14 @@ Deno.test("PitTimer.programPeriodic() rejects a rate outside 19..1193182 Hz", ()
 Deno.test("PitTimer.readCounter() latches counter 0 and reads lobyte then hibyte", () => {
   const recorder = new PortRecorder();
   recorder.replies.push(0x34, 0x12);
-  const timer = new PitTimer(cpuWith(recorder).cpu);
+  const timer = new PitTimer(cpuWith(recorder).cpu, NO_IRQ_ROUTING);
   assertEquals(timer.readCounter(), 0x1234);
   assertEquals(recorder.log, ["out 0x43 <- 0x00", "in 0x40 -> 0x34", "in 0x40 -> 0x12"]);
 });
 
 Deno.test("PitTimer.readCounter() follows the PIT's count down", () => {
   const m = machine();
-  const timer = new PitTimer(m.cpu);
+  const timer = new PitTimer(m.cpu, m.irqs);
   timer.programPeriodic(100);
   m.clock.advanceNs(1_000_000); // 1193.18 cycles: 1 to load the count, 1192 counted
   assertEquals(timer.readCounter(), 11_932 - 1_192);
@@ -135,7 +138,7 @@ Deno.test("PitTimer.readCounter() follows the PIT's count down", () => {
 
 Deno.test("PitTimer at 100 Hz measures 1 s of virtual time within one tick", () => {
   const m = machine();
-  const timer = new PitTimer(m.cpu);
+  const timer = new PitTimer(m.cpu, m.irqs);
   timer.programPeriodic(100);
   m.cpu.sti();
   m.run(NS_PER_SECOND, NS_PER_MS);
@@ -150,7 +153,7 @@ Deno.test("PitTimer at 100 Hz measures 1 s of virtual time within one tick", () 
 Deno.test("PitTimer uptime is the same on every run (deterministic)", () => {
   const uptimes = [1, 2, 3].map(() => {
     const m = machine();
-    const timer = new PitTimer(m.cpu);
+    const timer = new PitTimer(m.cpu, m.irqs);
     timer.programPeriodic(250, { mode: "square-wave" });
     m.cpu.sti();
     m.run(3 * NS_PER_SECOND, 700_000);
@@ -163,7 +166,7 @@ Deno.test("PitTimer uptime is the same on every run (deterministic)", () => {
 
 Deno.test("PitTimer ticks follow the PIT's next event when the machine skips idle time", () => {
   const m = machine();
-  const timer = new PitTimer(m.cpu);
+  const timer = new PitTimer(m.cpu, m.irqs);
   timer.programPeriodic(1000);
   m.cpu.sti();
   // A halted machine on a virtual clock jumps straight to the next timer interrupt.
@@ -178,7 +181,7 @@ Deno.test("PitTimer ticks follow the PIT's next event when the machine skips idl
 
 Deno.test("PitTimer runs the tick handler on every IRQ 0 with the tick count", () => {
   const m = machine();
-  const timer = new PitTimer(m.cpu);
+  const timer = new PitTimer(m.cpu, m.irqs);
   const seen: number[] = [];
   timer.setTickHandler((tickCount) => seen.push(tickCount));
   timer.programPeriodic(1000);
@@ -193,7 +196,7 @@ Deno.test("PitTimer runs the tick handler on every IRQ 0 with the tick count", (
 
 Deno.test("PitTimer keeps its uptime when reprogrammed to another rate", () => {
   const m = machine();
-  const timer = new PitTimer(m.cpu);
+  const timer = new PitTimer(m.cpu, m.irqs);
   timer.programPeriodic(100);
   m.cpu.sti();
   m.run(NS_PER_SECOND / 2, NS_PER_MS);

@@ -17,6 +17,7 @@
 
 import { type CpuContext, hex, IRQ_COM1 } from "../../hal/mod.ts";
 import { KernelError } from "../errors.ts";
+import type { IsaIrqAttacher } from "./isa_irq.ts";
 import {
   DLL,
   DLM,
@@ -103,6 +104,7 @@ export class SerialPort {
   readonly #cpu: CpuContext;
   readonly #basePort: number;
   readonly #irq: number;
+  #interrupts: IsaIrqAttacher | undefined;
   readonly #divisor: number;
   readonly #maxPolls: number;
   #txLoadBytes = 1;
@@ -249,22 +251,40 @@ export class SerialPort {
   }
 
   /**
-   * Installs the IRQ handler and enables the received-data and line-status
-   * interrupts. `onByte` is called once per received byte, in order, from the
-   * interrupt handler (interrupts disabled). Bytes reach the kernel once the
-   * CPU has interrupts enabled (`sti`).
+   * Attaches the IRQ handler through the connected interrupt routing and
+   * enables the received-data and line-status interrupts. `onByte` is
+   * called once per received byte, in order, from the interrupt handler
+   * (interrupts disabled). Bytes reach the kernel once the CPU has
+   * interrupts enabled (`sti`).
+   *
+   * @throws {KernelError} `InterruptsNotRouted` before {@linkcode SerialPort.connectInterrupts}.
    */
   enableReceiveInterrupts(onByte: (byte: number) => void): void {
+    const interrupts = this.#interrupts;
+    if (interrupts === undefined) {
+      throw new KernelError(
+        "InterruptsNotRouted",
+        `Serial port ${hex(this.#basePort)} cannot take interrupts: no IRQ routing connected`,
+      );
+    }
     this.#onByte = onByte;
-    this.#cpu.setInterruptHandler(this.#irq, this.#handleInterrupt);
+    interrupts.attachIsaIrq(this.#irq, "COM1", this.#handleInterrupt);
     this.#write(IER, IER_RDI | IER_RLSI);
   }
 
-  /** Disables the UART's interrupts and removes the IRQ handler. */
+  /** Disables the UART's interrupts and detaches its IRQ. */
   disableReceiveInterrupts(): void {
     this.#write(IER, 0);
-    this.#cpu.setInterruptHandler(this.#irq, undefined);
+    this.#interrupts?.detachIsaIrq(this.#irq);
     this.#onByte = undefined;
+  }
+
+  /**
+   * Connects the kernel's interrupt routing (8259 or I/O APIC), which
+   * {@linkcode SerialPort.enableReceiveInterrupts} attaches the IRQ through.
+   */
+  connectInterrupts(interrupts: IsaIrqAttacher): void {
+    this.#interrupts = interrupts;
   }
 
   /** The IRQ handler: serve every cause IIR reports until it says none. */

@@ -20,6 +20,7 @@ import { KernelError } from "../errors.ts";
 import { assert, assertEquals, assertThrows, Xorshift32 } from "../../testing/mod.ts";
 import { SERIAL_COM1_PORT, SerialPort } from "./serial_port.ts";
 import { identifyUart } from "./uart_identify.ts";
+import { legacyIrqRouting } from "./_test_interrupts.ts";
 
 interface Machine {
   readonly bus: DeviceBus;
@@ -268,6 +269,7 @@ function receivingMachine(options: Partial<Uart16550Options> = {}) {
   const m = uartMachine(options);
   const serial = new SerialPort(m.cpu);
   serial.init();
+  serial.connectInterrupts(legacyIrqRouting(m.bus, m.pic, m.cpu));
   const received: number[] = [];
   serial.enableReceiveInterrupts((byte) => received.push(byte));
   return { ...m, serial, received };
@@ -337,6 +339,7 @@ Deno.test("SerialPort can echo from its receive handler", () => {
   const m = uartMachine();
   const serial = new SerialPort(m.cpu);
   serial.init();
+  serial.connectInterrupts(legacyIrqRouting(m.bus, m.pic, m.cpu));
   serial.enableReceiveInterrupts((byte) => serial.write(Uint8Array.of(byte)));
   m.cpu.sti();
   for (const byte of [0x61, 0x62, 0x63]) assert(m.uart.receive(byte));
@@ -381,6 +384,7 @@ Deno.test("identifyUart() restores the interrupt flag and leaves interrupt-drive
   const m = uartMachine();
   const serial = new SerialPort(m.cpu);
   serial.init();
+  serial.connectInterrupts(legacyIrqRouting(m.bus, m.pic, m.cpu));
   const received: number[] = [];
   serial.enableReceiveInterrupts((byte) => received.push(byte));
   m.cpu.sti();

@@ -15,6 +15,7 @@ import {
   CommandError,
   synopsis,
 } from "./command.ts";
+import { apicCommands } from "./apic_commands.ts";
 import { addressSpaceCommands } from "./address_space_commands.ts";
 import { inspectCommands } from "./inspect_commands.ts";
 import { memoryCommands } from "./memory_commands.ts";
@@ -30,6 +31,7 @@ export const MONITOR_COMMANDS: readonly Command[] = [
   ...pagingCommands,
   ...tlbCommands,
   ...addressSpaceCommands,
+  ...apicCommands,
   ...systemCommands,
 ];
 

@@ -115,19 +115,31 @@ export function structuresIn(
 
 /**
  * The kernel's own mappings in its address space: the direct map (one range
- * per RAM range) and the kernel image.
+ * per RAM range), the kernel image, and device registers in the MMIO window.
  */
 export function kernelMappings(context: CommandContext): KernelMapping[] {
-  return context.kernel.kernelSpace.regions.map((region) => {
-    const physLast = region.physStart + region.sizeBytes - 1;
+  const mmio = (context.kernel.interrupts.mmio?.regions ?? []).map((region) => {
+    const first = region.virtAddr - (region.virtAddr % PAGE_SIZE_4K);
+    const pages = Math.ceil((region.virtAddr + region.sizeBytes - first) / PAGE_SIZE_4K);
     return {
-      first: region.virtStart,
-      last: region.virtStart + region.sizeBytes - 1,
-      what: region.name === "direct map"
-        ? `the direct map of RAM ${hex(region.physStart)}-${hex(physLast)}`
-        : `the ${region.name} (physical ${hex(region.physStart)}-${hex(physLast)})`,
+      first,
+      last: first + pages * PAGE_SIZE_4K - 1,
+      what: `the ${region.name}'s registers (physical ${hex(region.physAddr)}, uncached MMIO)`,
     };
   });
+  return [
+    ...context.kernel.kernelSpace.regions.map((region) => {
+      const physLast = region.physStart + region.sizeBytes - 1;
+      return {
+        first: region.virtStart,
+        last: region.virtStart + region.sizeBytes - 1,
+        what: region.name === "direct map"
+          ? `the direct map of RAM ${hex(region.physStart)}-${hex(physLast)}`
+          : `the ${region.name} (physical ${hex(region.physStart)}-${hex(physLast)})`,
+      };
+    }),
+    ...mmio,
+  ];
 }
 
 /** The kernel mapping containing `va`, or undefined. */
