@@ -22,6 +22,8 @@
  * powers of two and lets `&` / `>>>` take the low 32 bits where that is all
  * it needs, never dividing. Protection on a TLB hit is one test against a mask
  * the CPU recomputes when its protection mode changes (hal/access_rights.ts).
+ * The hit path is inlined into its callers; everything else is one call of
+ * the page-miss handler (#walk), kept out of them on purpose.
  *
  * A physical access that misses RAM goes to the CPU's own local APIC page
  * (decoded inside the core, so each CPU sees its own) or to a device on the
@@ -63,7 +65,7 @@ import {
 } from "./page_table_entry.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import * as tlbModule from "./tlb.ts";
-import { type Tlb, TLB_NO_4K_ENTRY, tlbRightsIndex } from "./tlb.ts";
+import { type Tlb, TLB_4K_DENIED, TLB_NO_4K_ENTRY, tlbRightsIndex } from "./tlb.ts";
 import type { Tracer } from "./trace.ts";
 
 // V8 compiles a module's own constants into the code it optimizes but reads
@@ -177,10 +179,14 @@ export type PageWalk =
     readonly errorCode: number;
   };
 
-// Walk modes: a translation updates A/D and the TLB; a probe only looks.
+// How #walk, the page-miss handler, is entered.
+/** From a translation the 4 KiB TLB entries did not serve: the whole miss path, faults delivered. */
 const WALK_TRANSLATE = 0;
-const WALK_PROBE = 1;
-type WalkMode = typeof WALK_TRANSLATE | typeof WALK_PROBE;
+/** From #deliverFault, after the handler asked for a retry: TLB and walk, faults returned. */
+const WALK_RETRY = 1;
+/** From probe(): the walk alone, recording its entries; no TLB, no A/D, faults returned. */
+const WALK_PROBE = 2;
+type WalkMode = typeof WALK_TRANSLATE | typeof WALK_RETRY | typeof WALK_PROBE;
 /** The status of a translation or walk that found the page (faults are -1 - errorCode). */
 const WALK_OK = 0;
 
@@ -275,6 +281,12 @@ export class Mmu {
   #stepCount = 0;
   /** The physical address the last translation or walk found. */
   #physAddr = 0;
+  /**
+   * The virtual address #walk handles. It is passed in this field, as
+   * #physAddr passes the result out, because V8 boxes a double argument of a
+   * call it does not inline into a new heap object.
+   */
+  #missVa = 0;
   #leafFlags = 0;
   #leafPageBytes: PageSizeBytes = PAGE_SIZE_4K;
 
@@ -389,7 +401,17 @@ export class Mmu {
     const tlb = this.#tlb;
     const slot = tlb.hit4K(va, access);
     if (slot >= 0) return tlb.physAddrAt(slot, va);
-    this.#translateSlow(va, access, slot === TLB_NO_4K_ENTRY);
+    return this.#miss(va, access, slot);
+  }
+
+  /**
+   * A translation the 4 KiB TLB entries did not serve (`slot`, what
+   * {@linkcode Tlb.hit4K} returned, says why): one call of the page-miss
+   * handler, #walk. Returns the physical address.
+   */
+  #miss(va: VirtAddr, access: MemoryAccess, slot: number): PhysAddr {
+    this.#missVa = va;
+    this.#walk(access, slot, WALK_TRANSLATE);
     // Unary plus: a number on both paths, so V8 keeps the hit path's address unboxed.
     return +this.#physAddr as PhysAddr;
   }
@@ -405,8 +427,8 @@ export class Mmu {
       return { kind: "unpaged", physAddr: va as number as PhysAddr };
     }
     checkVirtAddr(va);
-    const kind = access === "read" ? READ : access === "write" ? WRITE : FETCH;
-    const status = this.#walk(highHalf(va), va | 0, kind, WALK_PROBE);
+    this.#missVa = va;
+    const status = this.#walk(access, TLB_NO_4K_ENTRY, WALK_PROBE);
     const steps: PageWalkStep[] = [];
     for (let i = 0; i < this.#stepCount; i++) {
       steps.push({
@@ -445,6 +467,16 @@ export class Mmu {
 
   /** Reads a little-endian 32-bit value (unsigned) at `va`, across a page boundary if need be. */
   readVirt32(va: VirtAddr, access: ReadAccess = "read"): number {
+    if ((va & 3) === 0) {
+      // Aligned, so inside one page. A 4 KiB TLB hit on a frame the MMU
+      // reads directly (Tlb.ramWordAt) is one load, in int32 arithmetic.
+      const tlb = this.#tlb;
+      const slot = tlb.hit4K(va, access);
+      if (slot < 0) return this.#load(this.#miss(va, access, slot), 4);
+      const ramWord = tlb.ramWordAt(slot);
+      if (ramWord >= 0) return this.#u32[ramWord + ((va & PAGE_OFFSET_MASK) >>> 2)];
+      return this.#load(tlb.physAddrAt(slot, va), 4);
+    }
     if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_32) {
       return this.#load(this.translate(va, access), 4);
     }
@@ -483,6 +515,22 @@ export class Mmu {
 
   /** Writes a little-endian 32-bit value at `va`; across pages, as {@linkcode writeVirt16}. */
   writeVirt32(va: VirtAddr, value: number): void {
+    if ((va & 3) === 0) {
+      // Aligned: as readVirt32.
+      const tlb = this.#tlb;
+      const slot = tlb.hit4K(va, "write");
+      if (slot < 0) {
+        this.#store(this.#miss(va, "write", slot), value >>> 0, 4);
+        return;
+      }
+      const ramWord = tlb.ramWordAt(slot);
+      if (ramWord >= 0) {
+        this.#u32[ramWord + ((va & PAGE_OFFSET_MASK) >>> 2)] = value;
+        return;
+      }
+      this.#store(tlb.physAddrAt(slot, va), value >>> 0, 4);
+      return;
+    }
     if ((va & PAGE_OFFSET_MASK) <= LAST_OFFSET_32) {
       this.#store(this.translate(va, "write"), value >>> 0, 4);
     } else {
@@ -554,65 +602,29 @@ export class Mmu {
   }
 
   /**
-   * Everything but a 4 KiB TLB hit: paging off, 2 MiB and 1 GiB hits, a
-   * write through an entry whose D bit is not yet set, a walk, a fault.
-   * Leaves the physical address in #physAddr.
+   * The page-miss handler: everything a translation does but a 4 KiB TLB
+   * hit, in one method. In WALK_TRANSLATE and WALK_RETRY modes: paging off
+   * (the identity), a 2 MiB or 1 GiB TLB hit, a TLB entry that denies the
+   * access (a fault without a walk), then the page walk (SDM 4.5), which sets
+   * A/D bits and fills the TLB; a write through an entry whose D bit is not
+   * yet set walks again to set it. In WALK_TRANSLATE mode a fault is
+   * delivered (#deliverFault) and WALK_OK returned once a retry succeeds; in
+   * WALK_RETRY mode it is returned as -1 - errorCode. WALK_PROBE mode is the
+   * walk alone for probe(), recording the entries it reads. The address is
+   * #missVa (valid in WALK_RETRY and WALK_PROBE modes; checked here in
+   * WALK_TRANSLATE mode); the physical address found goes to #physAddr.
+   * `slot4K` is what Tlb.hit4K returned for it (TLB_NO_4K_ENTRY: no 4 KiB
+   * entry, so only the large ones need a look).
    *
-   * The slow path passes results through #physAddr and returns small integer
-   * statuses (WALK_OK or -1 - errorCode) because V8 boxes a double, such as
-   * an address above 2^31, into a new heap object whenever it crosses a call
-   * it did not inline; the walk gets the address as two int32 halves for the
-   * same reason.
-   */
-  #translateSlow(va: VirtAddr, access: MemoryAccess, isNot4K: boolean): void {
-    if ((this.#cpu.cr0 & CR0_PG) === 0) {
-      this.#physAddr = va;
-      return;
-    }
-    if (isNot4K) {
-      const slot = this.#tlb.hitLarge(va, access);
-      if (slot >= 0) {
-        this.#physAddr = this.#tlb.physAddrAt(slot, va);
-        return;
-      }
-    }
-    checkVirtAddr(va);
-    const kind = access === "read" ? READ : access === "write" ? WRITE : FETCH;
-    const status = this.#attempt(highHalf(va), va | 0, kind, isNot4K);
-    if (status < 0) this.#physAddr = this.#deliverFault(va, kind, -1 - status);
-  }
-
-  /**
-   * One try at translating the 48-bit address `vaHigh:vaLow` (as for
-   * #walk): the TLB, else a walk. Returns WALK_OK with the physical address
-   * in #physAddr, or -1 - errorCode for a fault. `isNot4K` says the 4 KiB set
-   * was already searched in vain.
-   */
-  #attempt(vaHigh: number, vaLow: number, kind: AccessKind, isNot4K: boolean): number {
-    const va = (vaHigh * 2 ** 32 + (vaLow >>> 0)) as VirtAddr;
-    const tlb = this.#tlb;
-    const slot = isNot4K ? tlb.lookupLarge(va) : tlb.lookup(va);
-    if (slot >= 0) {
-      const rights = tlb.rightsAt(slot);
-      if (((this.#allowedMasks[kind] >>> rights) & 1) === 0) {
-        return -1 - (PF_PRESENT | this.#accessErrorBits(kind));
-      }
-      // A write through an entry whose D bit is not known to be set walks again to set it.
-      if (((this.#hitMasks[kind] >>> rights) & 1) !== 0) {
-        this.#physAddr = tlb.physAddrAt(slot, va);
-        return WALK_OK;
-      }
-    }
-    this.walks++;
-    return this.#walk(vaHigh, vaLow, kind, WALK_TRANSLATE);
-  }
-
-  /**
-   * The page walk (SDM 4.5) for the 48-bit address `vaHigh:vaLow` (bits
-   * 47:32, and bits 31:0 as an int32). Returns WALK_OK with the physical
-   * address in #physAddr, or -1 - errorCode for a fault. In WALK_TRANSLATE
-   * mode it sets A/D bits and fills the TLB; in WALK_PROBE mode it records the
-   * entries it reads.
+   * Why one method: the hit path (translate(), readVirt32() ...) is inlined
+   * into its callers, and V8 inlines a small callee into a caller with
+   * feedback that it was called; a miss path made of small methods would be
+   * inlined too once misses or large-page hits had run, and its calls would
+   * cost every caller's hit path registers and spills. This method is far
+   * above V8's inlining limit for one function (460 bytes of bytecode), so
+   * callers keep one call to it. It passes results through #physAddr and
+   * returns small integer statuses because V8 boxes a double, such as an
+   * address above 2^31, whenever it crosses a call it did not inline.
    *
    * Concurrency: other CPUs (Workers over the same RAM) may walk and edit
    * these tables at the same time. Entries are read with plain loads, the
@@ -626,111 +638,165 @@ export class Mmu {
    * loses their writes nor sets A/D in an entry that changed after this walk
    * checked it; if the entry changed, the walk starts again from the top.
    */
-  #walk(vaHigh: number, vaLow: number, kind: AccessKind, mode: WalkMode): number {
+  #walk(access: MemoryAccess, slot4K: number, mode: WalkMode): number {
     const cpu = this.#cpu;
-    const isTranslate = mode === WALK_TRANSLATE;
-    const nxe = (cpu.efer & EFER_NXE) !== 0;
-    // Without NXE, bit 63 is reserved like bits 51:MAXPHYADDR.
-    const reservedHigh = nxe ? this.#reservedHigh : this.#reservedHigh | PTE_HIGH_NX;
-    const lowWords = this.#u32Low;
-    const firstRamEntryWord = this.#firstRamEntryWord;
-    const lastRamEntryWord = this.#lastRamEntryWord;
-    restart: for (;;) {
-      if (!isTranslate) this.#stepCount = 0;
-      // A table is addressed by the RAM view holding it and its first word
-      // index in that view: two int32s, so every index below stays an int32.
-      const cr3 = cpu.cr3;
-      const cr3High = Math.floor(cr3 * 2 ** -32);
-      let view = cr3High >>> VIEW_SHIFT;
-      let tableWord = ((cr3High & VIEW_HIGH_MASK) << 30) | ((cr3 >>> 2) & TABLE_WORD_MASK);
-      let rights = TLB_WRITABLE | TLB_USER;
-      let noExecute = 0;
-      let level = 4;
-      let index = 0;
-      let low = 0;
-      let high = 0;
-      // Down the tables until a leaf: a PTE, or a PDPTE or PDE with PS.
-      for (;; level--) {
-        const shift = PAGE_SHIFT + INDEX_BITS * (level - 1);
-        const entryIndex = level === 4
-          ? vaHigh >>> (shift - 32)
-          : (vaLow >>> shift) | (vaHigh << (32 - shift));
-        index = tableWord + 2 * (entryIndex & (ENTRIES_PER_TABLE - 1));
-        if (
-          (view !== 0 || index > lastRamEntryWord || index < firstRamEntryWord) &&
-          !this.#isRamEntry(view, index)
-        ) {
-          throw new BusError(
-            ((view * VIEW_WORDS + index) * 4) as PhysAddr,
-            ENTRY_SIZE_BYTES,
-            `${PAGING_LEVEL_NAMES[level as PagingLevel]} entry for ${
-              formatVirtAddr((vaHigh * 2 ** 32 + (vaLow >>> 0)) as VirtAddr)
-            } is not RAM`,
-          );
-        }
-        const words = view === 0 ? lowWords : this.#u32Views[view];
-        low = words[index] | 0;
-        high = words[index + 1];
-        if (!isTranslate) {
-          const step = this.#stepCount++;
-          this.#stepAddr[step] = (view * VIEW_WORDS + index) * 4;
-          this.#stepLow[step] = low;
-          this.#stepHigh[step] = high;
-        }
-        if ((low & PTE_P) === 0) return -1 - this.#accessErrorBits(kind);
-        // PS maps a page in a PDPTE or PDE, is reserved in a PML4E, and is PAT in a PTE.
-        const hasPs = level !== 1 && (low & PTE_PS) !== 0;
-        if (
-          (high & reservedHigh) !== 0 ||
-          (hasPs &&
-            (level === 4 || (low & (level === 3 ? RESERVED_LOW_1G : RESERVED_LOW_2M)) !== 0))
-        ) {
-          return -1 - (this.#accessErrorBits(kind) | PF_PRESENT | PF_RESERVED);
-        }
-        rights &= low;
-        if (nxe && (high & PTE_HIGH_NX) !== 0) noExecute = TLB_NO_EXECUTE;
-        if (level === 1 || hasPs) break;
-        if (
-          isTranslate && (low & PTE_A) === 0 &&
-          Atomics.compareExchange(this.#i32Views[view], index, low, low | PTE_A) !== low
-        ) {
-          continue restart;
-        }
-        view = (high & ADDRESS_HIGH_MASK) >>> VIEW_SHIFT;
-        tableWord = ((high & VIEW_HIGH_MASK) << 30) | ((low >>> 2) & TABLE_WORD_MASK);
-      }
-      // The leaf at `level`.
-      const spanBytes = SPAN_BYTES[level];
-      let flags = rights | noExecute;
-      if ((low & PTE_G) !== 0 && (cpu.cr4 & CR4_PGE) !== 0) flags |= TLB_GLOBAL;
-      if (kind === WRITE || (low & PTE_D) !== 0) flags |= TLB_DIRTY;
-      if (((this.#allowedMasks[kind] >>> tlbRightsIndex(flags)) & 1) === 0) {
-        return -1 - (PF_PRESENT | this.#accessErrorBits(kind));
-      }
-      // The leaf's address bits start at the page size: bit 12, 21 or 30.
-      const frameBase = (high & ADDRESS_HIGH_MASK) * 2 ** 32 + ((low & -spanBytes) >>> 0);
+    const va = this.#missVa as VirtAddr;
+    const kind = access === "read" ? READ : access === "write" ? WRITE : FETCH;
+    const isTranslate = mode !== WALK_PROBE;
+    let status = WALK_OK;
+    miss: {
       if (isTranslate) {
-        const setBits = kind === WRITE ? PTE_A | PTE_D : PTE_A;
-        if (
-          (low & setBits) !== setBits &&
-          Atomics.compareExchange(this.#i32Views[view], index, low, low | setBits) !== low
-        ) {
-          continue restart;
+        if (mode === WALK_TRANSLATE) {
+          if ((cpu.cr0 & CR0_PG) === 0) {
+            this.#physAddr = va;
+            return WALK_OK;
+          }
+          checkVirtAddr(va);
         }
-        const va = vaHigh * 2 ** 32 + (vaLow >>> 0);
-        // The test is inline: the check's arguments would be boxed numbers in a call.
-        if (frameBase + spanBytes > this.#lowestMmioBase()) {
-          this.#checkMmioCaching(va as VirtAddr, frameBase, spanBytes, low);
+        // The TLB entry the hit path could not use, or a large page's: it
+        // serves the access, or denies it (a fault, no walk), or is a write
+        // through an entry whose D bit is not known to be set (a walk).
+        const tlb = this.#tlb;
+        const slot = slot4K === TLB_NO_4K_ENTRY ? tlb.lookupLarge(va) : tlb.lookup(va);
+        if (slot >= 0) {
+          const rights = tlb.rightsAt(slot);
+          if (((this.#allowedMasks[kind] >>> rights) & 1) === 0) {
+            status = -1 - (PF_PRESENT | this.#accessErrorBits(kind));
+            break miss;
+          }
+          if (((this.#hitMasks[kind] >>> rights) & 1) !== 0) {
+            this.#physAddr = tlb.physAddrAt(slot, va);
+            return WALK_OK;
+          }
         }
-        this.#tlb.insert(va as VirtAddr, spanBytes as PageSizeBytes, frameBase as PhysAddr, flags);
-      } else {
-        this.#leafFlags = flags;
-        this.#leafPageBytes = spanBytes as PageSizeBytes;
+        this.walks++;
       }
-      // The offset in the page is below 2^30, so `&` keeps all of it.
-      this.#physAddr = frameBase + (vaLow & (spanBytes - 1));
-      return WALK_OK;
+      // The walk, over the address as two int32s: bits 47:32 and 31:0.
+      const vaHigh = highHalf(va);
+      const vaLow = va | 0;
+      const nxe = (cpu.efer & EFER_NXE) !== 0;
+      // Without NXE, bit 63 is reserved like bits 51:MAXPHYADDR.
+      const reservedHigh = nxe ? this.#reservedHigh : this.#reservedHigh | PTE_HIGH_NX;
+      const lowWords = this.#u32Low;
+      const firstRamEntryWord = this.#firstRamEntryWord;
+      const lastRamEntryWord = this.#lastRamEntryWord;
+      restart: for (;;) {
+        if (!isTranslate) this.#stepCount = 0;
+        // A table is addressed by the RAM view holding it and its first word
+        // index in that view: two int32s, so every index below stays an int32.
+        const cr3 = cpu.cr3;
+        const cr3High = Math.floor(cr3 * 2 ** -32);
+        let view = cr3High >>> VIEW_SHIFT;
+        let tableWord = ((cr3High & VIEW_HIGH_MASK) << 30) | ((cr3 >>> 2) & TABLE_WORD_MASK);
+        let rights = TLB_WRITABLE | TLB_USER;
+        let noExecute = 0;
+        let level = 4;
+        let index = 0;
+        let low = 0;
+        let high = 0;
+        // Down the tables until a leaf (a PTE, or a PDPTE or PDE with PS) or a fault.
+        for (;; level--) {
+          const shift = PAGE_SHIFT + INDEX_BITS * (level - 1);
+          const entryIndex = level === 4
+            ? vaHigh >>> (shift - 32)
+            : (vaLow >>> shift) | (vaHigh << (32 - shift));
+          index = tableWord + 2 * (entryIndex & (ENTRIES_PER_TABLE - 1));
+          if (
+            (view !== 0 || index > lastRamEntryWord || index < firstRamEntryWord) &&
+            !this.#isRamEntry(view, index)
+          ) {
+            throw new BusError(
+              ((view * VIEW_WORDS + index) * 4) as PhysAddr,
+              ENTRY_SIZE_BYTES,
+              `${PAGING_LEVEL_NAMES[level as PagingLevel]} entry for ${
+                formatVirtAddr(va)
+              } is not RAM`,
+            );
+          }
+          const words = view === 0 ? lowWords : this.#u32Views[view];
+          low = words[index] | 0;
+          high = words[index + 1];
+          if (!isTranslate) {
+            const step = this.#stepCount++;
+            this.#stepAddr[step] = (view * VIEW_WORDS + index) * 4;
+            this.#stepLow[step] = low;
+            this.#stepHigh[step] = high;
+          }
+          if ((low & PTE_P) === 0) {
+            status = -1 - this.#accessErrorBits(kind);
+            break;
+          }
+          // PS maps a page in a PDPTE or PDE, is reserved in a PML4E, and is PAT in a PTE.
+          const hasPs = level !== 1 && (low & PTE_PS) !== 0;
+          if (
+            (high & reservedHigh) !== 0 ||
+            (hasPs &&
+              (level === 4 || (low & (level === 3 ? RESERVED_LOW_1G : RESERVED_LOW_2M)) !== 0))
+          ) {
+            status = -1 - (this.#accessErrorBits(kind) | PF_PRESENT | PF_RESERVED);
+            break;
+          }
+          rights &= low;
+          if (nxe && (high & PTE_HIGH_NX) !== 0) noExecute = TLB_NO_EXECUTE;
+          if (level === 1 || hasPs) break;
+          if (
+            isTranslate && (low & PTE_A) === 0 &&
+            Atomics.compareExchange(this.#i32Views[view], index, low, low | PTE_A) !== low
+          ) {
+            continue restart;
+          }
+          view = (high & ADDRESS_HIGH_MASK) >>> VIEW_SHIFT;
+          tableWord = ((high & VIEW_HIGH_MASK) << 30) | ((low >>> 2) & TABLE_WORD_MASK);
+        }
+        if (status !== WALK_OK) break miss;
+        // The leaf at `level`.
+        const spanBytes = SPAN_BYTES[level];
+        let flags = rights | noExecute;
+        if ((low & PTE_G) !== 0 && (cpu.cr4 & CR4_PGE) !== 0) flags |= TLB_GLOBAL;
+        if (kind === WRITE || (low & PTE_D) !== 0) flags |= TLB_DIRTY;
+        if (((this.#allowedMasks[kind] >>> tlbRightsIndex(flags)) & 1) === 0) {
+          status = -1 - (PF_PRESENT | this.#accessErrorBits(kind));
+          break miss;
+        }
+        // The leaf's address bits start at the page size: bit 12, 21 or 30.
+        const frameBase = (high & ADDRESS_HIGH_MASK) * 2 ** 32 + ((low & -spanBytes) >>> 0);
+        if (isTranslate) {
+          const setBits = kind === WRITE ? PTE_A | PTE_D : PTE_A;
+          if (
+            (low & setBits) !== setBits &&
+            Atomics.compareExchange(this.#i32Views[view], index, low, low | setBits) !== low
+          ) {
+            continue restart;
+          }
+          // The test is inline: the check's arguments would be boxed numbers in a call.
+          if (frameBase + spanBytes > this.#lowestMmioBase()) {
+            this.#checkMmioCaching(va, frameBase, spanBytes, low);
+          }
+          // A 4 KiB frame inside the direct RAM window is read and written
+          // through its word index (readVirt32, writeVirt32).
+          const ramWord = spanBytes === PAGE_SIZE_4K && frameBase >= this.#firstRamByte &&
+              frameBase + (PAGE_SIZE_4K - 4) <= this.#lastRamWord
+            ? frameBase >>> 2
+            : -1;
+          this.#tlb.insert(
+            va,
+            spanBytes as PageSizeBytes,
+            frameBase as PhysAddr,
+            flags,
+            ramWord,
+          );
+        } else {
+          this.#leafFlags = flags;
+          this.#leafPageBytes = spanBytes as PageSizeBytes;
+        }
+        // The offset in the page is below 2^30, so `&` keeps all of it.
+        this.#physAddr = frameBase + (vaLow & (spanBytes - 1));
+        return WALK_OK;
+      }
     }
+    if (mode !== WALK_TRANSLATE) return status;
+    this.#physAddr = this.#deliverFault(va, access, -1 - status);
+    return WALK_OK;
   }
 
   /** Whether the entry at word `index` of RAM view `view` lies in RAM (not a hole or past the end). */
@@ -756,7 +822,7 @@ export class Mmu {
    * handler, retrying while it makes progress. Returns the physical address
    * once an attempt succeeds; throws the PageFault otherwise.
    */
-  #deliverFault(va: VirtAddr, kind: AccessKind, firstErrorCode: number): number {
+  #deliverFault(va: VirtAddr, access: MemoryAccess, firstErrorCode: number): number {
     let errorCode = firstErrorCode;
     let previousErrorCode = -1;
     for (let handlerCalls = 0;; handlerCalls++) {
@@ -780,7 +846,9 @@ export class Mmu {
         throw fault;
       }
       previousErrorCode = errorCode;
-      const status = this.#attempt(highHalf(va), va | 0, kind, false);
+      // The handler may have translated other addresses: #missVa is set again.
+      this.#missVa = va;
+      const status = this.#walk(access, TLB_4K_DENIED, WALK_RETRY);
       if (status >= 0) return this.#physAddr;
       errorCode = -1 - status;
     }

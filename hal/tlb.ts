@@ -14,8 +14,10 @@
  * A hit ({@linkcode Tlb.hit4K}) is a page base, a set index, up to four
  * tag compares and one test of the rights index against the mask the CPU
  * installed for the access ({@linkcode Tlb.setHitMasks}): integer operations
- * on one typed array, small enough for V8 to inline into the MMU's translate
- * and its callers.
+ * on two typed arrays, small enough for V8 to inline into the MMU's translate
+ * and its callers. A 4 KiB entry also keeps the RAM word of its frame when
+ * the MMU may read and write the frame directly, so that a 32-bit access on
+ * a hit is one more load ({@linkcode Tlb.ramWordAt}).
  *
  * The TLB is a cache and nothing more: it does not read page tables and is
  * never told when they change. An entry stays until INVLPG, a CR3 or CR4
@@ -59,10 +61,15 @@ export const TLB_GLOBAL = 1 << 8;
 /** Entry flag: XD was set at some level while EFER.NXE was 1; fetches are forbidden. */
 export const TLB_NO_EXECUTE = 1 << 9;
 
+// The hit path returns these module-private copies: V8 folds a module's own
+// non-exported constants into optimized code, but reads an exported binding
+// from its module cell (a tagged value) at every use.
+const NO_4K_ENTRY = -1;
+const DENIED_4K = -2;
 /** {@linkcode Tlb.hit4K} result: no 4 KiB entry holds the page. */
-export const TLB_NO_4K_ENTRY: number = -1;
+export const TLB_NO_4K_ENTRY: number = NO_4K_ENTRY;
 /** {@linkcode Tlb.hit4K} result: a 4 KiB entry holds the page but cannot serve the access. */
-export const TLB_4K_DENIED: number = -2;
+export const TLB_4K_DENIED: number = DENIED_4K;
 
 /** Ways per set in every size class. */
 export const TLB_WAYS = 4;
@@ -128,20 +135,38 @@ const WAYS_SHIFT = 2;
 const MAX_SETS = 2 ** 16;
 const INVERSE_2M = 1 / PAGE_SIZE_2M;
 const INVERSE_1G = 1 / PAGE_SIZE_1G;
+// From TLB_* bits to rights-index bits (hal/access_rights.ts), as literals
+// so that V8 folds them (it reads imported bindings at every use): TLB_WRITABLE
+// (bit 1) and TLB_USER (bit 2) to RIGHTS_WRITABLE (bit 0) and RIGHTS_USER (bit
+// 1), TLB_NO_EXECUTE (bit 9) to RIGHTS_NO_EXECUTE (bit 2), TLB_DIRTY (bit 6) to
+// RIGHTS_DIRTY (bit 3). tlb_test.ts checks them against the named constants.
+const WRITABLE_USER_SHIFT = 1;
+const WRITABLE_USER_RIGHTS = 3;
+const NO_EXECUTE_SHIFT = 7;
+const NO_EXECUTE_RIGHT = 4;
+const DIRTY_SHIFT = 3;
+const DIRTY_RIGHT = 8;
 /** The bits of an entry's packed flags that hold its rights index. */
 const RIGHTS_MASK = RIGHTS_INDEX_COUNT - 1;
 /** The bit of an entry's packed flags, above the rights index, that marks a global entry. */
 const PACKED_GLOBAL = RIGHTS_INDEX_COUNT;
+/**
+ * The hit, miss and flush counters are the last three numbers of a TLB's
+ * #entries, at these distances from its end.
+ */
+const COUNT_HITS = 3;
+const COUNT_MISSES = 2;
+const COUNT_FLUSHES = 1;
+const COUNT_SLOTS = 3;
 
 /**
  * The rights index ({@linkcode RIGHTS_WRITABLE} and friends) of a
  * translation with TLB_* `flags`.
  */
 export function tlbRightsIndex(flags: number): number {
-  return ((flags & TLB_WRITABLE) !== 0 ? RIGHTS_WRITABLE : 0) |
-    ((flags & TLB_USER) !== 0 ? RIGHTS_USER : 0) |
-    ((flags & TLB_NO_EXECUTE) !== 0 ? RIGHTS_NO_EXECUTE : 0) |
-    ((flags & TLB_DIRTY) !== 0 ? RIGHTS_DIRTY : 0);
+  // Three shifts, no branches: the walk and every TLB fill compute it.
+  return ((flags >>> WRITABLE_USER_SHIFT) & WRITABLE_USER_RIGHTS) |
+    ((flags >>> NO_EXECUTE_SHIFT) & NO_EXECUTE_RIGHT) | ((flags >>> DIRTY_SHIFT) & DIRTY_RIGHT);
 }
 
 /** A per-CPU TLB with separate 4 KiB, 2 MiB and 1 GiB arrays. */
@@ -153,14 +178,19 @@ export class Tlb {
    * tag, the page's first virtual address (NaN marks an empty slot; an
    * address that is not a 48-bit integer never matches a tag, which is a
    * multiple of the page size), and the translation, the physical minus the
-   * virtual page base.
+   * virtual page base. Then the hit, miss and flush counters (COUNT_*):
+   * counting a hit in the array the hit path has at hand is one addition,
+   * where a number field would need an overflow check and retagging.
    */
   readonly #entries: Float64Array;
   /**
-   * Per slot, the entry's flags packed as its rights index (hal/access_rights.ts)
-   * plus a global bit: an int32 the hit path tests against the access's mask.
+   * Two int32s per slot, at the same index as the slot's pair in #entries:
+   * the entry's flags packed as its rights index (hal/access_rights.ts) plus
+   * a global bit, which the hit path tests against the access's mask; and
+   * the RAM word (physical address / 4) of a 4 KiB frame the MMU reads and
+   * writes directly, or -1 (see {@linkcode Tlb.insert}).
    */
-  readonly #packedFlags: Int32Array;
+  readonly #words: Int32Array;
   /** Next way to replace, per set (round robin). */
   readonly #victim: Uint8Array;
   readonly #setMask4K: number;
@@ -178,9 +208,6 @@ export class Tlb {
   /** Valid 2 MiB and 1 GiB entries: a lookup skips a size class that has none. */
   #count2M = 0;
   #count1G = 0;
-  #hits = 0;
-  #misses = 0;
-  #flushes = 0;
   /** Event tracing (`--trace mmu`); undefined when off. */
   #tracer: Tracer | undefined;
 
@@ -198,15 +225,21 @@ export class Tlb {
     this.#base2M = sets4K * TLB_WAYS;
     this.#base1G = this.#base2M + sets2M * TLB_WAYS;
     this.capacity = this.#base1G + sets1G * TLB_WAYS;
-    this.#entries = new Float64Array(this.capacity * 2);
+    this.#entries = new Float64Array(this.capacity * 2 + COUNT_SLOTS);
     for (let slot = 0; slot < this.capacity; slot++) this.#entries[2 * slot] = INVALID_TAG;
-    this.#packedFlags = new Int32Array(this.capacity);
+    this.#words = new Int32Array(this.capacity * 2);
     this.#victim = new Uint8Array(sets4K + sets2M + sets1G);
   }
 
   /** Hit, miss and flush counts since creation or {@linkcode resetStats}. */
   get stats(): TlbStats {
-    return { hits: this.#hits, misses: this.#misses, flushes: this.#flushes };
+    const entries = this.#entries;
+    const end = entries.length;
+    return {
+      hits: entries[end - COUNT_HITS],
+      misses: entries[end - COUNT_MISSES],
+      flushes: entries[end - COUNT_FLUSHES],
+    };
   }
 
   /**
@@ -221,9 +254,7 @@ export class Tlb {
 
   /** Sets every counter to zero. */
   resetStats(): void {
-    this.#hits = 0;
-    this.#misses = 0;
-    this.#flushes = 0;
+    this.#entries.fill(0, this.capacity * 2);
   }
 
   /**
@@ -252,6 +283,8 @@ export class Tlb {
    */
   hit4K(va: VirtAddr, access: MemoryAccess): number {
     const entries = this.#entries;
+    // Loaded on every path: V8 then has it at hand for the caller's ramWordAt().
+    const words = this.#words;
     // `&` and `>>>` reduce a safe integer modulo 2^32 first, which keeps the bits used here.
     const pageBase = va - (va & PAGE_OFFSET_4K);
     let index = ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << (WAYS_SHIFT + 1);
@@ -259,16 +292,16 @@ export class Tlb {
       entries[index] !== pageBase && entries[index += 2] !== pageBase &&
       entries[index += 2] !== pageBase && entries[index += 2] !== pageBase
     ) {
-      return TLB_NO_4K_ENTRY;
+      return NO_4K_ENTRY;
     }
-    const rights = this.#packedFlags[index >>> 1] & RIGHTS_MASK;
+    const rights = words[index] & RIGHTS_MASK;
     const mask = access === "read"
       ? this.#readMask
       : access === "write"
       ? this.#writeMask
       : this.#fetchMask;
-    if (((mask >>> rights) & 1) === 0) return TLB_4K_DENIED;
-    this.#hits++;
+    if (((mask >>> rights) & 1) === 0) return DENIED_4K;
+    entries[entries.length - COUNT_HITS]++;
     return index >>> 1;
   }
 
@@ -280,62 +313,8 @@ export class Tlb {
    */
   lookup(va: VirtAddr): number {
     const base4K = va - (va & PAGE_OFFSET_4K);
-    let slot = this.#find(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
-    if (slot < 0 && this.#count2M !== 0) {
-      const base2M = va - (va & PAGE_OFFSET_2M);
-      slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
-    }
-    if (slot < 0 && this.#count1G !== 0) {
-      const base1G = va - (va & PAGE_OFFSET_1G);
-      slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
-    }
-    if (slot < 0) {
-      this.#misses++;
-      return -1;
-    }
-    this.#hits++;
-    return slot;
-  }
-
-  /**
-   * The hit path of a translation through a 2 MiB or 1 GiB entry, as
-   * {@linkcode hit4K} is for 4 KiB ones, for when hit4K returned
-   * {@linkcode TLB_NO_4K_ENTRY}: the slot (for {@linkcode physAddrAt}),
-   * counting a hit, or -1, counting nothing, when no large entry can serve
-   * `access`. Skips a class of pages the TLB holds none of; does not allocate.
-   */
-  hitLarge(va: VirtAddr, access: MemoryAccess): number {
-    const entries = this.#entries;
-    let index = -1;
-    if (this.#count2M !== 0) {
-      const base = va - (va & PAGE_OFFSET_2M);
-      let i = (this.#base2M + (((base * INVERSE_2M) & this.#setMask2M) << WAYS_SHIFT)) << 1;
-      if (
-        entries[i] === base || entries[i += 2] === base || entries[i += 2] === base ||
-        entries[i += 2] === base
-      ) {
-        index = i;
-      }
-    }
-    if (index < 0 && this.#count1G !== 0) {
-      const base = va - (va & PAGE_OFFSET_1G);
-      let i = (this.#base1G + (((base * INVERSE_1G) & this.#setMask1G) << WAYS_SHIFT)) << 1;
-      if (
-        entries[i] === base || entries[i += 2] === base || entries[i += 2] === base ||
-        entries[i += 2] === base
-      ) {
-        index = i;
-      }
-    }
-    if (index < 0) return -1;
-    const mask = access === "read"
-      ? this.#readMask
-      : access === "write"
-      ? this.#writeMask
-      : this.#fetchMask;
-    if (((mask >>> (this.#packedFlags[index >>> 1] & RIGHTS_MASK)) & 1) === 0) return -1;
-    this.#hits++;
-    return index >>> 1;
+    const slot = this.#find(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
+    return this.#counted(slot >= 0 ? slot : this.#findLarge(va));
   }
 
   /**
@@ -343,7 +322,7 @@ export class Tlb {
    * {@linkcode lookup} returned).
    */
   rightsAt(slot: number): number {
-    return this.#packedFlags[slot] & RIGHTS_MASK;
+    return this.#words[2 * slot] & RIGHTS_MASK;
   }
 
   /**
@@ -352,26 +331,41 @@ export class Tlb {
    * counts a hit or a miss, like {@linkcode lookup}.
    */
   lookupLarge(va: VirtAddr): number {
+    return this.#counted(this.#findLarge(va));
+  }
+
+  /** The slot of the 2 MiB or 1 GiB entry holding `va`, or -1; skips a class with no entry. */
+  #findLarge(va: VirtAddr): number {
     let slot = -1;
     if (this.#count2M !== 0) {
-      const base2M = va - (va & (PAGE_SIZE_2M - 1));
-      slot = this.#find(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
+      const base = va - (va & PAGE_OFFSET_2M);
+      slot = this.#find(base, this.#firstSlot2M(base));
     }
     if (slot < 0 && this.#count1G !== 0) {
-      const base1G = va - (va & PAGE_OFFSET_1G);
-      slot = this.#find(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+      const base = va - (va & PAGE_OFFSET_1G);
+      slot = this.#find(base, this.#firstSlot1G(base));
     }
-    if (slot < 0) {
-      this.#misses++;
-      return -1;
-    }
-    this.#hits++;
     return slot;
+  }
+
+  /** Counts a lookup that found `slot` (-1: a miss). Returns `slot`. */
+  #counted(slot: number): number {
+    this.#count(slot < 0 ? COUNT_MISSES : COUNT_HITS);
+    return slot;
+  }
+
+  /**
+   * The RAM word the entry in `slot` was inserted with (see
+   * {@linkcode insert}): the index of its 4 KiB frame's first 32-bit word in
+   * the MMU's view of RAM, or -1.
+   */
+  ramWordAt(slot: number): number {
+    return this.#words[2 * slot + 1];
   }
 
   /** The TLB_* flags of the entry in `slot` (a slot {@linkcode lookup} returned). */
   flagsAt(slot: number): number {
-    return unpackFlags(this.#packedFlags[slot]);
+    return unpackFlags(this.#words[2 * slot]);
   }
 
   /** The physical address `va` translates to through the entry in `slot`. */
@@ -384,50 +378,39 @@ export class Tlb {
    * the frame at `frameBase`, with TLB_* `flags`. Replaces an entry for the
    * same page if there is one, else an empty way, else the set's next victim.
    * Returns the slot. Does not allocate.
+   *
+   * `ramWord` is for the MMU's direct RAM path: the index of the frame's
+   * first 32-bit word in the MMU's view of RAM when the MMU may read and
+   * write the whole 4 KiB frame there directly, else -1 (the default; kept
+   * only for 4 KiB pages). {@linkcode ramWordAt} returns it.
    */
-  insert(va: VirtAddr, pageSizeBytes: PageSizeBytes, frameBase: PhysAddr, flags: number): number {
+  insert(
+    va: VirtAddr,
+    pageSizeBytes: PageSizeBytes,
+    frameBase: PhysAddr,
+    flags: number,
+    ramWord = -1,
+  ): number {
     const pageBase = va - (va & (pageSizeBytes - 1));
     const first = this.#firstSlot(pageBase, pageSizeBytes);
     const entries = this.#entries;
-    // The way holding this page, else the first empty way (NaN), else the set's next victim.
+    // The way holding this page, else a free one (straight-line code: V8
+    // would keep a loop's counters tagged and check for interrupts in it).
     const i = first << 1;
-    const tag0 = entries[i];
-    const tag1 = entries[i + 2];
-    const tag2 = entries[i + 4];
-    const tag3 = entries[i + 6];
-    let slot = tag0 === pageBase
+    const slot = entries[i] === pageBase
       ? first
-      : tag1 === pageBase
+      : entries[i + 2] === pageBase
       ? first + 1
-      : tag2 === pageBase
+      : entries[i + 4] === pageBase
       ? first + 2
-      : tag3 === pageBase
+      : entries[i + 6] === pageBase
       ? first + 3
-      : -1;
-    if (slot < 0) {
-      slot = tag0 !== tag0
-        ? first
-        : tag1 !== tag1
-        ? first + 1
-        : tag2 !== tag2
-        ? first + 2
-        : tag3 !== tag3
-        ? first + 3
-        : -1;
-      if (slot >= 0) {
-        this.#countFilled(slot, 1);
-      } else {
-        // Sets of all three classes are consecutive, so first / TLB_WAYS numbers the set.
-        const set = first >>> WAYS_SHIFT;
-        const way = this.#victim[set];
-        this.#victim[set] = (way + 1) & (TLB_WAYS - 1);
-        slot = first + way;
-      }
-    }
+      : this.#freeWay(first);
     entries[2 * slot] = pageBase;
     entries[2 * slot + 1] = frameBase - pageBase;
-    this.#packedFlags[slot] = tlbRightsIndex(flags) |
-      ((flags & TLB_GLOBAL) !== 0 ? PACKED_GLOBAL : 0);
+    const words = this.#words;
+    words[2 * slot] = tlbRightsIndex(flags) | ((flags & TLB_GLOBAL) !== 0 ? PACKED_GLOBAL : 0);
+    words[2 * slot + 1] = pageSizeBytes === PAGE_SIZE_4K ? ramWord : -1;
     if (this.#tracer !== undefined) this.#traceFill(slot, pageSizeBytes);
     return slot;
   }
@@ -458,7 +441,7 @@ export class Tlb {
    * contains `va`. Returns how many were removed.
    */
   flushPage(va: VirtAddr): number {
-    this.#flushes++;
+    this.#count(COUNT_FLUSHES);
     const base4K = va - (va & PAGE_OFFSET_4K);
     let removed = this.#remove(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
     // Size classes with no entry have nothing to remove.
@@ -479,13 +462,13 @@ export class Tlb {
    * (a CR3 write with CR4.PGE set). Returns how many were removed.
    */
   flushAll(options: TlbFlushOptions = {}): number {
-    this.#flushes++;
+    this.#count(COUNT_FLUSHES);
     const keepGlobal = options.keepGlobal ?? false;
     const entries = this.#entries;
     let removed = 0;
     for (let slot = 0; slot < this.capacity; slot++) {
       if (Number.isNaN(entries[2 * slot])) continue;
-      if (keepGlobal && (this.#packedFlags[slot] & PACKED_GLOBAL) !== 0) continue;
+      if (keepGlobal && (this.#words[2 * slot] & PACKED_GLOBAL) !== 0) continue;
       entries[2 * slot] = INVALID_TAG;
       this.#countFilled(slot, -1);
       removed++;
@@ -536,6 +519,40 @@ export class Tlb {
     return result.sort((a, b) => a.virtAddr - b.virtAddr || a.pageSizeBytes - b.pageSizeBytes);
   }
 
+  /**
+   * The slot a new entry takes in the set starting at `first`: its first
+   * empty way (a NaN tag; counted in its size class), else the set's next
+   * victim (round robin).
+   */
+  #freeWay(first: number): number {
+    const entries = this.#entries;
+    const i = first << 1;
+    const empty = entries[i] !== entries[i]
+      ? first
+      : entries[i + 2] !== entries[i + 2]
+      ? first + 1
+      : entries[i + 4] !== entries[i + 4]
+      ? first + 2
+      : entries[i + 6] !== entries[i + 6]
+      ? first + 3
+      : -1;
+    if (empty >= 0) {
+      this.#countFilled(empty, 1);
+      return empty;
+    }
+    // Sets of all three classes are consecutive, so first / TLB_WAYS numbers the set.
+    const set = first >>> WAYS_SHIFT;
+    const way = this.#victim[set];
+    this.#victim[set] = (way + 1) & (TLB_WAYS - 1);
+    return first + way;
+  }
+
+  /** Adds one to the counter `which` (COUNT_*). */
+  #count(which: number): void {
+    const entries = this.#entries;
+    entries[entries.length - which]++;
+  }
+
   /** Adds `delta` to the valid-entry count of the size class `slot` belongs to. */
   #countFilled(slot: number, delta: number): void {
     if (slot >= this.#base1G) this.#count1G += delta;
@@ -548,9 +565,18 @@ export class Tlb {
     if (pageSizeBytes === PAGE_SIZE_4K) {
       return ((pageBase >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT;
     }
-    if (pageSizeBytes === PAGE_SIZE_2M) {
-      return this.#base2M + (((pageBase * INVERSE_2M) & this.#setMask2M) << WAYS_SHIFT);
-    }
+    return pageSizeBytes === PAGE_SIZE_2M
+      ? this.#firstSlot2M(pageBase)
+      : this.#firstSlot1G(pageBase);
+  }
+
+  /** #firstSlot for a 2 MiB page. */
+  #firstSlot2M(pageBase: number): number {
+    return this.#base2M + (((pageBase * INVERSE_2M) & this.#setMask2M) << WAYS_SHIFT);
+  }
+
+  /** #firstSlot for a 1 GiB page. */
+  #firstSlot1G(pageBase: number): number {
     return this.#base1G + (((pageBase * INVERSE_1G) & this.#setMask1G) << WAYS_SHIFT);
   }
 

@@ -15,7 +15,9 @@ import {
   TLB_USER,
   TLB_WAYS,
   TLB_WRITABLE,
+  tlbRightsIndex,
 } from "./tlb.ts";
+import { RIGHTS_DIRTY, RIGHTS_NO_EXECUTE, RIGHTS_USER, RIGHTS_WRITABLE } from "./access_rights.ts";
 import { assertEquals, assertThrows } from "../testing/mod.ts";
 
 const va = (value: number) => value as VirtAddr;
@@ -188,4 +190,24 @@ Deno.test("Tlb keeps every flag of an entry beside its translation, for any fram
     assertEquals(tlb.physAddrAt(slot, va(virt + 0xabc)), phys + 0xabc);
   }
   assertEquals(tlb.flushAll({ keepGlobal: true }), 1, "only the entry without G goes");
+});
+
+Deno.test("tlbRightsIndex() maps each TLB flag to its rights bit and ignores the rest", () => {
+  const pairs = [
+    [TLB_WRITABLE, RIGHTS_WRITABLE],
+    [TLB_USER, RIGHTS_USER],
+    [TLB_NO_EXECUTE, RIGHTS_NO_EXECUTE],
+    [TLB_DIRTY, RIGHTS_DIRTY],
+  ];
+  for (let combination = 0; combination < 1 << pairs.length; combination++) {
+    let flags = TLB_GLOBAL;
+    let expected = 0;
+    pairs.forEach(([flag, right], bit) => {
+      if ((combination & (1 << bit)) !== 0) {
+        flags |= flag;
+        expected |= right;
+      }
+    });
+    assertEquals(tlbRightsIndex(flags), expected, `flags ${flags.toString(2)}`);
+  }
 });
