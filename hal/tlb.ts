@@ -441,19 +441,27 @@ export class Tlb {
    * contains `va`. Returns how many were removed.
    */
   flushPage(va: VirtAddr): number {
-    this.#count(COUNT_FLUSHES);
+    const entries = this.#entries;
+    entries[entries.length - COUNT_FLUSHES]++;
     const base4K = va - (va & PAGE_OFFSET_4K);
     let removed = this.#remove(base4K, ((va >>> PAGE_SHIFT_4K) & this.#setMask4K) << WAYS_SHIFT);
     // Size classes with no entry have nothing to remove.
+    if ((this.#count2M | this.#count1G) !== 0) removed += this.#removeLarge(va);
+    if (this.#tracer !== undefined) this.#traceFlushPage(va, removed);
+    return removed;
+  }
+
+  /** flushPage() for the 2 MiB and 1 GiB entries: removes those holding `va`; returns how many. */
+  #removeLarge(va: VirtAddr): number {
+    let removed = 0;
     if (this.#count2M !== 0) {
       const base2M = va - (va & PAGE_OFFSET_2M);
-      removed += this.#remove(base2M, this.#firstSlot(base2M, PAGE_SIZE_2M));
+      removed += this.#remove(base2M, this.#firstSlot2M(base2M));
     }
     if (this.#count1G !== 0) {
       const base1G = va - (va & PAGE_OFFSET_1G);
-      removed += this.#remove(base1G, this.#firstSlot(base1G, PAGE_SIZE_1G));
+      removed += this.#remove(base1G, this.#firstSlot1G(base1G));
     }
-    if (this.#tracer !== undefined) this.#traceFlushPage(va, removed);
     return removed;
   }
 
@@ -589,18 +597,24 @@ export class Tlb {
     return -1;
   }
 
-  /** Empties the ways of the set starting at `first` tagged `pageBase`; returns how many. */
+  /** Empties the way of the set starting at `first` tagged `pageBase`; returns how many (0 or 1). */
   #remove(pageBase: number, first: number): number {
     const entries = this.#entries;
-    let removed = 0;
-    for (let slot = first; slot < first + TLB_WAYS; slot++) {
-      if (entries[2 * slot] === pageBase) {
-        entries[2 * slot] = INVALID_TAG;
-        this.#countFilled(slot, -1);
-        removed++;
-      }
-    }
-    return removed;
+    // insert() keeps at most one way per page. Straight-line code, as in insert().
+    const i = first << 1;
+    const slot = entries[i] === pageBase
+      ? first
+      : entries[i + 2] === pageBase
+      ? first + 1
+      : entries[i + 4] === pageBase
+      ? first + 2
+      : entries[i + 6] === pageBase
+      ? first + 3
+      : -1;
+    if (slot < 0) return 0;
+    entries[2 * slot] = INVALID_TAG;
+    this.#countFilled(slot, -1);
+    return 1;
   }
 }
 

@@ -27,10 +27,14 @@
  * - Making a not-present entry present has no concurrent writer (walkers
  *   never write a not-present entry): two plain stores, the high half first
  *   and the low half (P) last, so a walker that sees P sees the new address.
- * - Changing or clearing a present leaf races with walkers setting A/D: the
- *   low half is replaced with `Atomics.compareExchange` (keeping A/D set
- *   meanwhile) or `Atomics.exchange` (which returns the final A/D), so
- *   neither side's write is lost.
+ * - Changing a present leaf races with walkers setting A/D: the low half is
+ *   replaced with `Atomics.compareExchange` (keeping A/D set meanwhile) or
+ *   `Atomics.exchange` (which returns the final A/D), so neither side's
+ *   write is lost.
+ * - Clearing a present leaf (unmap) races with them too, but the A/D bits of
+ *   a mapping being removed are read by nothing: a plain store of 0 to the
+ *   low half, which a walker's compare-exchange against the old value can no
+ *   longer undo (the argument is at `#clearLeaf`).
  * - Setting U/S in a present table link (a user page goes below it) races
  *   with walkers setting A in it: `Atomics.or`, which loses neither.
  * - Clearing a table link also races with walkers setting A in it, but that
@@ -332,6 +336,23 @@ const SPAN_BYTES = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 2 ** 39];
 /** 1 / SPAN_BYTES: a multiplication is several times cheaper than a division. */
 const INVERSE_SPAN = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
 const TWO_POW_32 = 2 ** 32;
+/** #edit4K's operations. */
+const EDIT_MAP = 0;
+const EDIT_UNMAP = 1;
+/** Word indices below this are int32s, which the fast path (#edit4K) keeps to. */
+const FAST_WORD_LIMIT = 2 ** 31;
+/** A table index: 9 bits of the virtual address. */
+const INDEX_MASK = 511;
+/** Where each level's index starts: in bits 47:32 (PML4, PDPT) and bits 31:0 (PDPT, PD, PT). */
+const PML4_SHIFT_HIGH = 7;
+const PDPT_SHIFT_HIGH = 2;
+const PDPT_SHIFT = 30;
+const PD_SHIFT = 21;
+const PT_SHIFT = 12;
+/** Address bits 51:33 of an entry, in its high half: a table at 8 GiB or above. */
+const HIGH_BEYOND_8G = 0xffffe;
+/** Address bits 31:12 of an entry's low half as word-index bits 29:10 (after `>>> 2`). */
+const TABLE_WORD_BITS = 0x3fff_fc00;
 const INVERSE_TWO_POW_32 = 2 ** -32;
 // Pending whole-TLB flushes of a range operation.
 const FLUSH_NONE = 0;
@@ -371,6 +392,26 @@ export class AddressSpace implements AddressSpaceLike {
   readonly #i32: Int32Array;
   /** Entry word indexes followed by the last single-page walk, by level (scratch). */
   readonly #path = new Float64Array(5);
+  /**
+   * The PML4's word index when it is an int32 (the PML4 is below 8 GiB), for
+   * #edit4K; else -1, which sends every map and unmap the general way. Also
+   * -1 once disposed: the general way then reports the use after dispose.
+   */
+  #pml4FastWord: number;
+  // The tables #edit4K last walked through, for the 2 MiB region whose
+  // address bits 47:32 are #lastRegionHigh and bits 31:21 #lastRegion: word
+  // indices of the PDPT, PD and PT (-1: none yet). Predictions only: each
+  // use checks every link against RAM.
+  #lastRegionHigh = -1;
+  #lastRegion = -1;
+  #lastPdpt = -1;
+  #lastPd = -1;
+  #lastPt = -1;
+  /**
+   * The frame #edit4K unmapped: a number field, as a double returned from a
+   * call V8 does not inline would be boxed in a new heap object.
+   */
+  #unmappedPa = 0;
   /** Whether the current range operation defers invalidation to one flush. */
   #isBatching = false;
   /** FLUSH_* bits the current range operation still owes. */
@@ -385,6 +426,7 @@ export class AddressSpace implements AddressSpaceLike {
     this.#pml4Page = pml4Page;
     this.#pml4 = pml4Page.physAddr;
     this.#pml4Word = this.#pml4 / 4;
+    this.#pml4FastWord = this.#pml4Word < FAST_WORD_LIMIT ? this.#pml4Word : -1;
     this.#u32 = frames.memory.u32;
     this.#i32 = frames.memory.i32;
   }
@@ -456,7 +498,8 @@ export class AddressSpace implements AddressSpaceLike {
   /** Whether CR3 points at this address space's PML4. */
   get isActive(): boolean {
     const cr3 = this.#cpu.cr3;
-    return cr3 - (cr3 % PAGE_SIZE_4K) === this.#pml4;
+    // `&` takes the low 32 bits of CR3 (below 2^52), which hold its flag bits 11:0.
+    return cr3 - (cr3 & (PAGE_SIZE_4K - 1)) === this.#pml4;
   }
 
   /** Whether {@linkcode AddressSpace[Symbol.dispose]} has run. */
@@ -510,7 +553,14 @@ export class AddressSpace implements AddressSpaceLike {
     flags: PageFlags | MappingOptions,
     pageSizeBytes: PageSizeBytes = PAGE_SIZE_4K,
   ): void {
-    this.#mapOne(va, pa, toPageFlags(flags), pageSizeBytes, 0);
+    const bits = toPageFlags(flags);
+    if (
+      pageSizeBytes !== PAGE_SIZE_4K || !isAligned(va, PAGE_SIZE_4K) ||
+      !isFrameAligned(pa, PAGE_SIZE_4K) ||
+      this.#edit4K(EDIT_MAP, highHalf(va), va | 0, highAddressBits(pa), pa | 0, bits, 0) !== 0
+    ) {
+      this.#mapOne(va, pa, bits, pageSizeBytes, 0);
+    }
   }
 
   /**
@@ -526,7 +576,23 @@ export class AddressSpace implements AddressSpaceLike {
    * @throws {KernelError} `UseAfterDispose` if `page` is disposed.
    */
   mapPage(va: VirtAddr, page: Page, flags: PageFlags | MappingOptions): void {
-    this.#mapOne(va, page.physAddr, toPageFlags(flags), PAGE_SIZE_4K, PTE_SW_OWNED);
+    const bits = toPageFlags(flags);
+    const pa = page.physAddr;
+    if (
+      !isAligned(va, PAGE_SIZE_4K) ||
+      this.#edit4K(
+          EDIT_MAP,
+          highHalf(va),
+          va | 0,
+          highAddressBits(pa),
+          pa | 0,
+          bits,
+          PTE_SW_OWNED,
+        ) !==
+        0
+    ) {
+      this.#mapOne(va, pa, bits, PAGE_SIZE_4K, PTE_SW_OWNED);
+    }
     page.intoRaw();
   }
 
@@ -593,6 +659,17 @@ export class AddressSpace implements AddressSpaceLike {
    *   `InvalidAddress` for a misaligned address or the recursive mapping.
    */
   unmap(va: VirtAddr, pageSizeBytes: PageSizeBytes = PAGE_SIZE_4K): PhysAddr {
+    if (
+      pageSizeBytes === PAGE_SIZE_4K && isAligned(va, PAGE_SIZE_4K) &&
+      this.#edit4K(EDIT_UNMAP, highHalf(va), va | 0, 0, 0, 0, 0) === 0
+    ) {
+      return this.#unmappedPa as PhysAddr;
+    }
+    return this.#unmapGeneral(va, pageSizeBytes);
+  }
+
+  /** unmap() the general way: any page size, every check, every error. */
+  #unmapGeneral(va: VirtAddr, pageSizeBytes: PageSizeBytes): PhysAddr {
     const e = this.#findLeaf("unmap", va, pageSizeBytes);
     const leafLevel = leafLevelOf(pageSizeBytes);
     const u32 = this.#u32;
@@ -811,6 +888,7 @@ export class AddressSpace implements AddressSpaceLike {
       );
     }
     this.#isDisposed = true;
+    this.#pml4FastWord = -1;
     const sawGlobal = this.#freeTables(this.#pml4, 4);
     this.#pml4Page[Symbol.dispose]();
     if (sawGlobal) this.#flushEverything();
@@ -890,6 +968,105 @@ export class AddressSpace implements AddressSpaceLike {
       );
     }
     return e;
+  }
+
+  /**
+   * The fast path of map and unmap (`op`, EDIT_MAP or EDIT_UNMAP): a 4 KiB
+   * page below three present, ordinary tables (no PS, not FOREIGN, U/S where
+   * a user page needs it) below 8 GiB, which is nearly every call. The public
+   * methods check the addresses and flags; this checks the rest and returns
+   * 0 when it mapped or unmapped the page (unmap leaves the frame's address
+   * in #unmappedPa), else 1 and changes nothing: every other case, errors
+   * included, goes the general way (#mapOne, #unmapGeneral), which repeats
+   * the checks and reports.
+   *
+   * The page is at `vaHigh:vaLow` (address bits 47:32 and 31:0), the frame
+   * at `paHigh:paLow`; `flags` are PageFlags and `extraLow` more leaf bits
+   * (OWNED). Every index is an int32, and no double crosses a call: V8 would
+   * box it in a new heap object when it does not inline the callee. It is
+   * one method, far above V8's inlining limit for one function (460 bytes of
+   * bytecode), so that map() and unmap() stay small enough for their callers
+   * to inline whatever else those inline, and call it with integers only.
+   */
+  #edit4K(
+    op: number,
+    vaHigh: number,
+    vaLow: number,
+    paHigh: number,
+    paLow: number,
+    flags: number,
+    extraLow: number,
+  ): number {
+    const u32 = this.#u32;
+    // The three links must be present, not PS, not FOREIGN, with U/S for a
+    // user page, and point below 8 GiB. A table's word index: address bit 32
+    // (high bit 0) is index bit 30, address bits 31:12 are index bits 29:10.
+    const must = PTE_P | (op === EDIT_MAP ? flags & PTE_US : 0);
+    const test = must | PTE_PS | PTE_SW_FOREIGN;
+    const pml4 = this.#pml4FastWord;
+    if (pml4 < 0) return 1; // disposed, or the PML4 beyond 8 GiB
+    const pml4e = pml4 + 2 * ((vaHigh >>> PML4_SHIFT_HIGH) & INDEX_MASK);
+    const pdptIndex = ((vaHigh << PDPT_SHIFT_HIGH) | (vaLow >>> PDPT_SHIFT)) & INDEX_MASK;
+    const pdIndex = (vaLow >>> PD_SHIFT) & INDEX_MASK;
+    const region = vaLow >>> PD_SHIFT;
+    let pde: number;
+    let pt: number;
+    if (this.#lastRegionHigh === vaHigh && this.#lastRegion === region) {
+      // The tables of the last walk's 2 MiB region, as predictions: each link
+      // is read and checked as a walk would, but from addresses known in
+      // advance, so the three loads do not wait for each other. A link that
+      // matches is the current one (the PML4 is fixed, and each table is
+      // read through the link above it), whatever happened in between.
+      const pdpte = this.#lastPdpt + 2 * pdptIndex;
+      pde = this.#lastPd + 2 * pdIndex;
+      pt = this.#lastPt;
+      if (
+        (u32[pml4e] & test) !== must || (u32[pdpte] & test) !== must ||
+        (u32[pde] & test) !== must ||
+        tableWord(u32[pml4e], u32[pml4e + 1]) !== this.#lastPdpt ||
+        tableWord(u32[pdpte], u32[pdpte + 1]) !== this.#lastPd ||
+        tableWord(u32[pde], u32[pde + 1]) !== pt
+      ) {
+        return 1;
+      }
+    } else {
+      // Down the three links, one after the other.
+      if ((u32[pml4e] & test) !== must) return 1;
+      const pdpt = tableWord(u32[pml4e], u32[pml4e + 1]);
+      const pdpte = pdpt + 2 * pdptIndex;
+      if (pdpt < 0 || (u32[pdpte] & test) !== must) return 1;
+      const pd = tableWord(u32[pdpte], u32[pdpte + 1]);
+      pde = pd + 2 * pdIndex;
+      if (pd < 0 || (u32[pde] & test) !== must) return 1;
+      pt = tableWord(u32[pde], u32[pde + 1]);
+      if (pt < 0) return 1;
+      this.#lastRegionHigh = vaHigh;
+      this.#lastRegion = region;
+      this.#lastPdpt = pdpt;
+      this.#lastPd = pd;
+      this.#lastPt = pt;
+    }
+    const pte = pt + 2 * ((vaLow >>> PT_SHIFT) & INDEX_MASK);
+    const low = u32[pte];
+    if (op === EDIT_MAP) {
+      if ((low & PTE_P) !== 0) return 1; // mapped: the general path reports what
+      // Not present: no concurrent writer; high half first (see Concurrency).
+      u32[pte + 1] = leafHigh(flags) | paHigh;
+      u32[pte] = leafLow(flags, 1, extraLow) | paLow;
+      this.#addCount(pde, 1);
+      return 0;
+    }
+    if ((low & PTE_P) === 0) return 1; // not mapped: the general path reports it
+    const pa = frameOf(low, u32[pte + 1], 1);
+    this.#clearLeaf(pte);
+    const va = vaHigh * TWO_POW_32 + (vaLow >>> 0);
+    // INVLPG if the space is active or the leaf was global (no batching here).
+    if ((low & PTE_G) !== 0 || this.isActive) this.#cpu.invlpg(va as VirtAddr);
+    if ((low & PTE_SW_OWNED) !== 0) this.#release(pa);
+    // The PT's count is in the PDE; when it empties, free it and what empties above.
+    if (this.#addCount(pde, -1) === 0) this.#prune(va);
+    this.#unmappedPa = pa;
+    return 0;
   }
 
   /**
@@ -1249,14 +1426,26 @@ export class AddressSpace implements AddressSpaceLike {
   }
 
   /**
-   * Clears the present leaf at word `e` and returns its last low half. A
-   * walker may be setting A or D in it right now, so the low half is swapped
-   * out with `Atomics.exchange`: the bits it returns are final. The high half
-   * has no concurrent writer.
+   * Clears the present leaf at word `e` (an unmap) and returns the low half
+   * it had. Walkers on other CPUs may be setting A or D in it right now, and
+   * a plain store of 0 to the low half is still enough: the caller uses only
+   * the bits the kernel itself writes under the address space's lock (the
+   * frame, G, OWNED), which that read returns final; the A and D bits of a
+   * mapping being removed are read by nothing (unmap and unmapRange report
+   * neither), so one a walker sets just before the store is not missed; and
+   * a walker's compare-exchange against the value it read fails once the low
+   * half is 0, so it cannot bring the entry back. (A kernel that reads D at
+   * unmap, to write a page back, would swap the low half out with
+   * `Atomics.exchange`, whose result is final.) The high half is left as it
+   * is: the processor ignores it in a not-present entry, and a walker that
+   * read the present low half just before the store pairs it with the high
+   * half it was written with (address bits, XD), not a zeroed one, until
+   * the invalidation reaches it.
    */
   #clearLeaf(e: number): number {
-    const last = Atomics.exchange(this.#i32, e, 0);
-    this.#u32[e + 1] = 0;
+    const u32 = this.#u32;
+    const last = u32[e];
+    u32[e] = 0;
     return last;
   }
 
@@ -1425,6 +1614,21 @@ function lowAddressBits(pa: number): number {
   return pa >>> 0;
 }
 
+/**
+ * The word index of the table a link with halves `low` and `high` points to,
+ * if it is below 8 GiB (an int32), else -1. Address bit 32 (high bit 0) is
+ * index bit 30, address bits 31:12 are index bits 29:10.
+ */
+function tableWord(low: number, high: number): number {
+  return (high & HIGH_BEYOND_8G) !== 0 ? -1 : ((high & 1) << 30) | ((low >>> 2) & TABLE_WORD_BITS);
+}
+
+/** Bits 47:32 of a 48-bit virtual address, as an int32. */
+function highHalf(va: number): number {
+  // The exact product is below 2^16, and `|` truncates it.
+  return (va * INVERSE_TWO_POW_32) | 0;
+}
+
 /** Bits 51:32 of a physical address below 2^52, for an entry's high half. */
 function highAddressBits(pa: number): number {
   // The exact product is below 2^20, and `|` truncates it.
@@ -1516,14 +1720,21 @@ function pageLabel(va: number, pageSizeBytes: number): string {
   return `${size}page ${formatVirtAddr(va as VirtAddr)}`;
 }
 
-function checkPageAddress(action: string, va: number, pageSizeBytes: number): void {
+/** Whether `va` is a 48-bit virtual address aligned to `pageSizeBytes` (the test of checkPageAddress). */
+function isAligned(va: number, pageSizeBytes: number): boolean {
   // `&` keeps the low 32 bits of an integer, enough for masks below 2^30;
   // `%` on numbers above 2^31 is a slow floating-point remainder.
-  if (
-    (va & (pageSizeBytes - 1)) === 0 && Number.isInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT
-  ) {
-    return;
-  }
+  return (va & (pageSizeBytes - 1)) === 0 && Number.isInteger(va) && va >= 0 &&
+    va < VIRT_ADDR_LIMIT;
+}
+
+/** Whether `pa` is a frame address below 2^52 aligned to `pageSizeBytes` (checkFrameAddress's test). */
+function isFrameAligned(pa: number, pageSizeBytes: number): boolean {
+  return (pa & (pageSizeBytes - 1)) === 0 && Number.isInteger(pa) && pa >= 0 && pa < 2 ** 52;
+}
+
+function checkPageAddress(action: string, va: number, pageSizeBytes: number): void {
+  if (isAligned(va, pageSizeBytes)) return;
   const isVirtAddr = Number.isSafeInteger(va) && va >= 0 && va < VIRT_ADDR_LIMIT;
   throw new MappingError(
     "InvalidAddress",
@@ -1550,9 +1761,7 @@ function formatAnyNumber(value: number): string {
 }
 
 function checkFrameAddress(action: string, va: number, pa: number, pageSizeBytes: number): void {
-  if ((pa & (pageSizeBytes - 1)) === 0 && Number.isInteger(pa) && pa >= 0 && pa < 2 ** 52) {
-    return;
-  }
+  if (isFrameAligned(pa, pageSizeBytes)) return;
   throw new MappingError(
     "InvalidAddress",
     va as VirtAddr,

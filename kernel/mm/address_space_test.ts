@@ -610,6 +610,69 @@ Deno.test("AddressSpace lifecycle: random maps of every size, unmaps, dispose; n
   frames.checkInvariants();
 });
 
+Deno.test("AddressSpace map and unmap of single pages agree with a model while tables come and go", () => {
+  // Few pages in few 2 MiB regions, so that tables are freed and their frames
+  // reused for other regions all the time: map and unmap must follow the
+  // tables as they are now, never as they were at an earlier call.
+  const { machine, frames, memory } = boot(64 * MIB);
+  const start = frames.stats();
+  const rng = new Xorshift32(0x2545f491);
+  const space = AddressSpace.create(frames, machine.cpu);
+  space.enablePaging();
+  const regions = [0x7f12_3440_0000, 0x7f12_3460_0000, 0x4000_0000, 0x8000_1000_0000];
+  const pages: number[] = [];
+  for (const region of regions) for (let i = 0; i < 3; i++) pages.push(region + i * 0x5000);
+  const model = new Map<number, { frame: number; user: boolean }>();
+  const ownedFrames = new Set<number>();
+  for (let op = 0; op < 3000; op++) {
+    const page = pages[rng.below(pages.length)];
+    const mapped = model.get(page);
+    if (mapped === undefined) {
+      const user = rng.below(2) === 0;
+      const flags = RW | (user ? PAGE_USER : 0);
+      if (rng.below(4) === 0) {
+        const owned = Page.alloc(frames);
+        const frame = owned.physAddr;
+        space.mapPage(va(page), owned, flags);
+        ownedFrames.add(frame);
+        model.set(page, { frame, user });
+      } else {
+        const frame = (0x100 + rng.below(0x100)) * PAGE_SIZE_4K;
+        space.map(va(page), pa(frame), flags);
+        model.set(page, { frame, user });
+      }
+      assertEquals(errorOf(() => space.map(va(page), pa(0), RW)).code, "PageAlreadyMapped");
+    } else {
+      // Touch it through the MMU first: the unmap must take it out of the TLB.
+      if (rng.below(2) === 0) machine.mmu.readVirt32(va(page));
+      assertEquals(space.unmap(va(page)), mapped.frame);
+      ownedFrames.delete(mapped.frame);
+      model.delete(page);
+      assertEquals(codeOf(() => space.unmap(va(page))), "PageNotMapped");
+      assertThrows(() => machine.mmu.readVirt32(va(page)), PageFault);
+    }
+    for (const each of pages) {
+      const entry = model.get(each);
+      assertEquals(
+        space.translate(va(each + 8)),
+        entry === undefined ? undefined : entry.frame + 8,
+      );
+      if (entry !== undefined && entry.user) {
+        // U/S on every link down to a user page.
+        for (let level = 4; level >= 2; level--) {
+          assert((entryAt(memory, space, each, level).low & PTE_US) !== 0, `U/S at ${level}`);
+        }
+      }
+    }
+  }
+  for (const page of model.keys()) space.unmap(va(page));
+  assertEquals(space.stats().pageTableFrames, 1, "every table freed with its last page");
+  disablePaging(machine);
+  space[Symbol.dispose]();
+  assertEquals(frames.stats(), start);
+  assertEquals(heldFrames(frames), []);
+});
+
 // ---------------------------------------------------------------------------
 // U/S on upper-level entries, and a shared kernel half
 
