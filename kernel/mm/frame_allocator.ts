@@ -405,11 +405,54 @@ export class FrameAllocator implements FrameSource {
    * @throws {KernelError} `OutOfMemory` if every frame is allocated or reserved.
    */
   allocate(): FrameNumber {
+    // The common case, kept small so that V8 inlines it into its callers:
+    // the first pool has a free frame in its first non-empty level-0 word
+    // (the hint) or, when that one is used up, in the next (a sequential
+    // refill). Anything else (another pool, the summaries to search, tracing
+    // or poisoning on, corrupted state) is #allocateFrom's.
+    const u32 = this.#state;
+    const desc = HEADER_WORDS;
+    const freeFrames = u32[desc + P_FREE];
+    if (freeFrames !== 0 && this.#poolCount !== 0 && !this.#hasHooks) {
+      const level0 = u32[desc + P_LEVEL0_WORD];
+      const frameCount = u32[desc + P_FRAME_COUNT];
+      let w = u32[desc + P_FIRST_FREE_WORD];
+      let word = ~u32[level0 + w]; // the free bits
+      if (word === 0) {
+        w++;
+        word = w << 5 < frameCount ? ~u32[level0 + w] : 0;
+      }
+      const rest = word & (word - 1); // without the lowest
+      const offset = (w << 5) | (31 - Math.clz32(word ^ rest));
+      // (A frame past the pool would mean corrupted state: #allocateFrom reports it.)
+      if (word !== 0 && offset >>> 0 < frameCount) {
+        u32[desc + P_FIRST_FREE_WORD] = w;
+        u32[level0 + w] = ~rest;
+        if (rest === 0) clearSummaries(u32, this.#pools[0], w);
+        u32[desc + P_FREE] = freeFrames - 1;
+        return (u32[desc + P_BASE_FRAME] + offset) as FrameNumber;
+      }
+    }
+    return this.#allocateFrom(0);
+  }
+
+  /**
+   * allocate() for every case: the lowest free frame of the lowest pool
+   * from pool `first` on that has one. One method, the descent through the
+   * summaries included, so that it stays above V8's inlining limit for one
+   * function (460 bytes of bytecode): allocate() then stays small enough for
+   * its callers to inline even after a workload has made this path hot.
+   */
+  #allocateFrom(first: number): FrameNumber {
     const u32 = this.#state;
     // The fast path reads only the state block (pool descriptors and level 0);
     // the Pool objects are for the rare climb through the summaries.
     const poolCount = this.#poolCount;
-    for (let i = 0, desc = HEADER_WORDS; i < poolCount; i++, desc += POOL_WORDS) {
+    for (
+      let i = first, desc = HEADER_WORDS + first * POOL_WORDS;
+      i < poolCount;
+      i++, desc += POOL_WORDS
+    ) {
       const freeFrames = u32[desc + P_FREE];
       if (freeFrames === 0) continue;
       const level0 = u32[desc + P_LEVEL0_WORD];
@@ -423,9 +466,16 @@ export class FrameAllocator implements FrameSource {
         // Every word up to the hint is empty, so the next non-empty word is
         // the lowest: the word after the hint when it has a free frame (a
         // sequential refill), else the one the summaries name from the top.
-        w = (hint + 1) << 5 < u32[desc + P_FRAME_COUNT] && ~u32[level0 + hint + 1] !== 0
-          ? hint + 1
-          : lowestNonEmptyWord(u32, this.#pools[i]);
+        if ((hint + 1) << 5 < u32[desc + P_FRAME_COUNT] && ~u32[level0 + hint + 1] !== 0) {
+          w = hint + 1;
+        } else {
+          // Down the summaries from the top: each names its lowest non-empty
+          // word below. (Corrupted, they may name an empty word or one past
+          // the pool: the check below catches it.)
+          const pool = this.#pools[i];
+          w = 0;
+          for (let k = pool.top; k > 0; k--) w = (w << 5) | ctz(u32[pool.levels[k] + w]);
+        }
         word = ~u32[level0 + w];
       }
       const bit = word & -word;
@@ -1011,17 +1061,6 @@ function clearSummaries(u32: Uint32Array, pool: Pool, w: number): void {
     word = u32[i] & ~(1 << bit);
     u32[i] = word;
   }
-}
-
-/**
- * The lowest level-0 word with a free frame, found by descending the
- * summaries (each names its lowest non-empty word below). With summaries
- * corrupted it may name an empty word or one past the pool; allocate() checks.
- */
-function lowestNonEmptyWord(u32: Uint32Array, pool: Pool): number {
-  let index = 0;
-  for (let k = pool.top; k > 0; k--) index = (index << 5) | ctz(u32[pool.levels[k] + index]);
-  return index;
 }
 
 /** Sets summary bits above level-0 word `w`, which just became non-empty. */
