@@ -132,7 +132,8 @@ function median(values: readonly number[]): number {
 async function bootOnce(memory: string): Promise<{ ms: number; peakRssBytes: number }> {
   const started = performance.now();
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", BOOT_PROBE, "--memory", memory, "--no-console", "--quiet"],
+    // --allow-all: the probe reads /proc/self/status (see bench/boot_probe.ts).
+    args: ["run", "--allow-all", BOOT_PROBE, "--memory", memory, "--no-console", "--quiet"],
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",

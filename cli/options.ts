@@ -1,13 +1,13 @@
 /**
- * Command-line options of `main.ts`, parsed with `node:util` `parseArgs`
- * (bundled with Deno; `@std/cli` would be a one-file change here). Every bad
+ * Command-line options of `main.ts`, parsed by the rules of `node:util`
+ * `parseArgs` (cli/_parse_args.ts, which says why not Node's own). Every bad
  * value becomes one {@linkcode UsageError} line naming the option, what was
  * given and what is accepted.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type ArgToken, parseArgs } from "./_parse_args.ts";
 import { CLOCK_KINDS, type ClockKind, parseTraceCategories, parseUnsigned } from "../hal/mod.ts";
 
 /** A bad command line: printed as one line, exit status 2. */
@@ -351,12 +351,6 @@ function parseTrace(text: string): number {
     throw new UsageError(`Invalid --trace "${text}": ${(error as Error).message}`);
   }
 }
-
-/** A parseArgs token, as far as this module looks at one. */
-type ArgToken =
-  | { kind: "option"; name: string; value?: string; index: number }
-  | { kind: "positional"; value: string; index: number }
-  | { kind: "option-terminator"; index: number };
 
 /**
  * The FILE of `--report html FILE`: the one positional argument allowed,

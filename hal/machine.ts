@@ -15,6 +15,10 @@ import { Mmu, type MmuOptions } from "./mmu.ts";
 import type { PhysicalMemory } from "./physical_memory.ts";
 import type { Tracer } from "./trace.ts";
 
+/** The longest a CPU halted on the host clock sleeps before it looks again (input may arrive). */
+const MAX_HOST_HALT_MS = 1;
+const NS_PER_MS = 1e6;
+
 /** A simulated computer that a kernel can run on. */
 export class Machine implements Hardware {
   /** Physical RAM. */
@@ -31,6 +35,8 @@ export class Machine implements Hardware {
   readonly clock: Clock;
   readonly #timedDevices: ClockedDevice[] = [];
   #haltReason: string | undefined;
+  /** What a halted CPU sleeps on (Atomics.wait) on the host clock; never notified. */
+  readonly #haltWord = new Int32Array(new SharedArrayBuffer(4));
 
   /** Builds a machine around `memory`, driven by `clock`. */
   constructor(memory: PhysicalMemory, clock: Clock, options: MmuOptions = {}) {
@@ -68,13 +74,23 @@ export class Machine implements Hardware {
   /**
    * HLT with interrupts on: runs pending interrupts; with nothing pending on a
    * virtual clock, jumps time to the next device event and runs what it
-   * raises. Returns how many interrupts ran (0: nothing will ever wake the
-   * CPU on a virtual clock, or nothing was due yet on the host clock).
+   * raises. On the host clock, which runs by itself, it sleeps until that
+   * event is due, at most a millisecond, as a halted CPU does
+   * rather than return at once to a caller that would spin (a spin of
+   * thousands of rounds a millisecond also has V8 compile the clock and
+   * device code with its optimizing compilers, megabytes of resident memory
+   * for a boot). Returns how many interrupts ran (0: nothing will ever wake
+   * the CPU on a virtual clock, or nothing was due yet on the host clock).
    */
   waitForInterrupt(): number {
     const delivered = this.synchronize();
-    if (delivered > 0 || !(this.clock instanceof VirtualClock)) return delivered;
+    if (delivered > 0) return delivered;
     const nextNs = this.nextEventNs();
+    if (!(this.clock instanceof VirtualClock)) {
+      const sleepMs = Math.min(MAX_HOST_HALT_MS, (nextNs - this.clock.nowNs()) / NS_PER_MS);
+      if (sleepMs > 0) Atomics.wait(this.#haltWord, 0, 0, sleepMs);
+      return this.synchronize();
+    }
     if (!Number.isFinite(nextNs)) return 0;
     this.clock.advanceNs(Math.max(0, nextNs - this.clock.nowNs()));
     return this.synchronize();

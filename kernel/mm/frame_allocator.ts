@@ -302,6 +302,19 @@ export class FrameAllocator implements FrameSource {
   }
 
   /**
+   * Whether `value` is a FrameAllocator as {@linkcode FrameAllocator.create}
+   * makes one: not a subclass, not a proxy of one. Its `stateOf` and
+   * `countStates` then agree by construction.
+   *
+   * @param value Anything.
+   * @returns Whether it is a stock frame allocator.
+   */
+  static isStock(value: unknown): value is FrameAllocator {
+    return typeof value === "object" && value !== null && #state in value &&
+      Object.getPrototypeOf(value) === FrameAllocator.prototype;
+  }
+
+  /**
    * Sets (or with `undefined` removes) the tracer that receives `mm` events:
    * one line per allocation and free.
    *
@@ -1031,7 +1044,16 @@ function initPool(u32: Uint32Array, pool: Pool, bitmapAddr: number): void {
   const level0 = pool.levels[0];
   // Zero is free: read the words and write only those that are not zero
   // already, which on fresh RAM leaves them all untouched (not resident).
-  for (let i = level0; i < level0 + words0; i++) if (u32[i] !== 0) u32[i] = 0;
+  // The scan is a builtin's (findIndex with the builtin Boolean): on a large
+  // machine a JavaScript loop over the words would have V8 compile it with
+  // its optimizing compilers during every boot, which costs the process
+  // megabytes of resident memory.
+  const bitmap = u32.subarray(level0, level0 + words0);
+  for (let i = bitmap.findIndex(Boolean); i >= 0;) {
+    bitmap[i] = 0;
+    const next = bitmap.subarray(i + 1).findIndex(Boolean);
+    i = next < 0 ? -1 : i + 1 + next;
+  }
   u32[level0 + words0 - 1] = ~validMask(pool.frameCount - 32 * (words0 - 1));
   u32.fill(0, pool.reservedSummary, pool.reservedSummary + Math.ceil(words0 / 32));
   // Summaries: every word below is non-empty.

@@ -61,6 +61,15 @@ Deno.test("FrameAllocator.create() reserves the exclusions and its own state", (
   frames.checkInvariants();
 });
 
+Deno.test("FrameAllocator.isStock() knows its own allocators from proxies, derived objects and look-alikes", () => {
+  const frames = smallMachine();
+  assertEquals(FrameAllocator.isStock(frames), true);
+  assertEquals(FrameAllocator.isStock(new Proxy(frames, {})), false);
+  assertEquals(FrameAllocator.isStock(Object.create(frames)), false);
+  assertEquals(FrameAllocator.isStock({ ...frames, stateOf: frames.stateOf }), false);
+  assertEquals(FrameAllocator.isStock(undefined), false);
+});
+
 Deno.test("FrameAllocator keeps its state in RAM, not in JavaScript", () => {
   const frames = smallMachine();
   const memory = frames.memory;

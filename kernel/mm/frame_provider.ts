@@ -185,8 +185,8 @@ export function usableRegionsOf(memoryMap: readonly BootInfoMemoryRegion[]): Phy
  * Boots a frame provider: builds its environment from the memory map and
  * the reservations, calls `factory`, retires the early allocator if the factory did not, and
  * checks that every frame the early allocator and the reservations cover is
- * reserved (`stateOf`), so the provider can never hand out its own state or
- * the kernel image.
+ * reserved (`stateOf`; for the stock allocator, its `countStates`), so the
+ * provider can never hand out its own state or the kernel image.
  *
  * @param factory The provider's factory (the stock one, or a user's).
  * @param memory The machine's RAM.
@@ -216,6 +216,15 @@ export function bootFrameProvider(
 /** Throws if the provider would hand out a frame of `range`. */
 function checkNeverFree(provider: FrameProvider, range: PhysRange, what: string): void {
   const { firstFrame, endFrame } = framesTouching(range);
+  // The stock allocator's counts agree with its stateOf by construction: one
+  // count over the range (its bitmap words, not each frame) settles it. Any
+  // other provider is asked frame by frame, as its stateOf is what counts.
+  if (
+    FrameAllocator.isStock(provider) &&
+    provider.countStates(firstFrame, endFrame - firstFrame).free === 0
+  ) {
+    return;
+  }
   for (let frame = firstFrame; frame < endFrame; frame++) {
     if (provider.stateOf(frame as FrameNumber) === "free") {
       throw new KernelError(
