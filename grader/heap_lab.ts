@@ -10,6 +10,7 @@
  * @module
  */
 
+import { withOverrides } from "../lib/mod.ts";
 import {
   formatVirtAddr,
   type FrameNumber,
@@ -92,7 +93,7 @@ function watchedFrames(frames: FrameProvider, held: Set<number>): FrameProvider 
   const give = (first: number, count: number) => {
     for (let frame = first; frame < first + count; frame++) held.delete(frame);
   };
-  const overrides: Partial<Record<keyof FrameProvider, unknown>> = {
+  return withOverrides(frames, {
     allocate: () => {
       const frame = frames.allocate();
       take(frame, 1);
@@ -115,13 +116,6 @@ function watchedFrames(frames: FrameProvider, held: Set<number>): FrameProvider 
     freeContiguous: (frame: FrameNumber, count: number) => {
       frames.freeContiguous(frame, count);
       give(frame, count);
-    },
-  };
-  return new Proxy(frames, {
-    get(target, property) {
-      if (Object.hasOwn(overrides, property)) return overrides[property as keyof FrameProvider];
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
     },
   });
 }
