@@ -40,6 +40,7 @@ import {
   pagingOff,
   releaseGraderFrames,
   reportFrameLeaks,
+  takeFramesUntil,
 } from "./_lab_machine.ts";
 import { type Check, type CheckContext, expect, fail } from "./check.ts";
 
@@ -771,7 +772,7 @@ const outOfMemoryCheck: Check<PageFaultPolicyFactory> = {
     onFreshMachine(factory, context, (bench) => {
       const lab = bench.lab;
       const { parent, child } = parentAndChild(bench, context, 2);
-      while (lab.frames.stats().freeFrames > 0) lab.graderFrames.add(lab.frames.allocate());
+      takeFramesUntil(lab, 0);
       bench.activate(child);
       const thrown = thrownBy(() => lab.machine.mmu.writeVirt32(BASE_VA as VirtAddr, 5));
       if (thrown === undefined && frameAt(child, BASE_VA) === frameAt(parent, BASE_VA)) {
