@@ -21,6 +21,7 @@ import {
   HostClock,
   InterruptController,
   Mmu,
+  NMI_VECTOR,
   PhysicalMemory,
   type RamRange,
 } from "../hal/mod.ts";
@@ -36,8 +37,6 @@ import { LocalApic, LocalApicView } from "./local_apic.ts";
 import { MailboxBus, type SharedMmioRange } from "./mailbox_bus.ts";
 import { SmpControl } from "./smp_control.ts";
 
-/** The NMI's vector (interrupt 2). */
-export const NMI_VECTOR = 2;
 /** The longest an idle CPU sleeps before it looks at its timer again, in ms. */
 const MAX_IDLE_SLEEP_MS = 100;
 /** How long a CPU in reset sleeps at a time while it waits for INIT and SIPI, in ms. */
@@ -115,6 +114,7 @@ export class ApMachine implements Hardware {
     this.cpu.attachLocalApic(this.localApic);
     this.mmu = new Mmu(this.cpu, this.memory, { bus });
     this.cpu.setBoundaryHook(() => this.#boundary());
+    this.control.setPowered(cpu);
   }
 
   /** Why this CPU halted, or undefined while it runs. */

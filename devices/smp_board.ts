@@ -29,10 +29,11 @@ import {
   type AccessWidth,
   type HostClock,
   type Machine,
+  NMI_VECTOR,
   type PhysAddr,
   type PhysicalMemory,
 } from "../hal/mod.ts";
-import { type ApStartMessage, cpuEvents, NMI_VECTOR } from "./ap_machine.ts";
+import { type ApStartMessage, cpuEvents } from "./ap_machine.ts";
 import type { ApicBus, SystemApicBus } from "./apic_bus.ts";
 import { CpuMailboxes, type MailboxHandler } from "./cpu_mailbox.ts";
 import { createSharedLocalApicState, LocalApicView } from "./local_apic.ts";
@@ -50,6 +51,11 @@ export interface SmpBoardOptions {
   readonly cpuCount: number;
   /** The CPU Worker's module (`cli/cpu_worker.ts` in kernelsim). */
   readonly cpuWorkerUrl: URL;
+  /**
+   * CPUs that are dead: never powered on, they ignore INIT and start-up
+   * messages (for testing how the kernel bounds its wait). Default: none.
+   */
+  readonly deadCpus?: readonly number[];
 }
 
 /** What the board is wired to on its own thread. */
@@ -78,9 +84,10 @@ export class SmpBoard {
   readonly cpuCount: number;
   readonly #wiring: SmpBoardWiring;
   readonly #cpuWorkerUrl: URL;
+  readonly #deadCpus: readonly number[];
   readonly #handler: MailboxHandler;
   readonly #apicStates: SharedArrayBuffer[];
-  readonly #workers: Worker[] = [];
+  readonly #workers: { readonly cpu: number; readonly worker: Worker }[] = [];
   readonly #workerErrors: (string | undefined)[];
   #isServing = false;
   #isShutDown = false;
@@ -101,6 +108,7 @@ export class SmpBoard {
     this.mailboxes = new CpuMailboxes(this.control);
     this.#wiring = wiring;
     this.#cpuWorkerUrl = options.cpuWorkerUrl;
+    this.#deadCpus = options.deadCpus ?? [];
     this.#workerErrors = new Array(options.cpuCount).fill(undefined);
     this.#apicStates = [wiring.bspApicState];
     for (let cpu = 1; cpu < options.cpuCount; cpu++) {
@@ -134,6 +142,10 @@ export class SmpBoard {
     }));
     const clockStartMs = performance.timeOrigin + clock.startMs;
     for (let cpu = 1; cpu < this.cpuCount; cpu++) {
+      if (this.#deadCpus.includes(cpu)) {
+        this.control.setRunState(cpu, "exited");
+        continue;
+      }
       const worker = new Worker(this.#cpuWorkerUrl, { type: "module", name: `cpu${cpu}` });
       worker.onerror = (event) => {
         // A Worker that fails to load never comes online; the kernel reports it.
@@ -152,8 +164,26 @@ export class SmpBoard {
         clockStartMs,
       };
       worker.postMessage(start);
-      this.#workers.push(worker);
+      this.#workers.push({ cpu, worker });
     }
+  }
+
+  /**
+   * Resolves once every AP's Worker has built its CPU and waits in reset
+   * (its module loaded), or after `timeoutMs`. A kernel does not need this:
+   * it bounds its own wait for each AP. Tests use it so that loading the
+   * Worker's modules is not counted in the kernel's bound.
+   *
+   * @returns The CPUs not powered by then.
+   */
+  async whenPowered(timeoutMs: number): Promise<number[]> {
+    const deadline = performance.now() + timeoutMs;
+    const unpowered = () =>
+      this.#workers.filter(({ cpu }) => !this.control.isPowered(cpu)).map(({ cpu }) => cpu);
+    while (unpowered().length > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, EXIT_POLL_MS));
+    }
+    return unpowered();
   }
 
   /** CPU `cpu`'s run state (0 is the BSP: running until the machine halts). */
@@ -207,16 +237,16 @@ export class SmpBoard {
     this.#isShutDown = true;
     this.control.haltAll();
     const deadline = performance.now() + WORKER_EXIT_TIMEOUT_MS;
-    const pending = () => this.#workers.filter((_, i) => this.runState(i + 1) !== "exited");
+    const pending = () => this.#workers.filter(({ cpu }) => this.runState(cpu) !== "exited");
     while (pending().length > 0 && performance.now() < deadline) {
       this.serve(); // an AP may be in the middle of a device request
       await new Promise((resolve) => setTimeout(resolve, EXIT_POLL_MS));
     }
     const stuck: number[] = [];
-    this.#workers.forEach((worker, i) => {
-      if (this.runState(i + 1) !== "exited") stuck.push(i + 1);
+    for (const { cpu, worker } of this.#workers) {
+      if (this.runState(cpu) !== "exited") stuck.push(cpu);
       worker.terminate();
-    });
+    }
     return stuck;
   }
 

@@ -17,7 +17,7 @@
  *   [2] start-up vector of the SIPI that started it
  *   [3] NMI pending (1 until the CPU takes it)
  *   [4] INIT messages received  [5] start-up messages received
- *   [6] NMIs received  [7] zero
+ *   [6] NMIs received  [7] powered: 1 once its Worker has built the CPU
  * ```
  *
  * Everything is read and written with `Atomics`; a waiter sleeps on its
@@ -41,6 +41,7 @@ const C_NMI_PENDING = 3;
 const C_INITS = 4;
 const C_SIPIS = 5;
 const C_NMIS = 6;
+const C_POWERED = 7;
 const CONTROL_WORDS = PER_CPU_BASE + PER_CPU_WORDS * MAX_CPUS;
 
 /** Where a CPU is in its life (the run-state word). */
@@ -191,6 +192,16 @@ export class SmpControl {
   takeNmi(cpu: number): boolean {
     const index = this.#cpuWord(cpu, C_NMI_PENDING);
     return Atomics.load(this.#words, index) !== 0 && Atomics.exchange(this.#words, index, 0) !== 0;
+  }
+
+  /** Marks CPU `cpu` powered: its Worker built the CPU and waits in reset. */
+  setPowered(cpu: number): void {
+    Atomics.store(this.#words, this.#cpuWord(cpu, C_POWERED), 1);
+  }
+
+  /** Whether CPU `cpu` is powered (see {@linkcode setPowered}). */
+  isPowered(cpu: number): boolean {
+    return Atomics.load(this.#words, this.#cpuWord(cpu, C_POWERED)) !== 0;
   }
 
   /** How many INIT, start-up and NMI messages CPU `cpu` received. */
