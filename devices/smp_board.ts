@@ -214,14 +214,14 @@ export class SmpBoard {
   /**
    * Serves device requests while the board's thread is otherwise idle (the
    * console waiting for input), until shutdown: each ring of the doorbell
-   * wakes it. Interrupts an AP sent the BSP meanwhile are delivered too.
+   * wakes it. Interrupts for the BSP wait for its next instruction boundary
+   * (the console's next step), as they would for a halted CPU.
    */
   async serveWhileIdle(): Promise<void> {
     const { control } = this;
     while (!this.#isShutDown) {
       const seen = control.doorbell;
       this.serve();
-      this.#wiring.machine.synchronize();
       await control.waitForDoorbell(seen);
     }
   }

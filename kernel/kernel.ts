@@ -519,6 +519,7 @@ function startSeveralCpus(
       divisor: calibration.divisor,
       tickHz: Math.round(1e9 / timer.periodNs),
     },
+    ticks: () => timer.tickCount,
     log,
   });
 }

@@ -115,6 +115,7 @@ function startAp(smp: SmpCpu, t: Trampoline, work: (() => void)[]): CpuServices 
   registerCpuFunctions(services);
   registerStress(services, (job) => work.push(job));
   const timer = new LapicTimer(lapic, vectors);
+  vectors.handleUnexpected(() => lapic.eoi()); // after the timer's: an IPI of any other vector
   timer.setTickHandler((ticks) => {
     Atomics.add(area.words, area.cpuWord(index) + C_TICKS, 1);
     if (ticks % STATS_EVERY_TICKS === 0) smp.publishStats();

@@ -95,7 +95,7 @@ export interface SmpCpuInfo {
   readonly cr3: number;
   /** TLB hits, misses and flushes, and entries in use. */
   readonly tlb: { hits: number; misses: number; flushes: number; entries: number };
-  /** Interrupts it took. */
+  /** Interrupts it took (ticks, shootdowns and calls included). */
   readonly interrupts: number;
   /** Timer ticks it took. */
   readonly ticks: number;
@@ -155,6 +155,8 @@ export interface SmpStartContext {
   readonly apicIds: readonly number[];
   /** The timer: its calibration and rate, for the APs. */
   readonly timer: { countsPerSecond: number; divisor: number; tickHz: number };
+  /** The boot CPU's ticks so far. */
+  readonly ticks: () => number;
   /** The kernel log. */
   readonly log: KernelLog;
 }
@@ -210,10 +212,17 @@ export class SmpKernel {
   /** How the APs' starts went. */
   readonly apStarts: readonly ApStartResult[];
 
-  private constructor(services: CpuServices, apStarts: readonly ApStartResult[]) {
+  readonly #bspTicks: () => number;
+
+  private constructor(
+    services: CpuServices,
+    apStarts: readonly ApStartResult[],
+    bspTicks: () => number,
+  ) {
     this.services = services;
     this.area = services.smp.area;
     this.apStarts = apStarts;
+    this.#bspTicks = bspTicks;
   }
 
   /**
@@ -318,7 +327,7 @@ export class SmpKernel {
       `${online} of ${plural(apicIds.length, "CPU")} online; per-CPU frame caches of ` +
         `${area.cacheBatch} frames, TLB shootdown on vector ${hex(TLB_SHOOTDOWN_VECTOR, 2)}`,
     );
-    return new SmpKernel(services, results);
+    return new SmpKernel(services, results, context.ticks);
   }
 
   /** How many CPUs the MADT lists (those left out included). */
@@ -356,7 +365,7 @@ export class SmpKernel {
           entries: words[base + C_TLB_ENTRIES],
         },
         interrupts: words[base + C_INTERRUPTS] >>> 0,
-        ticks: words[base + C_TICKS] >>> 0,
+        ticks: cpu === smp.index ? this.#bspTicks() : words[base + C_TICKS] >>> 0,
         shootdowns: words[base + C_SHOOTDOWNS] >>> 0,
         calls: words[base + C_CALLS] >>> 0,
         locksHeld: words[base + C_LOCKS_HELD],

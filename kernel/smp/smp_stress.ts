@@ -37,6 +37,7 @@ import {
   formatVirtAddr,
   type FrameNumber,
   type Hardware,
+  hex,
   PAGE_SIZE_4K,
   PageFault,
   type PhysAddr,
@@ -53,6 +54,7 @@ import {
   PAGE_WRITABLE,
   UnhandledPageFault,
 } from "../mm/mod.ts";
+import { KernelError } from "../errors.ts";
 import type { CpuServices } from "./cpu_services.ts";
 import { SmpAddressSpace } from "./smp_address_space.ts";
 import { SMP_FUNCTIONS } from "./smp_call.ts";
@@ -116,6 +118,7 @@ export const STRESS_COUNTERS = [
   "framesFreed",
   "pagesSent",
   "pagesReceived",
+  "pagesFromOtherCpus",
   "contiguousRuns",
   "heapAllocations",
   "heapFrees",
@@ -278,6 +281,9 @@ class StressBlock {
 /** One CPU's run of the stress, from the block at `blockAddr`; returns when it is done. */
 export function runStressCpu(cpu: StressCpu, blockAddr: PhysAddr): void {
   const block = new StressBlock(cpu.hw, blockAddr);
+  if (Atomics.load(block.words, W_MAGIC) !== STRESS_MAGIC) {
+    throw new KernelError("InvalidAddress", `No stress block at ${hex(blockAddr)}`);
+  }
   new StressWorker(cpu, block).run();
 }
 
@@ -615,6 +621,7 @@ class StressWorker {
     using page = Page.fromRaw(this.#cpu.frames, entry.pa as PhysAddr);
     this.#checkStamp(page.frame, entry.sender, entry.stamp, `a page CPU ${entry.sender} sent`);
     this.#count("pagesReceived");
+    if (entry.sender !== this.#cpu.index) this.#count("pagesFromOtherCpus");
   }
 
   /** Allocates an aligned run of 2 to 4 frames, stamps each, checks them and drops the run. */
