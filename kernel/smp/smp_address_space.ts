@@ -104,6 +104,11 @@ export class SmpAddressSpace implements AddressSpaceLike {
     return new SmpAddressSpace(space, smp, slotWord);
   }
 
+  /** This CPU's stock handle underneath (for `kernelHalfOf`: a new space sharing the kernel's half). */
+  get inner(): AddressSpace {
+    return this.#space;
+  }
+
   /** The space's spinlock. */
   get lock(): SpinLock {
     return this.#lock;

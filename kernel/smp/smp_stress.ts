@@ -393,6 +393,41 @@ export function runStress(
 }
 
 /**
+ * Runs the stress on a machine of one CPU (no SMP layers): the same work
+ * and end checks, the shared address space read by this CPU alone.
+ *
+ * @param hw The CPU's hardware.
+ * @param frames The frame allocator.
+ * @param heap The heap.
+ * @param kernelSpace The kernel's address space (loaded again at the end).
+ * @param createSpace Creates the stress's address space (sharing the kernel's half).
+ * @param options Duration or rounds, and seed.
+ */
+export function runSingleCpuStress(
+  hw: Hardware,
+  frames: FrameProvider,
+  heap: KernelHeap,
+  kernelSpace: AddressSpaceLike,
+  createSpace: () => AddressSpaceLike,
+  options: StressOptions,
+): StressReport {
+  let space: AddressSpaceLike | undefined;
+  const local: StressCpu = {
+    index: 0,
+    hw,
+    frames,
+    heap,
+    enter() {
+      space!.activate();
+      return space!;
+    },
+    leave: () => kernelSpace.activate(),
+    drainFrameCache: () => {},
+  };
+  return runStress(local, () => [], 1, () => space = createSpace(), options);
+}
+
+/**
  * Free frames plus every frame the heap holds (its live blocks, its caches,
  * its owner table): what "every frame is back" compares, with the heap's
  * live allocations checked equal separately.
