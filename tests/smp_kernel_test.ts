@@ -167,3 +167,30 @@ Deno.test("with the frame allocator's lock removed (a test-only switch), the str
     assert(detected, "the race on the allocator's bitmap was caught");
   });
 });
+
+Deno.test("the frame churn runs on every CPU of the mask at once and gives every frame back", async () => {
+  await withSmpKernel({ cpuCount: 2 }, ({ kernel }) => {
+    const smp = kernel.smp!;
+    const free = kernel.frames.stats().freeFrames;
+    for (const frameCaches of [true, false]) {
+      smp.setSwitches({ frameCaches });
+      const result = smp.churnFrames(0b11, 5000);
+      assertEquals(result.cpuCount, 2);
+      assertEquals(result.pairsPerCpu, 5000);
+      assertGreater(result.nsPerPair, 0);
+    }
+    smp.setSwitches({ frameCaches: true });
+    assertEquals(kernel.frames.stats().freeFrames, free);
+    kernel.frames.checkInvariants?.();
+  });
+});
+
+Deno.test("an AP's device reads go through its mailbox, and the boot CPU has none", async () => {
+  await withSmpKernel({ cpuCount: 2 }, ({ kernel, pc }) => {
+    const smp = kernel.smp!;
+    const served = pc.smp!.mailboxes.served[1];
+    assertGreater(smp.deviceRoundTrip(1, 100), 0);
+    assertEquals(pc.smp!.mailboxes.served[1] - served, 100);
+    assertThrows(() => smp.deviceRoundTrip(0, 1), Error, "its devices need no mailbox");
+  });
+});

@@ -29,7 +29,9 @@ import { panicReason } from "../panic.ts";
 import { type CpuServices, registerCpuFunctions } from "./cpu_services.ts";
 import { SmpAddressSpace } from "./smp_address_space.ts";
 import { C_TICKS, SmpArea } from "./smp_area.ts";
-import { SmpCalls } from "./smp_call.ts";
+import { SMP_FUNCTIONS, SmpCalls } from "./smp_call.ts";
+import { runChurnCpu } from "./frame_churn.ts";
+import { runDeviceRoundTrip } from "./device_round_trip.ts";
 import { SmpCpu } from "./smp_cpu.ts";
 import { SmpFrameProvider } from "./smp_frames.ts";
 import { SmpKernelHeap } from "./smp_heap.ts";
@@ -114,6 +116,14 @@ function startAp(smp: SmpCpu, t: Trampoline, work: (() => void)[]): CpuServices 
   calls.installHandler(vectors);
   registerCpuFunctions(services);
   registerStress(services, (job) => work.push(job));
+  calls.register(SMP_FUNCTIONS.deviceRoundTrip, (block) => {
+    work.push(() => runDeviceRoundTrip(hw.memory.i32, block as PhysAddr, hw.cpu));
+  });
+  calls.register(SMP_FUNCTIONS.frameChurn, (block) => {
+    work.push(() =>
+      runChurnCpu(hw.memory.i32, block as PhysAddr, index, frames, () => hw.cpu.pause())
+    );
+  });
   const timer = new LapicTimer(lapic, vectors);
   vectors.handleUnexpected(() => lapic.eoi()); // after the timer's: an IPI of any other vector
   timer.setTickHandler((ticks) => {

@@ -19,4 +19,6 @@ export * from "./cpu_services.ts";
 export * from "./trampoline.ts";
 export * from "./ap_entry.ts";
 export * from "./smp_stress.ts";
+export * from "./frame_churn.ts";
+export * from "./device_round_trip.ts";
 export * from "./smp_kernel.ts";

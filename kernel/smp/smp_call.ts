@@ -38,6 +38,10 @@ export const SMP_FUNCTIONS = {
   drainFrameCache: 4,
   /** Reload CR3 (flush the non-global TLB entries). */
   flushTlb: 5,
+  /** Queue a share of the frame churn whose block is at the argument (run from the idle loop). */
+  frameChurn: 6,
+  /** Queue the timed device reads whose block is at the argument (run from the idle loop). */
+  deviceRoundTrip: 7,
 } as const;
 
 /** A function other CPUs run when asked; it receives the call's argument. */

@@ -60,6 +60,8 @@ import {
 } from "./smp_area.ts";
 import { SMP_FUNCTIONS, SmpCalls } from "./smp_call.ts";
 import { SmpCpu } from "./smp_cpu.ts";
+import { type ChurnResult, leadChurn, prepareChurn } from "./frame_churn.ts";
+import { awaitDeviceRoundTrip, prepareDeviceRoundTrip } from "./device_round_trip.ts";
 import { FRAME_CACHE_BATCH, SmpFrameProvider } from "./smp_frames.ts";
 import type { SmpKernelHeap } from "./smp_heap.ts";
 import {
@@ -456,6 +458,51 @@ export class SmpKernel {
       createSpace,
       options,
     );
+  }
+
+  /**
+   * Measures frame allocate-and-free throughput: the CPUs of `cpuMask`
+   * (this one always included) each do `pairsPerCpu` pairs at once.
+   *
+   * @returns The wall time and the time per pair over every CPU.
+   * @throws {KernelError} `CpuNotResponding` if a CPU does not take part in time.
+   */
+  churnFrames(cpuMask: number, pairsPerCpu: number): ChurnResult {
+    const { smp, calls, frames, hw } = this.services;
+    const mask = (cpuMask | (1 << smp.index)) & this.onlineMask;
+    using page = Page.alloc(frames);
+    prepareChurn(hw.memory.i32, page.physAddr, pairsPerCpu);
+    const silent = calls.call(mask, SMP_FUNCTIONS.frameChurn, page.physAddr);
+    if (silent.length > 0) {
+      throw new KernelError("CpuNotResponding", `CPUs ${silent.join(", ")} did not take the churn`);
+    }
+    return leadChurn(hw.memory.i32, page.physAddr, smp.index, mask, frames, () => hw.cpu.pause());
+  }
+
+  /**
+   * Measures the device-mailbox round trip: CPU `cpu` reads COM1's scratch
+   * register `reads` times while this CPU serves its requests at `pause`.
+   *
+   * @returns The time per read, as that CPU measured it, in ns.
+   * @throws {KernelError} `InvalidAddress` for a CPU that is not an online AP;
+   *   `CpuNotResponding` if it does not finish.
+   */
+  deviceRoundTrip(cpu: number, reads: number): number {
+    this.#checkOnline(cpu);
+    const { smp, calls, frames, hw } = this.services;
+    if (cpu === smp.index) {
+      throw new KernelError(
+        "InvalidAddress",
+        `CPU ${cpu} is the board's: its devices need no mailbox`,
+      );
+    }
+    using page = Page.alloc(frames);
+    prepareDeviceRoundTrip(hw.memory.i32, page.physAddr, reads);
+    const silent = calls.call(1 << cpu, SMP_FUNCTIONS.deviceRoundTrip, page.physAddr);
+    if (silent.length > 0) {
+      throw new KernelError("CpuNotResponding", `CPU ${cpu} did not take the device reads`);
+    }
+    return awaitDeviceRoundTrip(hw.memory.i32, page.physAddr, () => hw.cpu.pause(), 60_000);
   }
 
   /** The frame allocator's spinlock handle on this CPU (tests remove it). */
