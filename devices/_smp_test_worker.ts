@@ -13,6 +13,7 @@
  * 6 addr count        wait (HLT) until the word at RAM addr reaches count
  * 7 high low          write the local APIC's ICR (high, then low: send an IPI)
  * 8 addr value        store value at RAM addr
+ * 9 port value        OUT byte value 200 times
  * 0                   end: store 1 at start + 4092 and halt
  * ```
  *
@@ -25,6 +26,8 @@ import { LOCAL_APIC_BASE, type PhysAddr } from "../hal/mod.ts";
 const LAPIC_ICR_LOW = 0x300;
 const LAPIC_ICR_HIGH = 0x310;
 const DONE_OFFSET = 4092;
+/** How many times op 9 writes its byte. */
+const REPEATED_OUTS = 200;
 
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent<ApStartMessage>) => void) | null;
@@ -85,6 +88,9 @@ function run(machine: ApMachine, start: number): void {
         break;
       case 8:
         Atomics.store(memory.i32, a / 4, b);
+        break;
+      case 9:
+        for (let i = 0; i < REPEATED_OUTS; i++) cpu.outb(a, b);
         break;
       default:
         throw new Error(`Unknown op ${op} at ${start + 4 * (pc - 3)}`);

@@ -198,3 +198,57 @@ Deno.test("halting the BSP stops every AP, even one waiting for an interrupt", a
     assert(word(pc, DONE) === 0, "the program never ended");
   });
 });
+
+Deno.test("port writes from several APs at once all reach the device: none is lost", async () => {
+  await withSmpPc(4, (pc, debugBytes) => {
+    // Each AP runs its own copy of the program: a page per vector.
+    for (let cpu = 1; cpu < 4; cpu++) {
+      const page = (PROGRAM_VECTOR + cpu) * 4096;
+      const ops = [[9, DEBUG_CONSOLE_PORT, 0x40 + cpu], [0]];
+      ops.forEach(([op, a = 0, b = 0], i) => {
+        pc.machine.memory.write32((page + 12 * i) as PhysAddr, op);
+        pc.machine.memory.write32((page + 12 * i + 4) as PhysAddr, a);
+        pc.machine.memory.write32((page + 12 * i + 8) as PhysAddr, b);
+      });
+      sendIpi(pc, cpu, INIT_IPI);
+      sendIpi(pc, cpu, STARTUP_IPI | (PROGRAM_VECTOR + cpu));
+    }
+    const done = (cpu: number) => word(pc, (PROGRAM_VECTOR + cpu) * 4096 + 4092) === 1;
+    spinUntil(pc, () => done(1) && done(2) && done(3), "every AP's writes");
+    for (let cpu = 1; cpu < 4; cpu++) {
+      assertEquals(debugBytes.filter((byte) => byte === 0x40 + cpu).length, 200, `CPU ${cpu}`);
+    }
+    assertEquals(debugBytes.length, 600);
+  });
+});
+
+Deno.test("a fixed IPI to all but self reaches every other CPU's handler", async () => {
+  await withSmpPc(3, (pc) => {
+    for (let cpu = 1; cpu < 3; cpu++) {
+      const page = (PROGRAM_VECTOR + cpu) * 4096;
+      const ready = DATA + 16 * cpu;
+      const ops = [
+        [4, LOCAL_APIC_BASE + LAPIC_SVR, APIC_ENABLE],
+        [5, 0x44, ready + 4],
+        [8, ready, 1],
+        [6, ready + 4, 1],
+        [0],
+      ];
+      ops.forEach(([op, a = 0, b = 0], i) => {
+        pc.machine.memory.write32((page + 12 * i) as PhysAddr, op);
+        pc.machine.memory.write32((page + 12 * i + 4) as PhysAddr, a);
+        pc.machine.memory.write32((page + 12 * i + 8) as PhysAddr, b);
+      });
+      sendIpi(pc, cpu, INIT_IPI);
+      sendIpi(pc, cpu, STARTUP_IPI | (PROGRAM_VECTOR + cpu));
+    }
+    spinUntil(pc, () => word(pc, DATA + 16) === 1 && word(pc, DATA + 32) === 1, "both handlers");
+    let bspTaken = 0;
+    pc.machine.cpu.setInterruptHandler(0x44, () => bspTaken++);
+    pc.machine.cpu.sti();
+    sendIpi(pc, 0, 0x44 | 1 << 14 | 0b11 << 18); // shorthand 11: all excluding self
+    const done = (cpu: number) => word(pc, (PROGRAM_VECTOR + cpu) * 4096 + 4092) === 1;
+    spinUntil(pc, () => done(1) && done(2), "the IPI on both APs");
+    assertEquals(bspTaken, 0, "not the sender");
+  });
+});

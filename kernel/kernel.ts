@@ -60,11 +60,15 @@ import {
 import { type Command, MONITOR_COMMANDS } from "./monitor/mod.ts";
 import { KernelPanic, panicReason, printPanic } from "./panic.ts";
 import {
+  type ApStartResult,
   prepareSmp,
+  type ShootdownStats,
   type SmpConfig,
+  type SmpCpuInfo,
   SmpKernel,
   SmpKernelHeap,
   type SmpPreparation,
+  type SpinLockStats,
 } from "./smp/mod.ts";
 import { plural } from "./plural.ts";
 import {
@@ -137,6 +141,13 @@ export interface KernelReport {
   selftest?: { passed: number; failed: number };
   /** The ACPI tables the kernel found and used, or null without any. */
   acpi: AcpiReport | null;
+  /** With several CPUs: each CPU's counters, every spinlock's, and the shootdown's. */
+  smp?: {
+    cpus: SmpCpuInfo[];
+    locks: SpinLockStats[];
+    shootdown: ShootdownStats;
+    apStarts: readonly ApStartResult[];
+  };
 }
 
 /** The booted kernel and its subsystems. */
@@ -440,6 +451,14 @@ export class Kernel {
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
       acpi: this.acpi === undefined ? null : acpiReport(this.acpi, this.machine.memory),
     };
+    if (this.smp !== undefined) {
+      report.smp = {
+        cpus: this.smp.cpus(),
+        locks: this.smp.locks(),
+        shootdown: this.smp.services.shootdown.stats(),
+        apStarts: this.smp.apStarts,
+      };
+    }
     if (this.selftestResults) {
       const passed = this.selftestResults.filter((r) => r.passed).length;
       report.selftest = { passed, failed: this.selftestResults.length - passed };

@@ -23,7 +23,7 @@
  *         [5] deadline ns, low [6] high [7] rounds (0: until the deadline)
  *         [8] shared PML4, low [9] high [10] slots per CPU
  *   0x040 the ring's spinlock           0x060 ring head, tail
- *   0x080 ring: 128 entries of [frame address low, high, sender, stamp]
+ *   0x080 ring: 128 entries of [frame address low, high, sender | frames << 8, stamp]
  *   0x880 locks-held counters (16)      0x900 slots: 128 x [live gen, done gen]
  * frame 1:
  *   0x000 per-CPU results: 16 x 32 words (see STRESS_COUNTERS)
@@ -104,6 +104,9 @@ const RING_HEAD = 0x60 / 4;
 const RING_TAIL = RING_HEAD + 1;
 const RING_WORD = 0x80 / 4;
 const RING_ENTRY_WORDS = 4;
+/** A ring entry's word 2: the sender's CPU in bits 7:0, the frame count above. */
+const RING_SENDER_MASK = 0xff;
+const RING_COUNT_SHIFT = 8;
 const HELD_WORD = 0x880 / 4;
 const SLOT_WORD = 0x900 / 4;
 const RESULTS_WORD = PAGE_SIZE_4K / 4;
@@ -475,9 +478,11 @@ function drainRing(cpu: StressCpu, block: StressBlock): void {
   const words = block.words;
   while (Atomics.load(words, RING_HEAD) !== Atomics.load(words, RING_TAIL)) {
     const entry = RING_WORD + (words[RING_HEAD] % RING_ENTRIES) * RING_ENTRY_WORDS;
-    const pa = (words[entry] >>> 0) + (words[entry + 1] >>> 0) * 2 ** 32;
+    const pa = ((words[entry] >>> 0) + (words[entry + 1] >>> 0) * 2 ** 32) as PhysAddr;
+    const frameCount = words[entry + 2] >>> RING_COUNT_SHIFT;
     words[RING_HEAD]++;
-    Page.fromRaw(cpu.frames, pa as PhysAddr)[Symbol.dispose]();
+    if (frameCount === 1) Page.fromRaw(cpu.frames, pa)[Symbol.dispose]();
+    else ContigPages.fromRaw(cpu.frames, pa, frameCount)[Symbol.dispose]();
   }
 }
 
@@ -617,28 +622,39 @@ class StressWorker {
     this.#count("framesAllocated");
   }
 
-  /** Allocates a page, stamps it and passes the reference into the ring (or drops it if full). */
+  /**
+   * Allocates a page (one time in four a run of 2 frames), stamps it and
+   * passes its references into the ring with `intoRaw` (or drops it if the
+   * ring is full).
+   */
   #sendPage(): void {
-    const page = Page.alloc(this.#cpu.frames, { zeroed: false });
-    const stamp = this.#writeStamp(page.frame);
+    const frameCount = (this.#rng.next() & 3) === 0 ? 2 : 1;
+    const handle = frameCount === 1
+      ? Page.alloc(this.#cpu.frames, { zeroed: false })
+      : ContigPages.alloc(this.#cpu.frames, frameCount, { zeroed: false });
+    const stamp = this.#writeStamp(handle.frame);
     const words = this.#words;
     const pushed = this.#ringLock.hold(() => {
       const tail = words[RING_TAIL];
       if (tail - words[RING_HEAD] >= RING_ENTRIES) return false;
       const entry = RING_WORD + (tail % RING_ENTRIES) * RING_ENTRY_WORDS;
-      const pa = page.intoRaw();
+      const pa = handle.intoRaw();
       words[entry] = pa % 2 ** 32;
       words[entry + 1] = Math.floor(pa / 2 ** 32);
-      words[entry + 2] = this.#cpu.index;
+      words[entry + 2] = this.#cpu.index | (frameCount << RING_COUNT_SHIFT);
       words[entry + 3] = stamp;
       Atomics.store(words, RING_TAIL, tail + 1);
       return true;
     });
     if (pushed) this.#count("pagesSent");
-    else page[Symbol.dispose]();
+    else handle[Symbol.dispose]();
   }
 
-  /** Takes a page reference out of the ring, checks its stamp and drops it. */
+  /**
+   * Takes page references out of the ring (`fromRaw`: a `Page`, or a
+   * `ContigPages` for a run), checks the stamp and drops them: the last
+   * reference frees the frames into this CPU's cache, whoever allocated them.
+   */
   #receivePage(): void {
     const words = this.#words;
     const entry = this.#ringLock.hold(() => {
@@ -647,14 +663,18 @@ class StressWorker {
       const i = RING_WORD + (head % RING_ENTRIES) * RING_ENTRY_WORDS;
       Atomics.store(words, RING_HEAD, head + 1);
       return {
-        pa: (words[i] >>> 0) + (words[i + 1] >>> 0) * 2 ** 32,
-        sender: words[i + 2],
+        pa: ((words[i] >>> 0) + (words[i + 1] >>> 0) * 2 ** 32) as PhysAddr,
+        sender: words[i + 2] & RING_SENDER_MASK,
+        frameCount: words[i + 2] >>> RING_COUNT_SHIFT,
         stamp: words[i + 3],
       };
     });
     if (entry === undefined) return;
-    using page = Page.fromRaw(this.#cpu.frames, entry.pa as PhysAddr);
-    this.#checkStamp(page.frame, entry.sender, entry.stamp, `a page CPU ${entry.sender} sent`);
+    const frames = this.#cpu.frames;
+    using handle = entry.frameCount === 1
+      ? Page.fromRaw(frames, entry.pa)
+      : ContigPages.fromRaw(frames, entry.pa, entry.frameCount);
+    this.#checkStamp(handle.frame, entry.sender, entry.stamp, `a page CPU ${entry.sender} sent`);
     this.#count("pagesReceived");
     if (entry.sender !== this.#cpu.index) this.#count("pagesFromOtherCpus");
   }
