@@ -263,6 +263,15 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
     return await runMachine(options, host, files, (board) => boards.push(board));
   } finally {
     for (const board of boards) {
+      for (let cpu = 1; cpu < board.cpuCount; cpu++) {
+        const error = board.workerError(cpu);
+        if (error !== undefined) {
+          writeText(
+            new ByteWriter(host.stderr),
+            `kernelsim: CPU ${cpu}'s Worker failed: ${error}\n`,
+          );
+        }
+      }
       const stuck = await board.shutdown();
       if (stuck.length > 0) {
         writeText(

@@ -60,9 +60,10 @@
  * Not modelled (documented, deliberate): the TSC-deadline timer mode, the
  * thermal and performance-counter sources (their LVT entries are storage),
  * spurious interrupts (INTA cannot race a TPR write here), directed EOI
- * (version bit 24 is 0), sending lowest-priority IPIs (ESR bit 4, as the
- * SDM allows), and acting on NMI, SMI, INIT and start-up messages, which are
- * accepted and counted for the SMP issue.
+ * (version bit 24 is 0), and sending lowest-priority IPIs (ESR bit 4, as the
+ * SDM allows). NMI, SMI, INIT and start-up messages are counted by the APIC
+ * itself; on a machine of several CPUs a {@linkcode LocalApicView} hands them
+ * to the machine, which starts an AP or runs its NMI handler (docs/smp.md).
  *
  * @module
  */
@@ -295,7 +296,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
   readonly mmioSizeBytes: number = LOCAL_APIC_MMIO_BYTES;
   /** The timer's bus clock, in Hz. */
   readonly busFrequencyHz: number;
-  /** NMI, SMI, INIT and start-up messages received (not acted on until SMP). */
+  /** NMI, SMI, INIT and start-up messages this APIC received itself (a view's go to the machine). */
   specialMessagesReceived = 0;
   /** The buffer holding all of the state. */
   readonly stateBuffer: ArrayBufferLike;

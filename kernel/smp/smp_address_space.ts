@@ -109,11 +109,6 @@ export class SmpAddressSpace implements AddressSpaceLike {
     return this.#space;
   }
 
-  /** The space's spinlock. */
-  get lock(): SpinLock {
-    return this.#lock;
-  }
-
   /** The CPUs that have the space loaded (bit n: CPU n). */
   get cpuMask(): number {
     return Atomics.load(this.#smp.area.words, this.#slotWord + R_CPU_MASK);

@@ -82,16 +82,6 @@ export class SmpFrameProvider implements FrameProvider {
     this.metadata = allocator.metadata;
   }
 
-  /** The allocator's spinlock. */
-  get lock(): SpinLock {
-    return this.#lock;
-  }
-
-  /** Frames in this CPU's cache now. */
-  get cachedFrameCount(): number {
-    return this.#words[this.#base + C_CACHE_COUNT];
-  }
-
   /**
    * One free frame: from this CPU's cache without a lock, else a batch
    * from the allocator under its lock.

@@ -29,11 +29,6 @@ export class SmpKernelHeap implements KernelHeap {
     this.rootAddress = heap.rootAddress;
   }
 
-  /** The heap's spinlock. */
-  get lock(): SpinLock {
-    return this.#lock;
-  }
-
   /** {@linkcode KmemHeap.kmalloc} under the lock. */
   kmalloc(sizeBytes: number, options?: KmallocOptions): VirtAddr {
     return this.#lock.hold(() => this.#heap.kmalloc(sizeBytes, options));

@@ -134,11 +134,6 @@ export class SpinLock {
     }
   }
 
-  /** Whether this CPU holds the lock. */
-  get isHeldByMe(): boolean {
-    return Atomics.load(this.#words, this.#index + L_HOLDER) === this.#holder.index + 1;
-  }
-
   /** Removes (or puts back) the lock: a test-only switch, with no CPU holding it. */
   setRemoved(isRemoved: boolean): void {
     Atomics.store(this.#words, this.#index + L_REMOVED, isRemoved ? 1 : 0);
