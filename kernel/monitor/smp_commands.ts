@@ -10,10 +10,9 @@
 
 import { hex, VirtualClock } from "../../hal/mod.ts";
 import { LOCAL_TIMER_VECTOR } from "../interrupts/mod.ts";
-import { AddressSpace, type AddressSpaceLike } from "../mm/mod.ts";
+import type { AddressSpaceLike } from "../mm/mod.ts";
 import {
   runSingleCpuStress,
-  SmpAddressSpace,
   type SmpCpuInfo,
   STRESS_COUNTERS,
   type StressCounts,
@@ -22,6 +21,7 @@ import {
 } from "../smp/mod.ts";
 import type { Kernel } from "../kernel.ts";
 import { parseInteger } from "./_args.ts";
+import { stockSpaceOf } from "./address_space_table.ts";
 import { plural } from "./_format.ts";
 import { type Command, type CommandContext, CommandError } from "./command.ts";
 
@@ -199,11 +199,7 @@ export const smpCommands: readonly Command[] = [
 /** Runs the stress on every CPU of `kernel`. */
 function runKernelStress(kernel: Kernel, options: StressOptions): StressReport {
   const kernelSpace = kernel.kernelSpace.addressSpace;
-  const stock = kernelSpace instanceof SmpAddressSpace
-    ? kernelSpace.inner
-    : kernelSpace instanceof AddressSpace
-    ? kernelSpace
-    : undefined;
+  const stock = stockSpaceOf(kernelSpace);
   if (stock === undefined) {
     throw new CommandError("the stress needs the stock page-table mapper");
   }

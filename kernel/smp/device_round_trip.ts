@@ -13,12 +13,15 @@
  */
 
 import { type CpuContext, hex, type PhysAddr } from "../../hal/mod.ts";
+import { SERIAL_COM1_PORT } from "../drivers/mod.ts";
 import { KernelError } from "../errors.ts";
 
 /** The block's first word: "DEVR" as a little-endian u32. */
 export const DEVICE_ROUND_TRIP_MAGIC = 0x5256_4544;
-/** COM1's scratch register (16550: base + 7), which a read does not change. */
-export const COM1_SCRATCH_PORT = 0x3f8 + 7;
+/** The 16550's scratch register, from its base (docs/uart16550.md): a read changes nothing. */
+const UART_SCRATCH_OFFSET = 7;
+/** COM1's scratch register. */
+export const COM1_SCRATCH_PORT: number = SERIAL_COM1_PORT + UART_SCRATCH_OFFSET;
 
 const W_MAGIC = 0;
 const W_READS = 1;
