@@ -13,7 +13,7 @@
  * @module
  */
 
-import { UserCallStatus } from "../sdk/mod.ts";
+import { UserCallStatus, UserCallWatchdog } from "../sdk/mod.ts";
 import { ExitStatus } from "./exit_status.ts";
 
 /**
@@ -22,8 +22,6 @@ import { ExitStatus } from "./exit_status.ts";
  * `publish.exclude`): nothing imports it, not even its types.
  */
 const CLI_WORKER_URL = new URL("./cli_worker.ts", import.meta.url);
-/** How often the watchdog looks at the status, in ms. */
-const POLL_MS = 20;
 
 /** What the watchdog sends the worker to start the run. */
 export interface CliWorkerStart {
@@ -62,31 +60,19 @@ export function runCliUnderWatchdog(
   host: WatchdogHost,
 ): Promise<number> {
   const status = new UserCallStatus();
+  const watchdog = new UserCallWatchdog(status, timeoutMs);
   const worker = new Worker(CLI_WORKER_URL, { type: "module" });
   return new Promise((resolve) => {
-    let watchedEntry = -1;
-    let watchedSinceMs = 0;
     const finish = (exitStatus: number) => {
-      clearInterval(timer);
+      stopWatchdog();
       worker.terminate();
       resolve(exitStatus);
     };
-    const timer = setInterval(() => {
-      const snapshot = status.snapshot();
-      const nowMs = performance.now();
-      if (snapshot.depth === 0 || snapshot.entries !== watchedEntry) {
-        watchedEntry = snapshot.depth === 0 ? -1 : snapshot.entries;
-        watchedSinceMs = nowMs;
-        return;
-      }
-      if (nowMs - watchedSinceMs < timeoutMs) return;
+    const stopWatchdog = watchdog.start((overrun) => {
       finish(ExitStatus.userCodeStopped);
       if (host.stdin.isTerminal()) host.stdin.setRaw(false);
-      writeLine(
-        host,
-        `kernelsim: stopped: ${snapshot.call} did not return within ${formatSeconds(timeoutMs)}`,
-      );
-    }, POLL_MS);
+      writeLine(host, `kernelsim: stopped: ${overrun.message}`);
+    });
     worker.onmessage = (event: MessageEvent<CliWorkerDone>) => finish(event.data.status);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -103,9 +89,4 @@ function writeLine(host: WatchdogHost, text: string): void {
   for (let offset = 0; offset < bytes.length;) {
     offset += host.stderr.writeSync(bytes.subarray(offset));
   }
-}
-
-/** `10 s`, `0.5 s`. */
-function formatSeconds(ms: number): string {
-  return `${ms / 1000} s`;
 }

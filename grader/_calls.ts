@@ -7,7 +7,7 @@
  * @module
  */
 
-import { hex } from "../hal/mod.ts";
+import { formatVirtAddr, hex, type VirtAddr } from "../hal/mod.ts";
 import { KernelError, type KernelErrorCode, UserCodeError } from "../sdk/mod.ts";
 import type { CheckContext } from "./check.ts";
 import { fail } from "./check.ts";
@@ -150,6 +150,19 @@ export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "object" && value !== null) return "an object";
   return String(value);
+}
+
+/**
+ * A virtual address in a few words: its canonical form below 2^48 (the
+ * higher half as `0xffff8...`), else as {@linkcode describeValue} says.
+ *
+ * @param va An address, or what a call returned as one.
+ * @returns E.g. `0xffff800000123000`.
+ */
+export function describeVirtAddr(va: number): string {
+  return Number.isSafeInteger(va) && va >= 0 && va < 2 ** 48
+    ? formatVirtAddr(va as VirtAddr)
+    : describeValue(va);
 }
 
 function firstLine(text: string): string {

@@ -90,6 +90,14 @@ export function graderRun(lab: LabMachine, frameCount: number, alignFrames: numb
   return (first * PAGE_SIZE_4K) as PhysAddr;
 }
 
+/**
+ * Takes free frames for the grader until only `freeFrames` are left, to
+ * put the part under memory pressure.
+ */
+export function takeFramesUntil(lab: LabMachine, freeFrames: number): void {
+  while (lab.frames.stats().freeFrames > freeFrames) lab.graderFrames.add(lab.frames.allocate());
+}
+
 /** Gives back every frame the grader took. */
 export function releaseGraderFrames(lab: LabMachine): void {
   for (const frame of lab.graderFrames) lab.frames.free(frame as FrameNumber);

@@ -40,6 +40,7 @@ import {
   pagingOff,
   releaseGraderFrames,
   reportFrameLeaks,
+  takeFramesUntil,
 } from "./_lab_machine.ts";
 import { type Check, type CheckContext, expect, fail } from "./check.ts";
 
@@ -145,6 +146,17 @@ function fillPages(bench: CowBench, context: CheckContext, space: Space, count: 
   }
 }
 
+/** A `parent` with `pageCount` filled pages and a `child` forked from it. */
+function parentAndChild(
+  bench: CowBench,
+  context: CheckContext,
+  pageCount: number,
+): { parent: Space; child: Space } {
+  const parent = bench.newSpace("parent");
+  fillPages(bench, context, parent, pageCount);
+  return { parent, child: fork(bench, parent, "child", pageCount) };
+}
+
 /** Forks: shares `src`'s pages with a new space, copy-on-write. */
 function fork(bench: CowBench, src: Space, name: string, count: number): Space {
   const dst = bench.newSpace(name);
@@ -168,6 +180,23 @@ function fork(bench: CowBench, src: Space, name: string, count: number): Space {
   );
   for (const [va, bytes] of src.pages) dst.pages.set(va, bytes.slice());
   return dst;
+}
+
+/**
+ * One of the two children of `family` (parent first) exits, and a new space
+ * of the same name is forked from `sourceOf(leaving)`; returns the new family.
+ */
+function exitAndRefork(
+  bench: CowBench,
+  context: CheckContext,
+  family: readonly Space[],
+  pageCount: number,
+  sourceOf: (leaving: Space) => Space,
+): Space[] {
+  const leaving = family[1 + context.rng.below(2)];
+  bench.exit(leaving);
+  const replacement = fork(bench, sourceOf(leaving), leaving.name, pageCount);
+  return family.map((s) => s === leaving ? replacement : s);
 }
 
 /** Writes a 32-bit value through the MMU in `space` and records it in the model. */
@@ -313,9 +342,7 @@ const copyOnWriteCheck: Check<PageFaultPolicyFactory> = {
   budget: 2_000,
   run(factory, context) {
     onFreshMachine(factory, context, (bench) => {
-      const parent = bench.newSpace("parent");
-      fillPages(bench, context, parent, 8);
-      const child = fork(bench, parent, "child", 8);
+      const { parent, child } = parentAndChild(bench, context, 8);
       const va = BASE_VA + 3 * PAGE_SIZE_4K;
       const shared = frameAt(parent, va);
       const spot = va + 4 * context.rng.below(PAGE_SIZE_4K / 4);
@@ -352,10 +379,7 @@ const copyOnWriteCheck: Check<PageFaultPolicyFactory> = {
         const who = family[context.rng.below(family.length)];
         const dice = context.rng.below(20);
         if (dice === 0) {
-          const leaving = family[1 + context.rng.below(2)];
-          bench.exit(leaving);
-          const replacement = fork(bench, family[0], leaving.name, 8);
-          family = family.map((s) => s === leaving ? replacement : s);
+          family = exitAndRefork(bench, context, family, 8, () => family[0]);
         } else if (dice < 12) {
           write(bench, who, randomSpot(context, 8), context.rng.next());
         } else {
@@ -378,9 +402,7 @@ const lastWriterCheck: Check<PageFaultPolicyFactory> = {
   budget: 200,
   run(factory, context) {
     onFreshMachine(factory, context, (bench) => {
-      const parent = bench.newSpace("parent");
-      fillPages(bench, context, parent, 4);
-      const child = fork(bench, parent, "child", 4);
+      const { parent, child } = parentAndChild(bench, context, 4);
       expectSuccess(
         `the child's unmap(${formatVirtAddr(BASE_VA as VirtAddr)})`,
         () => child.space.unmap(BASE_VA as VirtAddr),
@@ -432,9 +454,7 @@ const refcountsCheck: Check<PageFaultPolicyFactory> = {
   budget: 2_000,
   run(factory, context) {
     onFreshMachine(factory, context, (bench) => {
-      const parent = bench.newSpace("parent");
-      fillPages(bench, context, parent, 6);
-      const child = fork(bench, parent, "child", 6);
+      const { parent, child } = parentAndChild(bench, context, 6);
       const grandchild = fork(bench, child, "grandchild", 6);
       let family = [parent, child, grandchild];
       expectRefcounts(bench, family, "after two forks");
@@ -448,15 +468,14 @@ const refcountsCheck: Check<PageFaultPolicyFactory> = {
       for (let op = 0; op < 300; op++) {
         const dice = context.rng.below(20);
         if (dice === 0) {
-          const leaving = family[1 + context.rng.below(2)];
-          bench.exit(leaving);
-          const replacement = fork(
+          // The new child forks from the parent or from the other child.
+          family = exitAndRefork(
             bench,
-            family[context.rng.below(2) === 0 ? 0 : 3 - family.indexOf(leaving)],
-            leaving.name,
+            context,
+            family,
             6,
+            (leaving) => family[context.rng.below(2) === 0 ? 0 : 3 - family.indexOf(leaving)],
           );
-          family = family.map((s) => s === leaving ? replacement : s);
         } else if (dice === 1) {
           const who = family[context.rng.below(3)];
           const pages = [...who.pages.keys()];
@@ -556,18 +575,9 @@ const demandZeroCheck: Check<PageFaultPolicyFactory> = {
         );
       }
       for (const outside of [lazy - PAGE_SIZE_4K, lazy + 8 * PAGE_SIZE_4K]) {
-        let thrown: unknown;
-        try {
-          mmu.readVirt32(outside as VirtAddr);
-        } catch (error) {
-          thrown = error;
-        }
-        expect(
-          thrown instanceof UnhandledPageFault,
-          `a read of ${
-            formatVirtAddr(outside as VirtAddr)
-          }, outside the lazy region, to end in an UnhandledPageFault`,
-          thrown === undefined ? "it went through" : `it threw ${describeError(thrown)}`,
+        expectUnhandledFault(
+          `a read of ${formatVirtAddr(outside as VirtAddr)}, outside the lazy region,`,
+          () => mmu.readVirt32(outside as VirtAddr),
         );
       }
     });
@@ -667,16 +677,34 @@ const errorsCheck: Check<PageFaultPolicyFactory> = {
 
 /** Expects a write (or read, for an unmapped address) to end in an UnhandledPageFault. */
 function expectUnhandled(bench: CowBench, va: number, what: string): void {
-  let thrown: unknown;
+  expectUnhandledFault(
+    `${what} (${formatVirtAddr(va as VirtAddr)})`,
+    () => bench.lab.machine.mmu.writeVirt32(va as VirtAddr, 1),
+  );
+}
+
+/** What `access` threw, or undefined if it went through. */
+function thrownBy(access: () => unknown): unknown {
   try {
-    bench.lab.machine.mmu.writeVirt32(va as VirtAddr, 1);
+    access();
   } catch (error) {
-    thrown = error;
+    return error;
   }
+  return undefined;
+}
+
+/** A memory access's outcome in words: "it went through", or what it threw. */
+function describeAccess(thrown: unknown): string {
+  return thrown === undefined ? "it went through" : `it threw ${describeError(thrown)}`;
+}
+
+/** Fails unless `access` (`what`, in words) ends in an UnhandledPageFault. */
+function expectUnhandledFault(what: string, access: () => unknown): void {
+  const thrown = thrownBy(access);
   expect(
     thrown instanceof UnhandledPageFault,
-    `${what} (${formatVirtAddr(va as VirtAddr)}) to end in an UnhandledPageFault`,
-    thrown === undefined ? "it went through" : `it threw ${describeError(thrown)}`,
+    `${what} to end in an UnhandledPageFault`,
+    describeAccess(thrown),
   );
 }
 
@@ -743,17 +771,10 @@ const outOfMemoryCheck: Check<PageFaultPolicyFactory> = {
   run(factory, context) {
     onFreshMachine(factory, context, (bench) => {
       const lab = bench.lab;
-      const parent = bench.newSpace("parent");
-      fillPages(bench, context, parent, 2);
-      const child = fork(bench, parent, "child", 2);
-      while (lab.frames.stats().freeFrames > 0) lab.graderFrames.add(lab.frames.allocate());
+      const { parent, child } = parentAndChild(bench, context, 2);
+      takeFramesUntil(lab, 0);
       bench.activate(child);
-      let thrown: unknown;
-      try {
-        lab.machine.mmu.writeVirt32(BASE_VA as VirtAddr, 5);
-      } catch (error) {
-        thrown = error;
-      }
+      const thrown = thrownBy(() => lab.machine.mmu.writeVirt32(BASE_VA as VirtAddr, 5));
       if (thrown === undefined && frameAt(child, BASE_VA) === frameAt(parent, BASE_VA)) {
         return; // it shared instead of copying: cow.copy-on-write's failure, not this check's
       }
@@ -761,7 +782,7 @@ const outOfMemoryCheck: Check<PageFaultPolicyFactory> = {
         thrown instanceof KernelError &&
           (thrown.code === "OutOfMemory" || thrown.code === "FrameAllocationFailed"),
         "the child's write to a shared page with no frame free to throw KernelError OutOfMemory",
-        thrown === undefined ? "it went through" : `it threw ${describeError(thrown)}`,
+        describeAccess(thrown),
       );
       const mapping = child.space.mapping(BASE_VA as VirtAddr);
       expect(

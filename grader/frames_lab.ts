@@ -29,6 +29,7 @@ import {
   type PhysRange,
 } from "../sdk/mod.ts";
 import { type BootReservation, describeThrown } from "../kernel/mod.ts";
+import type { Xorshift32 } from "../lib/mod.ts";
 import {
   attempt,
   counted,
@@ -37,6 +38,7 @@ import {
   expectKernelError,
   expectRangeError,
   expectSuccess,
+  type Outcome,
 } from "./_calls.ts";
 import { FrameShadow, SHADOW_FREE, SHADOW_HELD, SHADOW_RESERVED } from "./_frame_shadow.ts";
 import { type Check, type CheckContext, expect, fail } from "./check.ts";
@@ -175,14 +177,107 @@ function countLeaks(part: FrameProvider, freeAtStart: number, context: CheckCont
   }
 }
 
-/** Takes a frame the part handed out into the model; a frame handed out twice fails. */
-function takeOrFail(shadow: FrameShadow, frame: number, call: string): void {
-  if (shadow.take(frame) === "twice") {
-    fail(
-      `${call} to hand out a free frame`,
-      `it handed out frame ${hex(frame)}, already allocated`,
+/**
+ * Takes the frames the part handed out (`frameCount` from `first`) into the
+ * model; a frame handed out twice fails.
+ */
+function takeOrFail(shadow: FrameShadow, first: number, call: string, frameCount = 1): void {
+  for (let frame = first; frame < first + frameCount; frame++) {
+    if (shadow.take(frame) === "twice") {
+      fail(
+        `${call} to hand out a free frame`,
+        `it handed out frame ${hex(frame)}, already allocated`,
+      );
+    }
+  }
+}
+
+/** Takes a free frame with allocateSpecific() (`call` in words), expecting that very frame. */
+function allocateSpecificOrFail(
+  part: FrameProvider,
+  shadow: FrameShadow,
+  frame: number,
+  call: string,
+): void {
+  const got = expectSuccess(call, () => part.allocateSpecific(frame as FrameNumber));
+  expect(
+    got === frame,
+    `${call} to return ${hex(frame)}`,
+    () => `it returned ${describeValue(got)}`,
+  );
+  takeOrFail(shadow, frame, call);
+}
+
+/** Fails unless allocateSpecific() of an allocated frame (`call` in words) throws FrameInUse. */
+function expectFrameInUse(part: FrameProvider, frame: number, call: string): void {
+  expectKernelError(
+    call,
+    "FrameInUse",
+    () => part.allocateSpecific(frame as FrameNumber),
+    "the frame is allocated",
+  );
+}
+
+/** Frees a frame the grader holds, expecting success, and gives it back in the model. */
+function freeOrFail(part: FrameProvider, shadow: FrameShadow, frame: number, when = ""): void {
+  expectSuccess(`free(${hex(frame)})${when}`, () => part.free(frame as FrameNumber));
+  shadow.release(frame);
+}
+
+/**
+ * What a call returned, or undefined if it threw OutOfMemory where the model
+ * says it may run out.
+ *
+ * @throws {CheckFailure} If it threw anything else, or ran out where it need not.
+ */
+function unlessOutOfMemory<T>(
+  outcome: Outcome<T>,
+  mayRunOut: boolean,
+  expected: string,
+): T | undefined {
+  if (outcome.ok) return outcome.value;
+  expect(
+    outcome.error.code === "OutOfMemory" && mayRunOut,
+    expected,
+    `it threw ${describeError(outcome.error)}`,
+  );
+  return undefined;
+}
+
+/** Fails unless `stateOf(frame)` is `want`; `expected` says so in words. */
+function expectState(part: FrameProvider, frame: number, want: FrameState, expected: string): void {
+  const state = part.stateOf(frame as FrameNumber);
+  expect(state === want, expected, () => `it is ${JSON.stringify(state)}`);
+}
+
+/** Fails unless `method` refuses every frame outside usable RAM with InvalidFrame. */
+function expectOutsideFramesRefused(
+  part: FrameProvider,
+  method: "allocateSpecific" | "free",
+): void {
+  for (const frame of OUTSIDE_FRAMES) {
+    expectKernelError(
+      `${method}(${hex(frame)})`,
+      "InvalidFrame",
+      () => part[method](frame as FrameNumber),
+      "the frame is outside usable RAM",
     );
   }
+}
+
+/** Fails unless stats() still counts `freeFrames` free frames `when`. */
+function expectFreeFrames(part: FrameProvider, freeFrames: number, when: string): void {
+  const now = part.stats().freeFrames;
+  expect(now === freeFrames, `stats().freeFrames to stay ${freeFrames} ${when}`, `it is ${now}`);
+}
+
+/** Removes and returns a random element of `held` (the last one takes its place). */
+function removeRandom(held: number[], rng: Xorshift32): number {
+  const index = rng.below(held.length);
+  const frame = held[index];
+  held[index] = held[held.length - 1];
+  held.pop();
+  return frame;
 }
 
 /** The frame lab's checks, for the allocation order the lab states. */
@@ -224,14 +319,7 @@ const poolCheck: Check<FrameProviderFactory> = {
           "partly usable frame) outside or reserved",
         () => `${wrong.slice(0, 3).join(", ")}${more(wrong.length, 3)}`,
       );
-      for (const frame of OUTSIDE_FRAMES) {
-        expectKernelError(
-          `allocateSpecific(${hex(frame)})`,
-          "InvalidFrame",
-          () => part.allocateSpecific(frame as FrameNumber),
-          "the frame is outside usable RAM",
-        );
-      }
+      expectOutsideFramesRefused(part, "allocateSpecific");
     });
   },
 };
@@ -309,15 +397,10 @@ const statsCheck: Check<FrameProviderFactory> = {
         "allocateContiguous(16, 16)",
         () => part.allocateContiguous(16, 16),
       );
-      for (let frame = run; frame < run + 16; frame++) {
-        takeOrFail(shadow, frame, "allocateContiguous()");
-      }
+      takeOrFail(shadow, run, "allocateContiguous()", 16);
       compareStats(part, shadow, "after 116 frames were allocated");
       const held = shadow.heldFrames();
-      for (let i = 0; i < held.length; i += 2) {
-        expectSuccess(`free(${hex(held[i])})`, () => part.free(held[i] as FrameNumber));
-        shadow.release(held[i]);
-      }
+      for (let i = 0; i < held.length; i += 2) freeOrFail(part, shadow, held[i]);
       compareStats(part, shadow, "after half of them were freed");
     });
   },
@@ -383,12 +466,7 @@ const orderCheck: Check<FrameProviderFactory> = {
       const held: number[] = [];
       for (let op = 0; op < 3000; op++) {
         if (held.length > 0 && context.rng.below(100) < 40) {
-          const index = context.rng.below(held.length);
-          const frame = held[index];
-          held[index] = held[held.length - 1];
-          held.pop();
-          expectSuccess(`free(${hex(frame)})`, () => part.free(frame as FrameNumber));
-          shadow.release(frame);
+          freeOrFail(part, shadow, removeRandom(held, context.rng));
           continue;
         }
         const lowest = shadow.lowestFree();
@@ -420,64 +498,37 @@ const randomCheck: Check<FrameProviderFactory> = {
       for (let op = 0; op < 4000; op++) {
         const dice = rng.below(100);
         if (dice < 45) {
-          const outcome = attempt(() => part.allocate());
-          if (!outcome.ok) {
-            expect(
-              outcome.error.code === "OutOfMemory" && shadow.freeCount === 0,
-              `allocate() to succeed (operation ${op}, ${shadow.freeCount} frames free)`,
-              `it threw ${describeError(outcome.error)}`,
-            );
-            continue;
-          }
-          takeOrFail(shadow, outcome.value, `allocate() (operation ${op})`);
-          give(outcome.value);
+          const frame = unlessOutOfMemory(
+            attempt(() => part.allocate()),
+            shadow.freeCount === 0,
+            `allocate() to succeed (operation ${op}, ${shadow.freeCount} frames free)`,
+          );
+          if (frame === undefined) continue;
+          takeOrFail(shadow, frame, `allocate() (operation ${op})`);
+          give(frame);
         } else if (dice < 75) {
           if (held.length === 0) continue;
-          const index = rng.below(held.length);
-          const frame = held[index];
-          held[index] = held[held.length - 1];
-          held.pop();
-          expectSuccess(
-            `free(${hex(frame)}) (operation ${op})`,
-            () => part.free(frame as FrameNumber),
-          );
-          shadow.release(frame);
+          freeOrFail(part, shadow, removeRandom(held, rng), ` (operation ${op})`);
         } else if (dice < 85) {
           const frame = shadow.available[rng.below(shadow.available.length)];
           const call = `allocateSpecific(${hex(frame)}) (operation ${op})`;
           if (shadow.stateOf(frame) === SHADOW_FREE) {
-            const got = expectSuccess(call, () => part.allocateSpecific(frame as FrameNumber));
-            expect(
-              got === frame,
-              `${call} to return ${hex(frame)}`,
-              `it returned ${describeValue(got)}`,
-            );
-            takeOrFail(shadow, frame, call);
+            allocateSpecificOrFail(part, shadow, frame, call);
             give(frame);
           } else {
-            expectKernelError(
-              call,
-              "FrameInUse",
-              () => part.allocateSpecific(frame as FrameNumber),
-              "the frame is allocated",
-            );
+            expectFrameInUse(part, frame, call);
           }
         } else if (dice < 95) {
           const count = 1 + rng.below(8);
           const call = `allocateContiguous(${count}, 1) (operation ${op})`;
-          const outcome = attempt(() => part.allocateContiguous(count, 1));
-          if (!outcome.ok) {
-            expect(
-              outcome.error.code === "OutOfMemory" && !shadow.hasRun(count, 1),
-              `${call} to succeed (such a run is free)`,
-              `it threw ${describeError(outcome.error)}`,
-            );
-            continue;
-          }
-          for (let frame = outcome.value; frame < outcome.value + count; frame++) {
-            takeOrFail(shadow, frame, call);
-            give(frame);
-          }
+          const first = unlessOutOfMemory(
+            attempt(() => part.allocateContiguous(count, 1)),
+            !shadow.hasRun(count, 1),
+            `${call} to succeed (such a run is free)`,
+          );
+          if (first === undefined) continue;
+          takeOrFail(shadow, first, call, count);
+          for (let frame = first; frame < first + count; frame++) give(frame);
         } else {
           const stats = part.stats();
           expect(
@@ -487,11 +538,11 @@ const randomCheck: Check<FrameProviderFactory> = {
           );
           if (held.length > 0) {
             const frame = held[rng.below(held.length)];
-            const state = part.stateOf(frame as FrameNumber);
-            expect(
-              state === "allocated",
+            expectState(
+              part,
+              frame,
+              "allocated",
               `stateOf(${hex(frame)}) to be "allocated" (operation ${op})`,
-              `it is ${JSON.stringify(state)}`,
             );
           }
         }
@@ -512,34 +563,11 @@ const specificCheck: Check<FrameProviderFactory> = {
       for (let i = 0; i < 6; i++) picks.push(available[context.rng.below(available.length)]);
       for (const frame of new Set(picks)) {
         const call = `allocateSpecific(${hex(frame)})`;
-        const got = expectSuccess(call, () => part.allocateSpecific(frame as FrameNumber));
-        expect(
-          got === frame,
-          `${call} to return ${hex(frame)}`,
-          `it returned ${describeValue(got)}`,
-        );
-        takeOrFail(shadow, frame, call);
-        const state = part.stateOf(frame as FrameNumber);
-        expect(
-          state === "allocated",
-          `stateOf(${hex(frame)}) to be "allocated"`,
-          `it is "${state}"`,
-        );
-        expectKernelError(
-          call,
-          "FrameInUse",
-          () => part.allocateSpecific(frame as FrameNumber),
-          "the frame is allocated",
-        );
+        allocateSpecificOrFail(part, shadow, frame, call);
+        expectState(part, frame, "allocated", `stateOf(${hex(frame)}) to be "allocated"`);
+        expectFrameInUse(part, frame, call);
       }
-      for (const frame of OUTSIDE_FRAMES) {
-        expectKernelError(
-          `allocateSpecific(${hex(frame)})`,
-          "InvalidFrame",
-          () => part.allocateSpecific(frame as FrameNumber),
-          "the frame is outside usable RAM",
-        );
-      }
+      expectOutsideFramesRefused(part, "allocateSpecific");
     });
   },
 };
@@ -556,39 +584,33 @@ const contiguousCheck: Check<FrameProviderFactory> = {
       const window = shadow.available.slice(1200, 1200 + 600);
       for (let i = 0; i < window.length; i += 3) {
         const frame = window[i];
-        expectSuccess(
-          `allocateSpecific(${hex(frame)})`,
-          () => part.allocateSpecific(frame as FrameNumber),
-        );
-        takeOrFail(shadow, frame, `allocateSpecific(${hex(frame)})`);
+        const call = `allocateSpecific(${hex(frame)})`;
+        expectSuccess(call, () => part.allocateSpecific(frame as FrameNumber));
+        takeOrFail(shadow, frame, call);
       }
       const runs: { first: number; count: number }[] = [];
       for (let request = 0; request < 40; request++) {
         const count = 1 + rng.below(48);
         const align = 2 ** rng.below(10);
         const call = `allocateContiguous(${count}, ${align})`;
-        const outcome = attempt(() => part.allocateContiguous(count, align));
-        if (!outcome.ok) {
-          expect(
-            outcome.error.code === "OutOfMemory" && !shadow.hasRun(count, align),
-            `${call} to succeed (such a run is free)`,
-            `it threw ${describeError(outcome.error)}`,
-          );
-          continue;
-        }
-        const first = outcome.value;
+        const first = unlessOutOfMemory(
+          attempt(() => part.allocateContiguous(count, align)),
+          !shadow.hasRun(count, align),
+          `${call} to succeed (such a run is free)`,
+        );
+        if (first === undefined) continue;
         expect(
           Number.isSafeInteger(first) && first % align === 0,
           `${call} to return a frame number that is a multiple of ${align}`,
           `it returned ${describeValue(first)}`,
         );
-        for (let frame = first; frame < first + count; frame++) takeOrFail(shadow, frame, call);
+        takeOrFail(shadow, first, call, count);
         for (const frame of [first, first + count - 1]) {
-          const state = part.stateOf(frame as FrameNumber);
-          expect(
-            state === "allocated",
+          expectState(
+            part,
+            frame,
+            "allocated",
             `stateOf(${hex(frame)}) to be "allocated" after ${call}`,
-            `it is "${state}"`,
           );
         }
         runs.push({ first, count });
@@ -600,11 +622,11 @@ const contiguousCheck: Check<FrameProviderFactory> = {
         );
         for (let frame = first; frame < first + count; frame++) shadow.release(frame);
         for (const frame of [first, first + count - 1]) {
-          const state = part.stateOf(frame as FrameNumber);
-          expect(
-            state === "free",
+          expectState(
+            part,
+            frame,
+            "free",
             `stateOf(${hex(frame)}) to be "free" after freeContiguous(${hex(first)}, ${count})`,
-            `it is "${state}"`,
           );
         }
       }
@@ -643,8 +665,7 @@ const doubleFreeCheck: Check<FrameProviderFactory> = {
     onFreshMachine(factory, context, ({ part, shadow }) => {
       const frame = expectSuccess("allocate()", () => part.allocate());
       takeOrFail(shadow, frame, "allocate()");
-      expectSuccess(`free(${hex(frame)})`, () => part.free(frame as FrameNumber));
-      shadow.release(frame);
+      freeOrFail(part, shadow, frame);
       const freeBefore = part.stats().freeFrames;
       expectKernelError(
         `free(${hex(frame)}) a second time`,
@@ -652,12 +673,7 @@ const doubleFreeCheck: Check<FrameProviderFactory> = {
         () => part.free(frame as FrameNumber),
         "the frame is free",
       );
-      const freeAfter = part.stats().freeFrames;
-      expect(
-        freeAfter === freeBefore,
-        `stats().freeFrames to stay ${freeBefore} after the refused free`,
-        `it is ${freeAfter}`,
-      );
+      expectFreeFrames(part, freeBefore, "after the refused free");
       const untouched = shadow.available[1 + context.rng.below(shadow.available.length - 1)];
       expectKernelError(
         `free(${hex(untouched)})`,
@@ -665,18 +681,10 @@ const doubleFreeCheck: Check<FrameProviderFactory> = {
         () => part.free(untouched as FrameNumber),
         "the frame was never allocated",
       );
-      for (const outside of OUTSIDE_FRAMES) {
-        expectKernelError(
-          `free(${hex(outside)})`,
-          "InvalidFrame",
-          () => part.free(outside as FrameNumber),
-          "the frame is outside usable RAM",
-        );
-      }
+      expectOutsideFramesRefused(part, "free");
       const first = expectSuccess("allocateContiguous(6, 1)", () => part.allocateContiguous(6, 1));
-      for (let f = first; f < first + 6; f++) takeOrFail(shadow, f, "allocateContiguous(6, 1)");
-      expectSuccess(`free(${hex(first + 3)})`, () => part.free((first + 3) as FrameNumber));
-      shadow.release(first + 3);
+      takeOrFail(shadow, first, "allocateContiguous(6, 1)", 6);
+      freeOrFail(part, shadow, first + 3);
       const freeBeforeRun = part.stats().freeFrames;
       expectKernelError(
         `freeContiguous(${hex(first)}, 6)`,
@@ -692,12 +700,7 @@ const doubleFreeCheck: Check<FrameProviderFactory> = {
           `stateOf(${hex(f)}) is "${state}"`,
         );
       }
-      const freeAfterRun = part.stats().freeFrames;
-      expect(
-        freeAfterRun === freeBeforeRun,
-        `stats().freeFrames to stay ${freeBeforeRun} after the refused freeContiguous`,
-        `it is ${freeAfterRun}`,
-      );
+      expectFreeFrames(part, freeBeforeRun, "after the refused freeContiguous");
     });
   },
 };
@@ -748,8 +751,7 @@ const outOfMemoryCheck: Check<FrameProviderFactory> = {
       );
       const held = shadow.heldFrames().filter((frame) => shadow.stateOf(frame) === SHADOW_HELD);
       const back = held[context.rng.below(held.length)];
-      expectSuccess(`free(${hex(back)})`, () => part.free(back as FrameNumber));
-      shadow.release(back);
+      freeOrFail(part, shadow, back);
       const again = expectSuccess("allocate() after one frame was freed", () => part.allocate());
       expect(
         again === back,
@@ -793,18 +795,18 @@ const refcountCheck: Check<FrameProviderFactory> = {
         `it counts ${page.refcount}`,
       );
       page[Symbol.dispose]();
-      const stillHeld = part.stateOf(frame);
-      expect(
-        stillHeld === "allocated",
+      expectState(
+        part,
+        frame,
+        "allocated",
         `frame ${hex(frame)} to stay allocated while a Page holds it`,
-        `it is "${stillHeld}"`,
       );
       copy[Symbol.dispose]();
-      const afterDrop = part.stateOf(frame);
-      expect(
-        afterDrop === "free",
+      expectState(
+        part,
+        frame,
+        "free",
         `frame ${hex(frame)} to be free after the last Page is dropped`,
-        `it is "${afterDrop}"`,
       );
       expect(
         metadata.refcount(frame) === FRAME_UNUSED,
@@ -815,12 +817,7 @@ const refcountCheck: Check<FrameProviderFactory> = {
       const runFrame = run.frame;
       run[Symbol.dispose]();
       for (let f = runFrame; f < runFrame + 8; f++) {
-        const state = part.stateOf(f as FrameNumber);
-        expect(
-          state === "free",
-          `frame ${hex(f)} to be free after its ContigPages is dropped`,
-          `it is "${state}"`,
-        );
+        expectState(part, f, "free", `frame ${hex(f)} to be free after its ContigPages is dropped`);
       }
     });
   },

@@ -21,6 +21,7 @@ import {
   loadPartModule,
   type ModuleImporter,
   UserCallStatus,
+  UserCallWatchdog,
   UserModuleError,
 } from "../sdk/mod.ts";
 import { DEFAULT_LAB_OPTIONS, type Lab, type LabOptions, LABS } from "./labs.ts";
@@ -40,8 +41,6 @@ export const STOCK_MODULE = "stock";
 export const DEFAULT_PASS_MARK = 100;
 /** The default time one call into the student's module may take. */
 export const DEFAULT_USER_TIMEOUT_MS = 5_000;
-/** How often the watchdog looks at the call status. */
-const WATCHDOG_POLL_MS = 20;
 
 /** What to grade and how. */
 export interface GradeRequest {
@@ -155,32 +154,26 @@ function runWorker(
   onResult: (result: CheckResult) => void,
 ): Promise<WorkerEnd> {
   const status = new UserCallStatus();
+  const watchdog = new UserCallWatchdog(status, userTimeoutMs);
   const worker = new Worker(new URL("./grade_worker.ts", import.meta.url).href, { type: "module" });
   return new Promise((resolve) => {
     let isLoaded = false;
-    let watchedEntry = -1;
-    let watchedSinceMs = 0;
     const finish = (end: WorkerEnd) => {
-      clearInterval(timer);
+      stopWatchdog();
       worker.terminate();
       resolve(end);
     };
-    const timer = setInterval(() => {
-      const snapshot = status.snapshot();
-      const nowMs = performance.now();
-      if (snapshot.depth === 0 || snapshot.entries !== watchedEntry) {
-        watchedEntry = snapshot.depth === 0 ? -1 : snapshot.entries;
-        watchedSinceMs = nowMs;
-        return;
-      }
-      if (nowMs - watchedSinceMs < userTimeoutMs) return;
-      const line = `${snapshot.call} did not return within ${userTimeoutMs / 1000} s`;
+    const stopWatchdog = watchdog.start((overrun) => {
       if (!isLoaded && startIndex === 0) {
-        finish({ kind: "refused", message: `stopped: ${line}` });
+        finish({ kind: "refused", message: `stopped: ${overrun.message}` });
       } else {
-        finish({ kind: "stopped", expected: "every call into the module to return", actual: line });
+        finish({
+          kind: "stopped",
+          expected: "every call into the module to return",
+          actual: overrun.message,
+        });
       }
-    }, WATCHDOG_POLL_MS);
+    });
     worker.onmessage = (event: MessageEvent<WorkerReply>) => {
       const reply = event.data;
       if (reply.kind === "loaded") isLoaded = true;

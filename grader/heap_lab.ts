@@ -10,9 +10,10 @@
  * @module
  */
 
+import { withOverrides } from "../lib/mod.ts";
 import {
-  formatVirtAddr,
   type FrameNumber,
+  hex,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
   type PhysAddr,
@@ -32,6 +33,7 @@ import {
   counted,
   describeError,
   describeValue,
+  describeVirtAddr as v,
   expectKernelError,
   expectSuccess,
 } from "./_calls.ts";
@@ -43,6 +45,7 @@ import {
   pagingOff,
   releaseGraderFrames,
   reportFrameLeaks,
+  takeFramesUntil,
 } from "./_lab_machine.ts";
 import { type Check, type CheckContext, expect, fail } from "./check.ts";
 
@@ -92,7 +95,7 @@ function watchedFrames(frames: FrameProvider, held: Set<number>): FrameProvider 
   const give = (first: number, count: number) => {
     for (let frame = first; frame < first + count; frame++) held.delete(frame);
   };
-  const overrides: Partial<Record<keyof FrameProvider, unknown>> = {
+  return withOverrides(frames, {
     allocate: () => {
       const frame = frames.allocate();
       take(frame, 1);
@@ -115,13 +118,6 @@ function watchedFrames(frames: FrameProvider, held: Set<number>): FrameProvider 
     freeContiguous: (frame: FrameNumber, count: number) => {
       frames.freeContiguous(frame, count);
       give(frame, count);
-    },
-  };
-  return new Proxy(frames, {
-    get(target, property) {
-      if (Object.hasOwn(overrides, property)) return overrides[property as keyof FrameProvider];
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
     },
   });
 }
@@ -301,15 +297,6 @@ function randomSize(context: CheckContext): number {
 function randomBlock(bench: HeapBench, context: CheckContext): Block {
   const blocks = [...bench.live.values()];
   return blocks[context.rng.below(blocks.length)];
-}
-
-function hex(value: number): string {
-  return `0x${value.toString(16)}`;
-}
-
-/** A virtual address in its canonical form (the direct map as 0xffff8...). */
-function v(va: number): string {
-  return va >= 0 && va < 2 ** 48 ? formatVirtAddr(va as VirtAddr) : String(va);
 }
 
 const basicCheck: Check<KernelHeapFactory> = {
@@ -651,7 +638,7 @@ const outOfMemoryCheck: Check<KernelHeapFactory> = {
   run(factory, context) {
     onFreshMachine(factory, context, (bench) => {
       const lab = bench.lab;
-      while (lab.frames.stats().freeFrames > 64) lab.graderFrames.add(lab.frames.allocate());
+      takeFramesUntil(lab, 64);
       let failed = false;
       for (let i = 0; i < 100 && !failed; i++) {
         const outcome = attempt(() => bench.heap.kmalloc(64 * 1024));
@@ -676,10 +663,7 @@ const outOfMemoryCheck: Check<KernelHeapFactory> = {
         "kmalloc(65536) to run out within 100 calls with 64 frames free",
         "it never did",
       );
-      for (const block of [...bench.live.values()]) {
-        expectSuccess(`kfree(${v(block.va)})`, () => bench.heap.kfree(block.va as VirtAddr));
-        bench.live.delete(block.va);
-      }
+      for (const block of [...bench.live.values()]) release(bench, block, "after memory ran out");
       releaseGraderFrames(lab);
       const again = allocate(bench, context, 64 * 1024);
       release(bench, again, "after memory came back");

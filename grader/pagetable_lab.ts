@@ -11,8 +11,8 @@
 
 import {
   CR4_PGE,
-  formatVirtAddr,
   type FrameNumber,
+  hex,
   PAGE_SIZE_1G,
   PAGE_SIZE_2M,
   PAGE_SIZE_4K,
@@ -36,7 +36,13 @@ import {
   type PageMapperFactory,
   turnOnPaging,
 } from "../sdk/mod.ts";
-import { counted, describeValue, expectKernelError, expectSuccess } from "./_calls.ts";
+import {
+  counted,
+  describeValue,
+  describeVirtAddr as v,
+  expectKernelError,
+  expectSuccess,
+} from "./_calls.ts";
 import {
   allocatedFrames,
   graderFrame,
@@ -46,6 +52,7 @@ import {
   pagingOff,
   releaseGraderFrames,
   reportFrameLeaks,
+  takeFramesUntil,
 } from "./_lab_machine.ts";
 import {
   ENTRY_A,
@@ -153,16 +160,6 @@ function randomPa(context: CheckContext, size: PageSizeBytes): PhysAddr {
   return (context.rng.below(PA_LIMIT_FRAMES / frames) * size) as PhysAddr;
 }
 
-/** A physical address, a frame or a table index in hex. */
-function h(value: number): string {
-  return `0x${value.toString(16)}`;
-}
-
-/** A virtual address in its canonical form (the higher half as 0xffff8...). */
-function v(va: number): string {
-  return va < 2 ** 48 ? formatVirtAddr(va as VirtAddr) : h(va);
-}
-
 function sizeName(size: PageSizeBytes): string {
   return size === PAGE_SIZE_4K ? "4 KiB" : size === PAGE_SIZE_2M ? "2 MiB" : "1 GiB";
 }
@@ -193,7 +190,7 @@ function expectMapped(
 ): void {
   const walk = referenceWalk(bench.lab.memory, space.pml4Addr, va);
   const leaf = walk.leaf;
-  const what = `${sizeName(size)} page ${v(va)} to map frame ${h(pa)} ${after}`;
+  const what = `${sizeName(size)} page ${v(va)} to map frame ${hex(pa)} ${after}`;
   if (leaf === undefined) {
     fail(
       what,
@@ -205,12 +202,12 @@ function expectMapped(
     what,
     () => `the leaf is a ${sizeName(leaf.pageSizeBytes)} entry (level ${leaf.level})`,
   );
-  expect(leaf.frameBase === pa, what, () => `the leaf maps frame ${h(leaf.frameBase)}`);
+  expect(leaf.frameBase === pa, what, () => `the leaf maps frame ${hex(leaf.frameBase)}`);
   const offset = size === PAGE_SIZE_4K ? 0xabc : size - 8;
   const translated = space.translate((va + offset) as VirtAddr);
   expect(
     translated === pa + offset,
-    `translate(${v(va + offset)}) to be ${h(pa + offset)} ${after}`,
+    `translate(${v(va + offset)}) to be ${hex(pa + offset)} ${after}`,
     () => `it is ${describeValue(translated)}`,
   );
   const cpu = bench.lab.machine.cpu;
@@ -218,14 +215,14 @@ function expectMapped(
   const probe = bench.lab.machine.mmu.probe((va + offset) as VirtAddr);
   expect(
     probe.kind === "mapped" && probe.physAddr === pa + offset && probe.pageSizeBytes === size,
-    `the MMU to translate ${v(va + offset)} to ${h(pa + offset)} through a ${
+    `the MMU to translate ${v(va + offset)} to ${hex(pa + offset)} through a ${
       sizeName(size)
     } page ${after}`,
     () =>
       probe.kind === "mapped"
-        ? `it translates to ${h(probe.physAddr)} through a ${sizeName(probe.pageSizeBytes)} page`
+        ? `it translates to ${hex(probe.physAddr)} through a ${sizeName(probe.pageSizeBytes)} page`
         : probe.kind === "fault"
-        ? `it faults (error code ${h(probe.errorCode)})`
+        ? `it faults (error code ${hex(probe.errorCode)})`
         : "paging is off",
   );
 }
@@ -236,7 +233,7 @@ function expectUnmapped(bench: MapperBench, space: PageMapper, va: VirtAddr, aft
   expect(
     leaf === undefined,
     `nothing to map ${v(va)} ${after}`,
-    () => `a level-${leaf?.level} leaf still maps it to ${h(leaf?.frameBase ?? 0)}`,
+    () => `a level-${leaf?.level} leaf still maps it to ${hex(leaf?.frameBase ?? 0)}`,
   );
   const translated = space.translate(va);
   expect(
@@ -274,7 +271,7 @@ function expectLeafBits(
 /** Maps through the part, expecting success. */
 function mapOk(space: PageMapper, va: VirtAddr, pa: number, flags: PageFlags, size: PageSizeBytes) {
   expectSuccess(
-    `map(${v(va)}, ${h(pa)}, ${flagNames(flags)}, ${sizeName(size)})`,
+    `map(${v(va)}, ${hex(pa)}, ${flagNames(flags)}, ${sizeName(size)})`,
     () => space.map(va, pa as PhysAddr, flags, size),
   );
 }
@@ -298,6 +295,12 @@ function access(
   } finally {
     cpu.cpl = 0;
   }
+}
+
+/** A 2 MiB-aligned run of frames the grader takes, for a 2 MiB page. */
+function graderRun2M(lab: LabMachine): PhysAddr {
+  const frameCount = PAGE_SIZE_2M / PAGE_SIZE_4K;
+  return graderRun(lab, frameCount, frameCount);
 }
 
 /** Every combination of the permission bits, as flags. */
@@ -459,7 +462,7 @@ const tablesCheck: Check<PageMapperFactory> = {
         const high = memory.read32((space.pml4Addr + 8 * i + 4) as PhysAddr);
         expect(
           low === 0 && high === 0,
-          `a new address space's PML4 (${h(space.pml4Addr)}) to be all zero`,
+          `a new address space's PML4 (${hex(space.pml4Addr)}) to be all zero`,
           () => `entry ${i} is ${entryHex(low, high)}`,
         );
       }
@@ -516,7 +519,7 @@ function walkTree(
       leaves.set(va, span as PageSizeBytes);
       continue;
     }
-    const where = `the level-${level} entry ${i} of table ${h(table)}`;
+    const where = `the level-${level} entry ${i} of table ${hex(table)}`;
     // US may be set on every link or only on the way to user pages (as Linux
     // and the stock mapper do): flag-bits checks the rights that result.
     expect(
@@ -533,12 +536,12 @@ function walkTree(
     expect(
       state === "allocated" && !bench.lab.graderFrames.has(frame),
       `${where} to point at a table in a frame taken from the frame provider`,
-      () => `it points at ${h(next)}, a frame that is ${state}`,
+      () => `it points at ${hex(next)}, a frame that is ${state}`,
     );
     expect(
       !tables.has(next),
       `every table to have one parent`,
-      () => `table ${h(next)} is linked twice`,
+      () => `table ${hex(next)} is linked twice`,
     );
     tables.add(next);
     walkTree(bench, next, level - 1, va, leaves, tables);
@@ -588,7 +591,7 @@ const unmapCheck: Check<PageMapperFactory> = {
         const got = expectSuccess(call, () => space.unmap(va, size));
         expect(
           got === pa,
-          `${call} to return the frame it mapped, ${h(pa)}`,
+          `${call} to return the frame it mapped, ${hex(pa)}`,
           `it returned ${describeValue(got)}`,
         );
         expectUnmapped(bench, space, va, `after ${call}`);
@@ -625,7 +628,7 @@ const protectCheck: Check<PageMapperFactory> = {
       const space = bench.newSpace();
       const lab = bench.lab;
       const combos = permissionCombinations();
-      const run2M = graderRun(lab, PAGE_SIZE_2M / PAGE_SIZE_4K, PAGE_SIZE_2M / PAGE_SIZE_4K);
+      const run2M = graderRun2M(lab);
       const pages: { va: VirtAddr; pa: number; size: PageSizeBytes; written: boolean }[] = [];
       for (let i = 0; i < 24; i++) {
         pages.push({
@@ -666,7 +669,7 @@ const tlbUnmapCheck: Check<PageMapperFactory> = {
       const lab = bench.lab;
       const tlb = lab.machine.cpu.tlb;
       const a = bench.newSpace();
-      const run2M = graderRun(lab, PAGE_SIZE_2M / PAGE_SIZE_4K, PAGE_SIZE_2M / PAGE_SIZE_4K);
+      const run2M = graderRun2M(lab);
       const cases: {
         va: VirtAddr;
         pa: number;
@@ -933,9 +936,7 @@ const outOfMemoryCheck: Check<PageMapperFactory> = {
     onFreshMachine(factory, context, (bench) => {
       const lab = bench.lab;
       const space = bench.newSpace();
-      while (lab.frames.stats().freeFrames > 2) {
-        lab.graderFrames.add(lab.frames.allocate());
-      }
+      takeFramesUntil(lab, 2);
       const va = vaOf(30, 1, 1, 1); // needs a PDPT, a PD and a PT
       expectKernelError(
         `map(${v(va)}) with 2 frames free`,
@@ -1015,7 +1016,7 @@ const randomCheck: Check<PageMapperFactory> = {
           const page = model.get(va);
           expect(
             returned === page?.pa,
-            `${call} to return ${h(page?.pa ?? 0)}`,
+            `${call} to return ${hex(page?.pa ?? 0)}`,
             `it returned ${describeValue(returned)}`,
           );
           model.delete(va);
@@ -1077,7 +1078,7 @@ const disposeCheck: Check<PageMapperFactory> = {
         leafFrames.push(pa / PAGE_SIZE_4K);
         mapOk(space, randomVa(context, PAGE_SIZE_4K), pa, PAGE_WRITABLE, PAGE_SIZE_4K);
       }
-      const run2M = graderRun(lab, PAGE_SIZE_2M / PAGE_SIZE_4K, PAGE_SIZE_2M / PAGE_SIZE_4K);
+      const run2M = graderRun2M(lab);
       mapOk(space, vaOf(40, 0, 2, 0), run2M, PAGE_WRITABLE, PAGE_SIZE_2M);
       leafFrames.push(run2M / PAGE_SIZE_4K);
       const held = lab.graderFrames.size;
@@ -1092,7 +1093,7 @@ const disposeCheck: Check<PageMapperFactory> = {
         const state = lab.frames.stateOf(frame as FrameNumber);
         expect(
           state === "allocated",
-          `mapped frame ${h(frame * PAGE_SIZE_4K)} to stay allocated after disposal`,
+          `mapped frame ${hex(frame * PAGE_SIZE_4K)} to stay allocated after disposal`,
           `it is ${state}`,
         );
       }

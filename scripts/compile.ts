@@ -99,14 +99,8 @@ export async function checkDenortBin(path: string): Promise<void> {
   }
   // The full deno prints "deno 2.9.6 (...)"; denort, run without a program
   // attached, fails without printing a version.
-  const probe = await new Deno.Command(path, {
-    args: ["--version"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
-  }).output().catch(() => undefined);
-  if (probe?.success && /^deno \d/.test(new TextDecoder().decode(probe.stdout))) {
+  const answer = await askVersion(path);
+  if (answer.succeeded && /^deno \d/.test(answer.printed)) {
     throw new CompileError(
       `DENORT_BIN "${path}" is the full deno binary, not its denort runtime ` +
         `(deno compile would build a plain Deno): ${howToProvide()}`,
@@ -149,20 +143,33 @@ export async function compile(
 
 /** Runs the built binary's `--version`; a binary that is not kernelsim is removed. */
 async function checkBinary(binary: string): Promise<void> {
-  const run = await new Deno.Command(binary, {
+  const answer = await askVersion(binary);
+  if (answer.succeeded && /^kernelsim \d/.test(answer.printed)) return;
+  Deno.removeSync(binary);
+  throw new CompileError(
+    `The built binary does not run as kernelsim (it answered "${answer.printed.trim()}"), ` +
+      `so it was removed: ${howToProvide()}`,
+  );
+}
+
+/**
+ * Runs `program --version`: whether it succeeded and what it printed on
+ * stdout (nothing if it cannot be run or takes longer than the probe may).
+ */
+async function askVersion(
+  program: string,
+): Promise<{ readonly succeeded: boolean; readonly printed: string }> {
+  const run = await new Deno.Command(program, {
     args: ["--version"],
     stdin: "null",
     stdout: "piped",
     stderr: "null",
     signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
   }).output().catch(() => undefined);
-  const version = run === undefined ? "" : new TextDecoder().decode(run.stdout);
-  if (run?.success && /^kernelsim \d/.test(version)) return;
-  Deno.removeSync(binary);
-  throw new CompileError(
-    `The built binary does not run as kernelsim (it answered "${version.trim()}"), ` +
-      `so it was removed: ${howToProvide()}`,
-  );
+  return {
+    succeeded: run?.success ?? false,
+    printed: run === undefined ? "" : new TextDecoder().decode(run.stdout),
+  };
 }
 
 /**

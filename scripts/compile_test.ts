@@ -2,7 +2,6 @@ import { assert, assertEquals, assertStringIncludes, assertThrows } from "../tes
 import { checkDenortBin, compileArgs, CompileError, WORKER_MODULES } from "./compile.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const COMPILE_SCRIPT = `${ROOT}/scripts/compile.ts`;
 
 /** Asserts `check` rejects with a CompileError whose message includes `text`. */
 async function assertRefuses(check: Promise<void>, text: string): Promise<void> {
@@ -82,16 +81,8 @@ Deno.test("deno task compile without a runtime says in one line to set DENORT_BI
   const dir = await Deno.makeTempDir();
   try {
     const run = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-run",
-        "--allow-env=DENORT_BIN",
-        COMPILE_SCRIPT,
-        "--output",
-        `${dir}/kernelsim`,
-      ],
+      args: ["task", "--quiet", "compile", "--output", `${dir}/kernelsim`],
+      cwd: ROOT,
       // No DENORT_BIN, an empty cache, and a proxy that refuses: the runtime
       // cannot be downloaded, whatever the network here.
       clearEnv: true,

@@ -39,3 +39,4 @@ export * from "./device_module.ts";
 export * from "./user_module.ts";
 export * from "./user_code_guard.ts";
 export * from "./user_call_status.ts";
+export * from "./user_call_watchdog.ts";

@@ -1,5 +1,6 @@
 /**
- * Runs `main.ts` as a subprocess, as a user would, for end-to-end tests.
+ * Runs `main.ts` (or another program) as a subprocess, as a user would, for
+ * end-to-end tests.
  *
  * @module
  */
@@ -19,16 +20,35 @@ export interface CliRun {
 /** How long a run may take before it is killed, so a regression that never ends fails a test. */
 const RUN_LIMIT_MS = 60_000;
 
-/** Runs `deno run main.ts ...args` with read and write permission, optional stdin. */
-export async function runMain(args: readonly string[], stdin?: Uint8Array): Promise<CliRun> {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", "--allow-write", MAIN, ...args],
+/** How to run a program: where, with what input and environment. */
+export interface RunOptions {
+  /** The working directory (default: this process's). */
+  readonly cwd?: string;
+  /** Bytes for standard input (default: none, stdin is /dev/null). */
+  readonly stdin?: Uint8Array;
+  /** Environment variables to set (default: NO_COLOR=1, so output can be matched as text). */
+  readonly env?: Record<string, string>;
+}
+
+/**
+ * Runs `program args...` and collects what it printed; a run that takes
+ * longer than a minute is killed (status 137), so a regression that never
+ * ends fails its test instead of hanging the suite.
+ */
+export async function runCommand(
+  program: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CliRun> {
+  const { stdin } = options;
+  const child = new Deno.Command(program, {
+    args: [...args],
+    cwd: options.cwd,
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
-  });
-  const child = command.spawn();
+    env: options.env ?? { NO_COLOR: "1" },
+  }).spawn();
   // Write stdin while the output is read: a large input would otherwise
   // fill both pipes and deadlock.
   const writing = stdin === undefined ? Promise.resolve() : writeAll(child.stdin, stdin);
@@ -41,35 +61,29 @@ export async function runMain(args: readonly string[], stdin?: Uint8Array): Prom
   };
 }
 
+/** Runs `deno run main.ts ...args` with read and write permission, optional stdin. */
+export function runMain(args: readonly string[], stdin?: Uint8Array): Promise<CliRun> {
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--quiet", "--allow-read", "--allow-write", MAIN, ...args],
+    { stdin },
+  );
+}
+
 /**
  * Runs `main.ts ...args` through `sh -c` with `redirections` appended to its
  * command (e.g. `> /dev/full`, `2>&1`, `< /some/dir`), as a user's shell
  * would run it. The arguments are passed as positional parameters, never
  * parsed by the shell.
  */
-export async function runMainInShell(
+export function runMainInShell(
   args: readonly string[],
   redirections: string,
   stdin?: Uint8Array,
 ): Promise<CliRun> {
   const script = 'deno="$1"; main="$2"; shift 2; ' +
     `exec "$deno" run --quiet --allow-read --allow-write "$main" "$@" ${redirections}`;
-  const command = new Deno.Command("sh", {
-    args: ["-c", script, "sh", Deno.execPath(), MAIN, ...args],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  });
-  const child = command.spawn();
-  const writing = stdin === undefined ? Promise.resolve() : writeAll(child.stdin, stdin);
-  const output = await outputWithin(child, writing);
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return runCommand("sh", ["-c", script, "sh", Deno.execPath(), MAIN, ...args], { stdin });
 }
 
 /** The child's output; a child still running after RUN_LIMIT_MS is killed (status 137). */

@@ -1,16 +1,8 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/mod.ts";
 import { hasStackTrace, runMain } from "./_cli.ts";
+import { withTempDir } from "./_temp_dir.ts";
 
 const TABLES = ["RSDP", "XSDT", "RSDT", "FACP", "DSDT", "APIC", "HPET"];
-
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "kernelsim-acpi-" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Whether `iasl` (Debian package acpica-tools) can be run here. */
 function hasIasl(): boolean {

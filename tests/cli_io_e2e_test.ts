@@ -7,7 +7,7 @@
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/mod.ts";
 import { MbiWriter } from "../hal/mod.ts";
-import { type CliRun, hasStackTrace, runMain, runMainInShell } from "./_cli.ts";
+import { type CliRun, hasStackTrace, runCommand, runMain, runMainInShell } from "./_cli.ts";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -254,20 +254,12 @@ Deno.test("main.ts --trace-file /dev/stdout keeps trace lines in order with the 
 
 Deno.test("main.ts without write permission says so in one line, without a Deno flag to add", async () => {
   const main = new URL("../main.ts", import.meta.url).pathname;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", main, "--report", "html", "/tmp/kernelsim.html"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
+  const run = await runCommand(
+    Deno.execPath(),
+    ["run", "--quiet", "--allow-read", main, "--report", "html", "/tmp/kernelsim.html"],
+  );
   assertOneLine(
-    {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    },
+    run,
     2,
     'Cannot write "/tmp/kernelsim.html": kernelsim was started without permission to write files',
   );

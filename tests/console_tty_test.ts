@@ -89,15 +89,41 @@ class TerminalSession {
   }
 }
 
+/** main.ts with its monitor on the terminal: quiet boot, virtual clock. */
+const KERNELSIM = `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet`;
+
+/**
+ * Runs `command` on a pseudo-terminal and lets `drive` type into it; the
+ * session is finished either way (a program still running because `drive`
+ * failed half-way is killed).
+ *
+ * @returns The program's exit status and everything the terminal showed.
+ */
+async function onTerminal(
+  command: string,
+  drive: (session: TerminalSession) => Promise<void>,
+): Promise<{ code: number; output: string }> {
+  const session = new TerminalSession(command);
+  let code: number;
+  try {
+    await drive(session);
+  } finally {
+    code = await session.finish();
+  }
+  return { code, output: session.output };
+}
+
+/** Asserts that `stty -a`, run after main.ts, shows the terminal back in cooked mode (icanon, echo). */
+function assertCookedMode(output: string): void {
+  const stty = output.slice(output.indexOf("speed"));
+  assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
+}
+
 Deno.test({
   name: "main.ts on a terminal: prompt, kernel-side echo and backspace, Ctrl-A x quits",
   ignore: skipReason !== undefined,
   async fn() {
-    const session = new TerminalSession(
-      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet`,
-    );
-    let code: number;
-    try {
+    const { code, output } = await onTerminal(KERNELSIM, async (session) => {
       // --quiet hides the boot log; a terminal on stdin starts the monitor by default.
       let seen = await session.waitFor("kernelsim> ");
       // A typo fixed with a backspace (DEL, as a terminal sends): "helo" -> "hel" -> "hello".
@@ -115,12 +141,10 @@ Deno.test({
       // Ctrl-A Ctrl-A sends a literal Ctrl-A (ignored by the line editor); Ctrl-A x quits.
       await session.type("\x01\x01\x01x");
       await session.waitFor("kernelsim: terminated by Ctrl-A x", seen);
-    } finally {
-      code = await session.finish();
-    }
-    assertEquals(code, 0, session.output);
-    assert(!session.output.includes("Uncaught"), session.output);
-    assertStringIncludes(session.output, "bogus" + "\b \b".repeat(5) + "uptime\nup ");
+    });
+    assertEquals(code, 0, output);
+    assert(!output.includes("Uncaught"), output);
+    assertStringIncludes(output, "bogus" + "\b \b".repeat(5) + "uptime\nup ");
   },
 });
 
@@ -129,21 +153,14 @@ Deno.test({
   ignore: skipReason !== undefined,
   async fn() {
     // `stty -a` after main.ts shows whether the terminal is back in cooked mode (icanon, echo).
-    const session = new TerminalSession(
-      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet; stty -a`,
-    );
-    let code: number;
-    try {
+    const { code, output } = await onTerminal(`${KERNELSIM}; stty -a`, async (session) => {
       const seen = await session.waitFor("kernelsim> ");
       await session.type("halt\r");
       await session.waitFor("halt: halting the machine", seen);
       await session.waitFor("icanon", seen);
-    } finally {
-      code = await session.finish();
-    }
-    assertEquals(code, 0, session.output);
-    const stty = session.output.slice(session.output.indexOf("speed"));
-    assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
+    });
+    assertEquals(code, 0, output);
+    assertCookedMode(output);
   },
 });
 
@@ -152,11 +169,7 @@ Deno.test({
     "main.ts on a terminal: Tab completes, Up recalls, cursor keys edit, Ctrl-A h lists the keys",
   ignore: skipReason !== undefined,
   async fn() {
-    const session = new TerminalSession(
-      `${Deno.execPath()} run --quiet --allow-read ${MAIN} --clock virtual --quiet`,
-    );
-    let code: number;
-    try {
+    const { code, output } = await onTerminal(KERNELSIM, async (session) => {
       let seen = await session.waitFor("kernelsim> ");
       // Tab completes the only command starting with "ec".
       await session.type("ec\t");
@@ -183,14 +196,12 @@ Deno.test({
       seen = await session.waitFor("timer tick", seen);
       await session.type("\x01x");
       await session.waitFor("kernelsim: terminated by Ctrl-A x", seen);
-    } finally {
-      code = await session.finish();
-    }
-    assertEquals(code, 0, session.output);
-    assert(!session.output.includes("Uncaught"), session.output);
+    });
+    assertEquals(code, 0, output);
+    assert(!output.includes("Uncaught"), output);
     // What ran: the completed, recalled and edited lines.
     for (const line of ["\nhi\n", "\nxhi\n", "\nthere!\n"]) {
-      assertStringIncludes(session.output, line);
+      assertStringIncludes(output, line);
     }
   },
 });
@@ -203,23 +214,17 @@ for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 12
       // The inner shell prints its pid and becomes main.ts (exec), so the test
       // knows whom to signal; the outer shell then shows the status and the
       // terminal's mode (icanon and echo are back on in cooked mode).
-      const session = new TerminalSession(
-        `sh -c 'echo "pid $$"; exec ${Deno.execPath()} run --quiet --allow-read ${MAIN} ` +
-          `--clock virtual --quiet'; echo "status $?"; stty -a`,
-      );
-      try {
+      const command = `sh -c 'echo "pid $$"; exec ${KERNELSIM}'; echo "status $?"; stty -a`;
+      const { output } = await onTerminal(command, async (session) => {
         await session.waitFor("kernelsim> ");
         const pid = Number(/pid (\d+)/.exec(session.output)?.[1]);
         assert(pid > 0, session.output);
         Deno.kill(pid, signal);
         await session.waitFor("icanon");
-      } finally {
-        await session.finish();
-      }
-      const stty = session.output.slice(session.output.indexOf("speed"));
-      assert(/(^|\s)icanon(\s|$)/.test(stty) && /(^|\s)echo(\s|$)/.test(stty), stty);
-      assertStringIncludes(session.output, `kernelsim: terminated by ${signal}\n`);
-      assertStringIncludes(session.output, `status ${status}\n`);
+      });
+      assertCookedMode(output);
+      assertStringIncludes(output, `kernelsim: terminated by ${signal}\n`);
+      assertStringIncludes(output, `status ${status}\n`);
     },
   });
 }

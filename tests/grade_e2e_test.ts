@@ -9,34 +9,20 @@
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/mod.ts";
 import { formatScorecard, gradeInProcess, type Scorecard } from "../grader/mod.ts";
-import { hasStackTrace } from "./_cli.ts";
+import { type CliRun, hasStackTrace, runCommand } from "./_cli.ts";
 import { importModule } from "./_import_module.ts";
 
 const GRADER = new URL("../grader/main.ts", import.meta.url).pathname;
 const VARIANTS = "tests/grader_variants";
 const REPO_ROOT = new URL("..", import.meta.url).pathname;
 
-interface GradeRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs `deno run grader/main.ts ...args` from the repository root. */
-async function runGrade(args: readonly string[]): Promise<GradeRun> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", "--allow-write", GRADER, ...args],
-    cwd: REPO_ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function runGrade(args: readonly string[]): Promise<CliRun> {
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--quiet", "--allow-read", "--allow-write", GRADER, ...args],
+    { cwd: REPO_ROOT },
+  );
 }
 
 Deno.test("deno task grade -- --frames stock prints a full scorecard and exits 0", async () => {

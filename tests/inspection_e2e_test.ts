@@ -1,14 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/mod.ts";
 import { hasStackTrace, runMain } from "./_cli.ts";
-
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "./_temp_dir.ts";
 
 Deno.test("main.ts --trace mm streams frame allocations to stderr, one line each", async () => {
   const run = await runMain(["--clock", "virtual", "--quiet", "--trace", "mm", "--selftest"]);

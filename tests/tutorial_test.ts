@@ -9,6 +9,7 @@
  */
 
 import { assert, assertEquals } from "../testing/mod.ts";
+import { runCommand } from "./_cli.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
 const TUTORIAL = `${REPO}docs/tutorial.md`;
@@ -25,24 +26,6 @@ function fencedBlocks(markdown: string): Block[] {
     blocks.push({ language: match[1], attributes: match[2].trim(), body: match[3] });
   }
   return blocks;
-}
-
-async function run(
-  command: string,
-  args: readonly string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(command, {
-    args: [...args],
-    cwd: REPO,
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
 }
 
 /** Whether `expected` lines appear in `actual`, in order (other lines may come between). */
@@ -99,13 +82,15 @@ Deno.test("docs/tutorial.md: every file type-checks, every command boots, every 
     const sources = steps.flatMap((step, i) =>
       [...step.files.keys()].map((f) => `${labDirs[i]}/${f}`)
     );
-    const check = await run(Deno.execPath(), ["check", ...sources]);
+    const check = await runCommand(Deno.execPath(), ["check", ...sources], { cwd: REPO });
     assertEquals(check.code, 0, `the tutorial's files do not type-check:\n${check.stderr}`);
     for (const [i, step] of steps.entries()) {
       const args = step.command.slice(BOOT_PREFIX.length).split(" ").map((word) =>
         word.replace(/^lab\//, `${labDirs[i]}/`)
       );
-      const boot = await run(Deno.execPath(), ["task", "--quiet", "boot", "--", ...args]);
+      const boot = await runCommand(Deno.execPath(), ["task", "--quiet", "boot", "--", ...args], {
+        cwd: REPO,
+      });
       assertEquals(boot.code, 0, `${step.command}\n${boot.stderr}`);
       for (const expected of step.expectedOutputs) {
         assert(

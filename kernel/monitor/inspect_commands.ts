@@ -37,7 +37,7 @@ import {
   kernelStructures,
   structuresIn,
 } from "./kernel_structures.ts";
-import { PEEK_DEFAULT_BYTES, PEEK_MAX_BYTES } from "./paging_commands.ts";
+import { PEEK_DEFAULT_BYTES, peekLength } from "./paging_commands.ts";
 import { ramDumpChunks, ramDumpHoleBytes } from "./ram_dump.ts";
 
 /** Bytes of one PML4 slot: 512 GiB. */
@@ -82,10 +82,7 @@ export const inspectCommands: readonly Command[] = [
     arity: [1, 2],
     run(args, context) {
       const pa = parsePhysAddr(args.words[0]);
-      const lengthBytes = args.words.length > 1
-        ? parseInteger(args.words[1], "a length in bytes", 1, PEEK_MAX_BYTES)
-        : PEEK_DEFAULT_BYTES;
-      const bytes = context.kernel.machine.memory.readBytes(pa, lengthBytes);
+      const bytes = context.kernel.machine.memory.readBytes(pa, peekLength(args.words[1]));
       for (const line of hexDump(pa, bytes, "physical")) context.print(line);
     },
   },

@@ -86,6 +86,18 @@ import {
 export const PEEK_MAX_BYTES = 4096;
 /** Bytes `peek` shows when no length is given. */
 export const PEEK_DEFAULT_BYTES = 16;
+
+/**
+ * The LEN of `peek` and `xp`: the word typed, from 1 to
+ * {@linkcode PEEK_MAX_BYTES}, or {@linkcode PEEK_DEFAULT_BYTES} when none was.
+ *
+ * @throws {CommandError} If the word is not such a length.
+ */
+export function peekLength(word: string | undefined): number {
+  return word === undefined
+    ? PEEK_DEFAULT_BYTES
+    : parseInteger(word, "a length in bytes", 1, PEEK_MAX_BYTES);
+}
 /** The most pages one `map VA zero N` declares: 1 GiB worth. */
 export const MAP_ZERO_MAX_PAGES = PAGE_SIZE_1G / PAGE_SIZE_4K;
 /** Page sizes `map` accepts, as typed. */
@@ -111,10 +123,7 @@ const peek: Command = {
   arity: [1, 2],
   run(args, context) {
     const va = parseVirtAddr(args.words[0]);
-    const lengthBytes = args.words.length > 1
-      ? parseInteger(args.words[1], "a length in bytes", 1, PEEK_MAX_BYTES)
-      : PEEK_DEFAULT_BYTES;
-    const bytes = context.kernel.machine.mmu.readVirtBytes(va, lengthBytes);
+    const bytes = context.kernel.machine.mmu.readVirtBytes(va, peekLength(args.words[1]));
     for (const line of hexDump(va, bytes)) context.print(line);
   },
 };

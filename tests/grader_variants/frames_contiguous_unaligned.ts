@@ -1,9 +1,23 @@
 /**
- * Broken on purpose: allocateContiguous() ignores the alignment it is asked for.
+ * Broken on purpose: examples/bitmap_frames.ts, except that
+ * allocateContiguous() ignores the alignment it is asked for (a bad one is
+ * still refused).
  *
  * @module
  */
 
-import { bitmapFrames } from "./_bitmap_frames.ts";
+import { withOverrides } from "../../lib/mod.ts";
+import type { FrameProviderFactory } from "../../sdk/mod.ts";
+import createBitmapFrames from "../../examples/bitmap_frames.ts";
 
-export default bitmapFrames("contiguous-unaligned");
+const createFrames: FrameProviderFactory = (env) => {
+  const frames = createBitmapFrames(env);
+  return withOverrides(frames, {
+    allocateContiguous(frameCount: number, alignFrames: number) {
+      const isPowerOfTwo = Number.isSafeInteger(alignFrames) && alignFrames > 0 &&
+        (alignFrames & (alignFrames - 1)) === 0;
+      return frames.allocateContiguous(frameCount, isPowerOfTwo ? 1 : alignFrames);
+    },
+  });
+};
+export default createFrames;

@@ -1,9 +1,19 @@
 /**
- * Broken on purpose: rounds each usable region's end up, so the last, partly usable frame is handed out.
+ * Broken on purpose: examples/bitmap_frames.ts given each usable region's
+ * end rounded up, so the last, partly usable frame is handed out.
  *
  * @module
  */
 
-import { bitmapFrames } from "./_bitmap_frames.ts";
+import { type FrameProviderFactory, PAGE_SIZE_4K } from "../../sdk/mod.ts";
+import createBitmapFrames from "../../examples/bitmap_frames.ts";
 
-export default bitmapFrames("off-by-one-pool-end");
+const createFrames: FrameProviderFactory = (env) =>
+  createBitmapFrames({
+    ...env,
+    usableRegions: env.usableRegions.map(({ base, length }) => ({
+      base,
+      length: Math.ceil((base + length) / PAGE_SIZE_4K) * PAGE_SIZE_4K - base,
+    })),
+  });
+export default createFrames;

@@ -1,9 +1,13 @@
 /**
- * Broken on purpose: forgets the boot reservations (first MiB, kernel image, boot information, module), so they start free.
+ * Broken on purpose: examples/bitmap_frames.ts without the boot reservations
+ * (first MiB, kernel image, boot information, module), so they start free.
  *
  * @module
  */
 
-import { bitmapFrames } from "./_bitmap_frames.ts";
+import type { FrameProviderFactory } from "../../sdk/mod.ts";
+import createBitmapFrames from "../../examples/bitmap_frames.ts";
 
-export default bitmapFrames("reserved-handed-out");
+const createFrames: FrameProviderFactory = (env) =>
+  createBitmapFrames({ ...env, reservations: [] });
+export default createFrames;

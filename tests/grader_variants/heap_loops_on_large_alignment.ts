@@ -6,14 +6,14 @@
  * @module
  */
 
+import { withOverrides } from "../../lib/mod.ts";
 import { createStockKernelHeap, type KernelHeapFactory } from "../../sdk/mod.ts";
 
 const LOOPING_ALIGN_BYTES = 1024;
 
 const createHeap: KernelHeapFactory = (env) => {
   const stock = createStockKernelHeap(env);
-  return {
-    directMapOffset: stock.directMapOffset,
+  return withOverrides(stock, {
     kmalloc(sizeBytes, options) {
       let candidate = 0;
       while ((options?.alignBytes ?? 0) >= LOOPING_ALIGN_BYTES) {
@@ -21,9 +21,6 @@ const createHeap: KernelHeapFactory = (env) => {
       }
       return stock.kmalloc(sizeBytes + candidate, options);
     },
-    kfree: (va) => stock.kfree(va),
-    usableSize: (va) => stock.usableSize(va),
-    stats: () => stock.stats(),
-  };
+  });
 };
 export default createHeap;

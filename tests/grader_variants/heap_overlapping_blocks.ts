@@ -7,6 +7,7 @@
  * @module
  */
 
+import { withOverrides } from "../../lib/mod.ts";
 import { createStockKernelHeap, type KernelHeapFactory, type VirtAddr } from "../../sdk/mod.ts";
 
 const SHIFT_BYTES = 16;
@@ -17,8 +18,7 @@ const createHeap: KernelHeapFactory = (env) => {
   /** Handed-out address -> the stock heap's address. */
   const real = new Map<number, number>();
   const toReal = (va: VirtAddr) => (real.get(va) ?? va) as VirtAddr;
-  return {
-    directMapOffset: stock.directMapOffset,
+  return withOverrides(stock, {
     kmalloc(sizeBytes, options) {
       const va = stock.kmalloc(sizeBytes, options);
       if (options !== undefined || sizeBytes < 100 || sizeBytes > 256) return va;
@@ -32,7 +32,6 @@ const createHeap: KernelHeapFactory = (env) => {
       real.delete(va);
     },
     usableSize: (va) => stock.usableSize(toReal(va)),
-    stats: () => stock.stats(),
-  };
+  });
 };
 export default createHeap;

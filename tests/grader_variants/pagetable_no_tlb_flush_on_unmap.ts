@@ -5,27 +5,18 @@
  * @module
  */
 
+import { withOverrides } from "../../lib/mod.ts";
 import { createStockPageMapper, type PageMapperFactory } from "../../sdk/mod.ts";
 
 const createMapper: PageMapperFactory = (env) => {
   let isUnmapping = false;
-  const cpu = new Proxy(env.cpu, {
-    get(target, property) {
-      if (property === "invlpg") {
-        return (va: Parameters<typeof target.invlpg>[0]) => {
-          if (!isUnmapping) target.invlpg(va);
-        };
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  const cpu = withOverrides(env.cpu, {
+    invlpg(va) {
+      if (!isUnmapping) env.cpu.invlpg(va);
     },
   });
   const stock = createStockPageMapper({ ...env, cpu });
-  return {
-    get pml4Addr() {
-      return stock.pml4Addr;
-    },
-    map: (va, pa, flags, size) => stock.map(va, pa, flags, size),
+  return withOverrides(stock, {
     unmap(va, size) {
       isUnmapping = true;
       try {
@@ -34,9 +25,6 @@ const createMapper: PageMapperFactory = (env) => {
         isUnmapping = false;
       }
     },
-    protect: (va, flags, size) => stock.protect(va, flags, size),
-    translate: (va) => stock.translate(va),
-    [Symbol.dispose]: () => stock[Symbol.dispose](),
-  };
+  });
 };
 export default createMapper;

@@ -5,19 +5,13 @@
  * @module
  */
 
+import { withOverrides } from "../../lib/mod.ts";
 import { createStockPageMapper, PAGE_NO_EXECUTE, type PageMapperFactory } from "../../sdk/mod.ts";
 
 const createMapper: PageMapperFactory = (env) => {
   const stock = createStockPageMapper(env);
-  return {
-    get pml4Addr() {
-      return stock.pml4Addr;
-    },
+  return withOverrides(stock, {
     map: (va, pa, flags, size) => stock.map(va, pa, flags & ~PAGE_NO_EXECUTE, size),
-    unmap: (va, size) => stock.unmap(va, size),
-    protect: (va, flags, size) => stock.protect(va, flags, size),
-    translate: (va) => stock.translate(va),
-    [Symbol.dispose]: () => stock[Symbol.dispose](),
-  };
+  });
 };
 export default createMapper;

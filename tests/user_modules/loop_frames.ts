@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withOverrides } from "../../lib/mod.ts";
 import { createStockFrameProvider, type FrameProviderFactory } from "../../sdk/mod.ts";
 
 const LOOPING_CALL = 3;
@@ -13,19 +14,13 @@ const LOOPING_CALL = 3;
 const createLoopingFrames: FrameProviderFactory = (env) => {
   const stock = createStockFrameProvider(env);
   let calls = 0;
-  return new Proxy(stock, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (property !== "allocate" || typeof value !== "function") {
-        return typeof value === "function" ? value.bind(target) : value;
+  return withOverrides(stock, {
+    allocate() {
+      calls++;
+      while (calls >= LOOPING_CALL) {
+        // Never returns: the bug the watchdog is for.
       }
-      return () => {
-        calls++;
-        while (calls >= LOOPING_CALL) {
-          // Never returns: the bug the watchdog is for.
-        }
-        return value.call(target);
-      };
+      return stock.allocate();
     },
   });
 };

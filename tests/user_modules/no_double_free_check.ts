@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withOverrides } from "../../lib/mod.ts";
 import {
   createStockFrameProvider,
   type FrameNumber,
@@ -14,15 +15,9 @@ import {
 
 const createForgivingFrames: FrameProviderFactory = (env) => {
   const stock = createStockFrameProvider(env);
-  return new Proxy(stock, {
-    get(target, property) {
-      if (property === "free") {
-        return (frame: FrameNumber) => {
-          if (target.stateOf(frame) !== "free") target.free(frame);
-        };
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  return withOverrides(stock, {
+    free(frame: FrameNumber) {
+      if (stock.stateOf(frame) !== "free") stock.free(frame);
     },
   });
 };

@@ -6,24 +6,23 @@
  * @module
  */
 
-import { createStockFrameProvider, type FrameProviderFactory } from "../../sdk/mod.ts";
+import { withOverrides } from "../../lib/mod.ts";
+import {
+  createStockFrameProvider,
+  type FrameNumber,
+  type FrameProviderFactory,
+} from "../../sdk/mod.ts";
 
 const FAILING_CALL = 3;
 
 const createThrowingFrames: FrameProviderFactory = (env) => {
   const stock = createStockFrameProvider(env);
   let calls = 0;
-  const missing: { cursor?: { frame: number } } = {};
-  return new Proxy(stock, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (property !== "allocate" || typeof value !== "function") {
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return () => {
-        if (++calls === FAILING_CALL) return missing.cursor!.frame; // TypeError
-        return value.call(target);
-      };
+  const missing: { cursor?: { frame: FrameNumber } } = {};
+  return withOverrides(stock, {
+    allocate() {
+      if (++calls === FAILING_CALL) return missing.cursor!.frame; // TypeError
+      return stock.allocate();
     },
   });
 };
