@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "../../testing/asserts.ts";
+import { assertEquals, assertThrows } from "../../testing/asserts.ts";
 import { Xorshift32 } from "../../testing/mod.ts";
 import { type FrameNumber, Machine, PhysicalMemory, VirtualClock } from "../../hal/mod.ts";
 import { FRAME_CACHED, FrameAllocator, KernelError, KmemHeap, Page } from "../mod.ts";
