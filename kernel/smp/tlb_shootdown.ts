@@ -68,12 +68,17 @@ export class TlbShootdown {
   readonly #smp: SmpCpu;
   readonly #words: Int32Array;
   readonly #block: number;
+  readonly #timeoutMs: number;
 
-  /** CPU `smp`'s shootdown. */
-  constructor(smp: SmpCpu) {
+  /**
+   * CPU `smp`'s shootdown, waiting at most `timeoutMs` (default
+   * {@linkcode SHOOTDOWN_TIMEOUT_MS}) for the acknowledgements.
+   */
+  constructor(smp: SmpCpu, timeoutMs: number = SHOOTDOWN_TIMEOUT_MS) {
     this.#smp = smp;
     this.#words = smp.area.words;
     this.#block = SHOOTDOWN_OFFSET / 4;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** Installs the handler of the shootdown IPI on this CPU. */
@@ -147,7 +152,7 @@ export class TlbShootdown {
         words,
         block + S_PENDING,
         (pending) => pending === 0,
-        SHOOTDOWN_TIMEOUT_MS,
+        this.#timeoutMs,
       );
       if (!isDone) {
         const silent = Atomics.load(words, block + S_PENDING);
@@ -160,7 +165,7 @@ export class TlbShootdown {
             kind === KIND_PAGE ? `page ${formatVirtAddr(va as VirtAddr)}` : "a page table"
           }: ` +
             `${plural(cpus.length, "CPU")} (${cpus.join(", ")}) did not acknowledge within ` +
-            `${SHOOTDOWN_TIMEOUT_MS / 1000} s`,
+            `${this.#timeoutMs} ms`,
         );
       }
     });
