@@ -91,6 +91,8 @@ export class SmpBoard {
   readonly #workerErrors: (string | undefined)[];
   #isServing = false;
   #isShutDown = false;
+  /** The doorbell's value when the mailboxes were last served. */
+  #servedDoorbell = -1;
 
   /**
    * Wires APs 1 to `cpuCount - 1` to the board: their APIC state and its
@@ -203,6 +205,11 @@ export class SmpBoard {
    */
   serve(): number {
     if (this.#isServing) return 0; // a device model's interrupt led back here
+    // Nothing posted since the last look: the doorbell has not rung (one load).
+    // Read before the mailboxes, so a request posted meanwhile rings it again.
+    const doorbell = this.control.doorbell;
+    if (doorbell === this.#servedDoorbell) return 0;
+    this.#servedDoorbell = doorbell;
     this.#isServing = true;
     try {
       return this.mailboxes.serve(this.#handler);
