@@ -188,7 +188,7 @@ export class SmpBoard {
     return unpowered();
   }
 
-  /** CPU `cpu`'s run state (0 is the BSP: running until the machine halts). */
+  /** CPU `cpu`'s run state (an AP's: CPU 0, the BSP, is not tracked and reads as reset). */
   runState(cpu: number): CpuRunState {
     return this.control.runState(cpu);
   }

@@ -84,6 +84,28 @@ const READS_PER_STEP = 8;
 const ROUNDS_PER_CLOCK_CHECK = 64;
 /** How long the boot CPU waits past the deadline for the others to finish, in ms. */
 const FINISH_GRACE_MS = 30_000;
+/**
+ * Each round's operation, drawn from 100: the cumulative share of each (the
+ * rest, 25 in 100, are reads of the shared space).
+ */
+const MIX = {
+  rawFrame: 15,
+  sendPage: 27,
+  receivePage: 39,
+  contiguous: 44,
+  heapBlock: 60,
+  writeSlot: 75,
+} as const;
+/** The mix of the lock-removed control: frames, through the allocator itself. */
+const FRAMES_ONLY_MIX = { rawFrame: 70, sendPage: 85 } as const;
+const MIX_TOTAL = 100;
+/** One page reference in this many sent through the ring is a run of {@linkcode RING_RUN_FRAMES}. */
+const RING_RUN_ONE_IN = 4;
+const RING_RUN_FRAMES = 2;
+/** Runs the stress allocates: 2 to 4 frames, aligned to 2. */
+const RUN_MIN_FRAMES = 2;
+const RUN_MAX_FRAMES = 4;
+const RUN_ALIGN_FRAMES = 2;
 /** Mode bit: every operation hits the frame allocator (the lock-removed control). */
 const MODE_FRAMES_ONLY = 1;
 
@@ -572,7 +594,7 @@ class StressWorker {
         break;
       }
       this.#count("rounds");
-      const choice = this.#rng.next() % 100;
+      const choice = this.#rng.next() % MIX_TOTAL;
       try {
         if (framesOnly) this.#framesOnlyStep(choice);
         else this.#step(choice);
@@ -584,19 +606,19 @@ class StressWorker {
   }
 
   #step(choice: number): void {
-    if (choice < 15) this.#rawFrame();
-    else if (choice < 27) this.#sendPage();
-    else if (choice < 39) this.#receivePage();
-    else if (choice < 44) this.#contiguous();
-    else if (choice < 60) this.#heapBlock();
-    else if (choice < 75) this.#writeSlot();
+    if (choice < MIX.rawFrame) this.#rawFrame();
+    else if (choice < MIX.sendPage) this.#sendPage();
+    else if (choice < MIX.receivePage) this.#receivePage();
+    else if (choice < MIX.contiguous) this.#contiguous();
+    else if (choice < MIX.heapBlock) this.#heapBlock();
+    else if (choice < MIX.writeSlot) this.#writeSlot();
     else this.#readSlots();
   }
 
   /** The lock-removed control: allocations and frees only, on the allocator itself. */
   #framesOnlyStep(choice: number): void {
-    if (choice < 70) this.#rawFrame();
-    else if (choice < 85) this.#sendPage();
+    if (choice < FRAMES_ONLY_MIX.rawFrame) this.#rawFrame();
+    else if (choice < FRAMES_ONLY_MIX.sendPage) this.#sendPage();
     else this.#receivePage();
   }
 
@@ -628,7 +650,7 @@ class StressWorker {
    * ring is full).
    */
   #sendPage(): void {
-    const frameCount = (this.#rng.next() & 3) === 0 ? 2 : 1;
+    const frameCount = this.#rng.next() % RING_RUN_ONE_IN === 0 ? RING_RUN_FRAMES : 1;
     const handle = frameCount === 1
       ? Page.alloc(this.#cpu.frames, { zeroed: false })
       : ContigPages.alloc(this.#cpu.frames, frameCount, { zeroed: false });
@@ -681,8 +703,11 @@ class StressWorker {
 
   /** Allocates an aligned run of 2 to 4 frames, stamps each, checks them and drops the run. */
   #contiguous(): void {
-    const frameCount = 2 + this.#rng.next() % 3;
-    using run = ContigPages.alloc(this.#cpu.frames, frameCount, { alignFrames: 2, zeroed: false });
+    const frameCount = RUN_MIN_FRAMES + this.#rng.next() % (RUN_MAX_FRAMES - RUN_MIN_FRAMES + 1);
+    using run = ContigPages.alloc(this.#cpu.frames, frameCount, {
+      alignFrames: RUN_ALIGN_FRAMES,
+      zeroed: false,
+    });
     const stamps: number[] = [];
     for (let i = 0; i < frameCount; i++) stamps.push(this.#writeStamp(run.frame + i));
     for (let i = 0; i < frameCount; i++) {
