@@ -60,6 +60,10 @@ export class SmpFrameProvider implements FrameProvider {
   readonly #batch: number;
   /** A cache holds at most two batches: a refill never finds it full. */
   readonly #capacity: number;
+  /** Whether this CPU is giving a batch back (see {@linkcode drainCache}). */
+  #isDraining = false;
+  /** Whether an interrupt asked for a drain meanwhile. */
+  #isDrainAsked = false;
 
   /**
    * CPU `cpuIndex`'s handle to `allocator`, whose calls `lock` serialises.
@@ -142,8 +146,16 @@ export class SmpFrameProvider implements FrameProvider {
     this.#locked(() => this.#allocator.freeContiguous(frame, frameCount));
   }
 
-  /** Gives every frame of this CPU's cache back to the allocator. */
+  /**
+   * Gives every frame of this CPU's cache back to the allocator. Asked in
+   * an interrupt (a cross-CPU call) that arrived while this CPU was already
+   * giving a batch back (waiting for the lock), it drains right after that.
+   */
   drainCache(): void {
+    if (this.#isDraining) {
+      this.#isDrainAsked = true;
+      return;
+    }
     const count = this.#words[this.#base + C_CACHE_COUNT];
     if (count > 0) this.#drain(count);
   }
@@ -282,21 +294,34 @@ export class SmpFrameProvider implements FrameProvider {
     return taken[0] as FrameNumber;
   }
 
-  /** Gives the oldest `frameCount` cached frames back to the allocator. */
+  /**
+   * Gives the oldest `frameCount` cached frames back to the allocator. The
+   * wait for the lock takes interrupts: one asking for a drain meanwhile is
+   * served after this one (the cache must not change under it).
+   */
   #drain(frameCount: number): void {
     const words = this.#words;
     const base = this.#base;
     const count = words[base + C_CACHE_COUNT];
     const first = base + C_CACHE_FRAMES;
-    for (let i = 0; i < frameCount; i++) {
-      this.metadata.unmarkCached(words[first + i] as FrameNumber);
+    this.#isDraining = true;
+    try {
+      for (let i = 0; i < frameCount; i++) {
+        this.metadata.unmarkCached(words[first + i] as FrameNumber);
+      }
+      this.#lock.hold(() => {
+        for (let i = 0; i < frameCount; i++) this.#allocator.free(words[first + i] as FrameNumber);
+      });
+      words.copyWithin(first, first + frameCount, first + count);
+      words[base + C_CACHE_COUNT] = count - frameCount;
+      words[base + C_CACHE_DRAINS]++;
+    } finally {
+      this.#isDraining = false;
     }
-    this.#lock.hold(() => {
-      for (let i = 0; i < frameCount; i++) this.#allocator.free(words[first + i] as FrameNumber);
-    });
-    words.copyWithin(first, first + frameCount, first + count);
-    words[base + C_CACHE_COUNT] = count - frameCount;
-    words[base + C_CACHE_DRAINS]++;
+    if (this.#isDrainAsked) {
+      this.#isDrainAsked = false;
+      this.drainCache();
+    }
   }
 
   /**

@@ -18,13 +18,14 @@ function twoCpus(batch = 4) {
     exclusions: [{ base: 0, length: MIB }, { base: AREA, length: 5 * 4096 }],
   });
   const area = SmpArea.create(memory, AREA as never, 2, batch);
+  const smps = [0, 1].map((index) => new SmpCpu(machine, area, index));
   const cpus = [0, 1].map((index) => {
-    const smp = new SmpCpu(machine, area, index);
+    const smp = smps[index];
     // Each CPU's own handle to the allocator, as an AP attaches to it from RAM.
     const own = index === 0 ? allocator : FrameAllocator.attach(memory, allocator.stateAddr);
     return new SmpFrameProvider(own, smp.locks.frames, area, index);
   });
-  return { memory, allocator, area, cpus };
+  return { memory, machine, allocator, area, smps, cpus };
 }
 
 Deno.test("SmpFrameProvider: allocations come from the per-CPU cache, refilled a batch at a time under the lock", () => {
@@ -124,4 +125,26 @@ Deno.test("FrameAllocator.attach() and KmemHeap.attach() see the allocator and h
     assertThrows(() => KmemHeap.attach(memory, cpus[0], 0x300000 as never, 0), KernelError).code,
     "InvalidAddress",
   );
+});
+
+Deno.test("SmpFrameProvider: a drain an interrupt asks for while a batch goes back waits for it, then empties the cache", () => {
+  const { machine, area, smps, cpus } = twoCpus(4);
+  const count0 = () => area.words[area.cpuWord(0) + C_CACHE_COUNT];
+  // CPU 0's cache full: 8 frames (two batches) CPU 1 allocated and CPU 0 freed.
+  for (const frame of Array.from({ length: 8 }, () => cpus[1].allocate())) cpus[0].free(frame);
+  assertEquals(count0(), 8);
+  const extra = cpus[1].allocate();
+  // CPU 1 holds the allocator's lock: CPU 0's next batch waits for it, taking interrupts.
+  smps[1].locks.frames.acquire();
+  let interrupts = 0;
+  machine.cpu.setBoundaryHook(() => {
+    if (interrupts++ > 0) return;
+    cpus[0].drainCache(); // what the cross-CPU call runs, in the interrupt
+    smps[1].locks.frames.release();
+  });
+  cpus[0].free(extra); // full: a batch of 4 goes back, then the drain asked meanwhile
+  machine.cpu.setBoundaryHook(undefined);
+  assertEquals(interrupts > 0, true, "the drain was asked while the batch was going back");
+  assertEquals(count0(), 1, "drained, then the frame freed into the empty cache");
+  cpus[0].checkInvariants();
 });
