@@ -47,6 +47,12 @@ export const RANGE_ENTRIES = 262_144;
 export const WALK_PAGES = 2048;
 /** Operations of one W4 heap run. */
 export const W4_OPS = 200_000;
+/** Frame allocate+free pairs each CPU does in one churn iteration. */
+export const CHURN_PAIRS = 100_000;
+/** TLB shootdown round trips per iteration. */
+export const SHOOTDOWN_ROUNDS = 200;
+/** Device reads per iteration of the mailbox round trip. */
+export const MAILBOX_READS = 2000;
 
 const none = { kind: "none" } as const;
 
@@ -164,6 +170,48 @@ export const FIGURES = {
     name: `kmalloc + kfree of 64 bytes (${LOOP_OPS} pairs)`,
     label: "kmalloc + kfree of 64 bytes",
     ops: LOOP_OPS,
+    target: none,
+  },
+  churn1Cached: {
+    name: `SMP frame allocate+free, 1 CPU, per-CPU caches on (${CHURN_PAIRS} pairs)`,
+    label: "SMP frame alloc+free pair, 1 CPU, caches on",
+    ops: CHURN_PAIRS,
+    target: none,
+  },
+  churn1Locked: {
+    name: `SMP frame allocate+free, 1 CPU, per-CPU caches off (${CHURN_PAIRS} pairs)`,
+    label: "SMP frame alloc+free pair, 1 CPU, caches off",
+    ops: CHURN_PAIRS,
+    target: none,
+  },
+  churn2Cached: {
+    name: `SMP frame allocate+free, 2 CPUs, per-CPU caches on (${2 * CHURN_PAIRS} pairs)`,
+    label: "SMP frame alloc+free pair, 2 CPUs, caches on",
+    ops: 2 * CHURN_PAIRS,
+    target: none,
+  },
+  churn2Locked: {
+    name: `SMP frame allocate+free, 2 CPUs, per-CPU caches off (${2 * CHURN_PAIRS} pairs)`,
+    label: "SMP frame alloc+free pair, 2 CPUs, caches off",
+    ops: 2 * CHURN_PAIRS,
+    target: none,
+  },
+  shootdown: {
+    name: `TLB shootdown round trip to 1 other CPU (${SHOOTDOWN_ROUNDS} rounds)`,
+    label: "TLB shootdown round trip, 1 other CPU",
+    ops: SHOOTDOWN_ROUNDS,
+    target: none,
+  },
+  mailbox: {
+    name: `device mailbox round trip from an AP (${MAILBOX_READS} port reads)`,
+    label: "device mailbox round trip (AP port read)",
+    ops: MAILBOX_READS,
+    target: none,
+  },
+  smpBoot16: {
+    name: "boot with --smp 16, until every CPU is online (1 op)",
+    label: "boot of 16 CPUs (kernel up, in-process)",
+    ops: 1,
     target: none,
   },
 } as const satisfies Record<string, Figure>;

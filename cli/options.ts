@@ -83,6 +83,8 @@ export interface CliOptions {
   readonly devicePaths: readonly string[];
   /** How long one call into a user module may run before it is stopped (`--user-timeout`). */
   readonly userTimeoutMs: number;
+  /** How many CPUs the machine has (`--smp`, 1 to 16; default 1). */
+  readonly cpuCount: number;
 }
 
 /** The `--frames`, `--pagetable`, `--heap` and `--faults` modules given. */
@@ -131,6 +133,8 @@ export const MAX_MEMORY_BYTES = 64 * 2 ** 30;
 export const DEFAULT_MEMORY_BYTES = 128 * 2 ** 20;
 /** Largest `--mbi` file: 4 GiB, all EBX (32 bits) can address. */
 export const MAX_MBI_BYTES = 2 ** 32;
+/** Largest `--smp`: the CPUs the board has room for. */
+export const MAX_SMP_CPUS = 16;
 /** Largest `--script` file: 1 MiB of monitor commands (a file or a named pipe). */
 export const MAX_SCRIPT_BYTES = 2 ** 20;
 
@@ -206,6 +210,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
         "user-timeout": { type: "string" },
         "no-apic": { type: "boolean" },
         "dump-acpi": { type: "string" },
+        smp: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -245,6 +250,8 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     );
   }
   checkUserModuleOptions(values);
+  const cpuCount = values.smp === undefined ? 1 : parseSmp(values.smp);
+  if (cpuCount > 1) checkSmpOptions(values, cpuCount);
   return {
     memoryBytes: values.memory === undefined
       ? DEFAULT_MEMORY_BYTES
@@ -280,7 +287,46 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
     userTimeoutMs: values["user-timeout"] === undefined
       ? DEFAULT_USER_TIMEOUT_MS
       : parseUserTimeout(values["user-timeout"]),
+    cpuCount,
   };
+}
+
+function parseSmp(text: string): number {
+  const count = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || count < 1 || count > MAX_SMP_CPUS) {
+    throw new UsageError(`Invalid --smp "${text}": expected a CPU count from 1 to ${MAX_SMP_CPUS}`);
+  }
+  return count;
+}
+
+/** The options several CPUs cannot run with, each refused in one line. */
+function checkSmpOptions(values: Record<string, unknown>, cpuCount: number): void {
+  const smp = `--smp ${cpuCount}`;
+  if (values.clock === "virtual") {
+    throw new UsageError(
+      `Options ${smp} and --clock virtual cannot be combined: CPUs on several threads run ` +
+        "at the host's pace, so a virtual clock cannot keep them deterministic",
+    );
+  }
+  const module = USER_MODULE_OPTIONS.find((name) => values[name] !== undefined);
+  if (module !== undefined) {
+    throw new UsageError(
+      `Options ${smp} and --${module} cannot be combined: several CPUs run the stock kernel ` +
+        "parts only",
+    );
+  }
+  if (values["no-apic"]) {
+    throw new UsageError(
+      `Options ${smp} and --no-apic cannot be combined: CPUs are started and interrupted ` +
+        "through the local APIC",
+    );
+  }
+  if (values.mbi !== undefined) {
+    throw new UsageError(
+      `Options ${smp} and --mbi cannot be combined: the CPUs are found in the firmware's ` +
+        "ACPI tables, which a raw MBI boots without",
+    );
+  }
 }
 
 /** Checks the options that load user modules: files named, and combinations that make sense. */
@@ -464,6 +510,9 @@ Options:
       --dump-acpi DIR     write each ACPI table the firmware built to DIR as
                           SIGNATURE.dat (raw bytes, as acpidump -b: RSDP, XSDT,
                           RSDT, FACP, DSDT, APIC, HPET) and exit
+      --smp N             N CPUs, 1..16 (default 1): each CPU after the first runs
+                          on a Worker over the same RAM; needs the host clock
+                          and the stock kernel parts (see docs/smp.md)
   -q, --quiet             do not print the serial log (the monitor still shows)
   -h, --help              print this help
   -V, --version           print the version

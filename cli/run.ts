@@ -11,7 +11,12 @@
  */
 
 import denoConfig from "../deno.json" with { type: "json" };
-import { createPc, installAcpiTables } from "../devices/mod.ts";
+import {
+  createPc,
+  installAcpiTables,
+  type SmpBoard,
+  WORKER_EXIT_TIMEOUT_MS,
+} from "../devices/mod.ts";
 import {
   BootLoaderError,
   createClock,
@@ -64,6 +69,12 @@ import {
   parseCliOptions,
   UsageError,
 } from "./options.ts";
+
+/**
+ * The Worker every application processor runs (`--smp`); `deno compile`
+ * includes it (scripts/compile.ts).
+ */
+const CPU_WORKER_URL = new URL("./cpu_worker.ts", import.meta.url);
 
 /** The project version, from deno.json. */
 export const VERSION: string = denoConfig.version;
@@ -242,7 +253,43 @@ interface BootFiles {
   readonly userModules: UserModules;
 }
 
+/**
+ * Boots the machine and runs it; with several CPUs, stops every CPU and
+ * ends their Workers before returning, whatever happened.
+ */
 async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles): Promise<number> {
+  const boards: SmpBoard[] = [];
+  try {
+    return await runMachine(options, host, files, (board) => boards.push(board));
+  } finally {
+    for (const board of boards) {
+      for (let cpu = 1; cpu < board.cpuCount; cpu++) {
+        const error = board.workerError(cpu);
+        if (error !== undefined) {
+          writeText(
+            new ByteWriter(host.stderr),
+            `kernelsim: CPU ${cpu}'s Worker failed: ${error}\n`,
+          );
+        }
+      }
+      const stuck = await board.shutdown();
+      if (stuck.length > 0) {
+        writeText(
+          new ByteWriter(host.stderr),
+          `kernelsim: CPUs ${stuck.join(", ")} did not stop within ` +
+            `${WORKER_EXIT_TIMEOUT_MS / 1000} s and were terminated\n`,
+        );
+      }
+    }
+  }
+}
+
+async function runMachine(
+  options: CliOptions,
+  host: CliHost,
+  files: BootFiles,
+  powerOn: (board: SmpBoard) => void,
+): Promise<number> {
   const { kernelImage, script, mbiBytes, modules, traceFile, userModules } = files;
   const memoryMap = pcMemoryMap(options.memoryBytes);
   const memory = hostGuard(() =>
@@ -271,8 +318,12 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
     createPc(memory, clock, {
       serialSink: (byte) => console.writeSerialByte(byte),
       devices: userModules.devices,
+      smp: options.cpuCount > 1
+        ? { cpuCount: options.cpuCount, cpuWorkerUrl: CPU_WORKER_URL }
+        : undefined,
     })
   );
+  if (pc.smp !== undefined) powerOn(pc.smp);
   // The firmware's ACPI tables, in the ACPI area (a raw MBI brings its own RAM layout: none).
   const acpi = mbiBytes === undefined ? installAcpiTables(pc, memory, memoryMap) : undefined;
   if (options.dumpAcpiDir !== undefined) return dumpAcpi(host, options.dumpAcpiDir, acpi);
@@ -331,6 +382,8 @@ async function bootMachine(options: CliOptions, host: CliHost, files: BootFiles)
       // The kernel's main loop from here on: the monitor, fed by the console session.
       console.setSerialStream(consoleStream);
       const monitor = startMonitor(kernel, { host: monitorHost(host) });
+      // While the console waits, the board still serves the other CPUs' devices.
+      void pc.smp?.serveWhileIdle();
       const end = await runSession(host, inputs, {
         pc,
         monitor,

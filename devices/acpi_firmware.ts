@@ -1,5 +1,5 @@
 /**
- * The PC firmware's ACPI tables: describes this board (one CPU, the I/O
+ * The PC firmware's ACPI tables: describes this board (its CPUs, the I/O
  * APIC with IRQ 0 on GSI 2, the HPET, COM1) with `buildAcpiTables` and
  * writes them at the base of the memory map's ACPI reclaimable region, as
  * firmware does before the boot loader runs. The boot loader then passes the
@@ -25,7 +25,7 @@ import {
   TIMER_IRQ_GSI,
 } from "../hal/mod.ts";
 import { HPET_CAPABILITIES, HPET_MMIO_BYTES } from "./hpet.ts";
-import { type Pc, PC_BSP_APIC_ID, PC_IO_APIC_ID } from "./pc.ts";
+import type { Pc } from "./pc.ts";
 
 /** The LINT input wired to NMI on every processor of a PC. */
 const NMI_LINT = 1;
@@ -34,8 +34,12 @@ const NMI_LINT = 1;
 export function pcAcpiPlatform(pc: Pc): AcpiPlatform {
   return {
     localApicAddress: LOCAL_APIC_BASE,
-    processors: [{ processorUid: 0, apicId: PC_BSP_APIC_ID }],
-    ioApics: [{ id: PC_IO_APIC_ID, address: IO_APIC_BASE, gsiBase: 0 }],
+    // APIC IDs are the CPU numbers, the BSP's 0 first.
+    processors: Array.from(
+      { length: pc.cpuCount },
+      (_, cpu) => ({ processorUid: cpu, apicId: cpu }),
+    ),
+    ioApics: [{ id: pc.ioApic.id, address: IO_APIC_BASE, gsiBase: 0 }],
     overrides: [{ sourceIrq: IRQ_TIMER, gsi: TIMER_IRQ_GSI, flags: 0 }],
     nmiLint: NMI_LINT,
     hpet: { address: HPET_BASE, eventTimerBlockId: pc.hpet.mmioRead(HPET_CAPABILITIES, 4) },

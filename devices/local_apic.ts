@@ -51,14 +51,19 @@
  * SharedArrayBuffer can back, so a Worker can own the APIC of its CPU; and
  * IPIs and EOI broadcasts leave through the {@linkcode ApicBus} interface.
  * The page is decoded inside the CPU (see `hal/local_interrupt_controller.ts`),
- * so each core sees its own APIC at the same address.
+ * so each core sees its own APIC at the same address. Another thread
+ * delivers bus messages to an APIC it does not own through a
+ * {@linkcode LocalApicView} of the same buffer: the words a sender and the
+ * owner both change (IRR, TMR, the pending errors) are updated with
+ * `Atomics`, so neither loses the other's bits.
  *
  * Not modelled (documented, deliberate): the TSC-deadline timer mode, the
  * thermal and performance-counter sources (their LVT entries are storage),
  * spurious interrupts (INTA cannot race a TPR write here), directed EOI
- * (version bit 24 is 0), sending lowest-priority IPIs (ESR bit 4, as the
- * SDM allows), and acting on NMI, SMI, INIT and start-up messages, which are
- * accepted and counted for the SMP issue.
+ * (version bit 24 is 0), and sending lowest-priority IPIs (ESR bit 4, as the
+ * SDM allows). NMI, SMI, INIT and start-up messages are counted by the APIC
+ * itself; on a machine of several CPUs a {@linkcode LocalApicView} hands them
+ * to the machine, which starts an AP or runs its NMI handler (docs/smp.md).
  *
  * @module
  */
@@ -266,6 +271,21 @@ export interface LocalApicOptions {
   readonly keepState?: boolean;
 }
 
+/**
+ * Creates the state buffer of a local APIC in its power-up state, shared so
+ * that the CPU owning the APIC and the senders on other threads see one
+ * state ({@linkcode LocalApicOptions.stateBuffer}, {@linkcode LocalApicView}).
+ *
+ * @param apicId The APIC ID the hardware assigns.
+ * @returns The buffer, {@linkcode LOCAL_APIC_STATE_BYTES} long.
+ * @throws {RangeError} For an APIC ID outside 0..255.
+ */
+export function createSharedLocalApicState(apicId: number): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer(LOCAL_APIC_STATE_BYTES);
+  resetState(buffer, apicId);
+  return buffer;
+}
+
 /** A local APIC: registers, interrupt acceptance, IPIs, EOI and the timer. */
 export class LocalApic implements LocalInterruptController, ApicBusTarget, ClockedDevice {
   /** Name used in messages. */
@@ -276,7 +296,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
   readonly mmioSizeBytes: number = LOCAL_APIC_MMIO_BYTES;
   /** The timer's bus clock, in Hz. */
   readonly busFrequencyHz: number;
-  /** NMI, SMI, INIT and start-up messages received (not acted on until SMP). */
+  /** NMI, SMI, INIT and start-up messages this APIC received itself (a view's go to the machine). */
   specialMessagesReceived = 0;
   /** The buffer holding all of the state. */
   readonly stateBuffer: ArrayBufferLike;
@@ -306,7 +326,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
       (REGISTER_SLOTS + INTERNAL_WORDS) * 4,
       TIMING_WORDS,
     );
-    if (!options.keepState) this.#reset(options.apicId);
+    if (!options.keepState) resetState(this.stateBuffer, options.apicId);
   }
 
   /** The APIC ID (ID register bits 31:24). */
@@ -335,12 +355,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
 
   /** Whether the logical destination `destination` names this APIC (flat or cluster model). */
   matchesLogical(destination: number): boolean {
-    const logicalId = this.#regs[SLOT_LDR] >>> ICR_DESTINATION_SHIFT;
-    if (this.#regs[SLOT_DFR] >>> DFR_MODEL_SHIFT === DFR_FLAT_MODEL) {
-      return (logicalId & destination) !== 0;
-    }
-    return (logicalId & CLUSTER_MASK) === (destination & CLUSTER_MASK) &&
-      (logicalId & destination & CLUSTER_MEMBERS) !== 0;
+    return matchesLogicalIn(this.#regs, destination);
   }
 
   /** Receives a bus message: see {@linkcode ApicBusTarget.receive}. */
@@ -364,6 +379,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
   }
 
   acknowledge(vector: number): void {
+    // A sender on another thread may be setting another bit of the word.
     clearBit(this.#regs, SLOT_IRR, vector);
     setBit(this.#regs, SLOT_ISR, vector);
   }
@@ -432,22 +448,6 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
     return initial - ((ticks - startCount) % initial);
   }
 
-  #reset(apicId: number): void {
-    if (!Number.isInteger(apicId) || apicId < 0 || apicId > VECTOR_MASK) {
-      throw new RangeError(`Invalid APIC ID ${apicId}: expected 0..255`);
-    }
-    const regs = this.#regs;
-    regs.fill(0);
-    this.#internal.fill(0);
-    regs[SLOT_ID] = apicId << ICR_DESTINATION_SHIFT;
-    regs[SLOT_DFR] = 0xffff_ffff;
-    regs[SLOT_SVR] = LAPIC_SVR_RESET;
-    for (const slot of LVT_SLOTS) regs[slot] = LAPIC_LVT_MASKED;
-    this.#timing[TIMER_START_NS] = 0;
-    this.#timing[TIMER_START_COUNT] = 0;
-    this.#timing[TIMER_NEXT_FIRE_NS] = Infinity;
-  }
-
   #read(slot: number): number {
     const regs = this.#regs;
     switch (slot) {
@@ -507,8 +507,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
         return;
       case SLOT_ESR:
         // A write latches the errors seen since the last one and clears them.
-        regs[slot] = this.#internal[INTERNAL_ESR_PENDING];
-        this.#internal[INTERNAL_ESR_PENDING] = 0;
+        regs[slot] = Atomics.exchange(this.#internal, INTERNAL_ESR_PENDING, 0);
         return;
       case SLOT_ICR_LOW:
         this.#sendIpi(value & ICR_WRITABLE);
@@ -608,9 +607,7 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
       this.#reportError(LAPIC_ESR_RECEIVE_ILLEGAL_VECTOR);
       return false;
     }
-    setBit(this.#regs, SLOT_IRR, vector);
-    if (isLevelTriggered) setBit(this.#regs, SLOT_TMR, vector);
-    else clearBit(this.#regs, SLOT_TMR, vector);
+    acceptFixedIn(this.#regs, vector, isLevelTriggered);
     return true;
   }
 
@@ -650,10 +647,86 @@ export class LocalApic implements LocalInterruptController, ApicBusTarget, Clock
 
   /** Records an error; a newly set error bit raises the LVT error interrupt. */
   #reportError(bit: number): void {
-    const pending = this.#internal[INTERNAL_ESR_PENDING];
-    if ((pending & bit) !== 0) return;
-    this.#internal[INTERNAL_ESR_PENDING] = pending | bit;
+    if ((Atomics.or(this.#internal, INTERNAL_ESR_PENDING, bit) & bit) !== 0) return;
     this.#raiseLocal(SLOT_LVT_ERROR);
+  }
+}
+
+/**
+ * What a {@linkcode LocalApicView} reports to the machine: a fixed
+ * interrupt accepted (the owning CPU must be woken if it is halted), or an
+ * NMI, SMI, INIT or start-up message, which the machine acts on (INIT and
+ * STARTUP start an application processor).
+ */
+export interface LocalApicViewEvents {
+  /** A fixed interrupt was accepted into the IRR. */
+  accepted(): void;
+  /** An NMI, SMI, INIT or start-up message arrived, with its vector. */
+  special(deliveryMode: number, vector: number): void;
+}
+
+/**
+ * The APIC bus's side of a local APIC that another thread owns: it reads the
+ * ID and destination registers and accepts messages into the shared state
+ * buffer, atomically, as the APIC itself would (docs/apic.md, "Priorities,
+ * acceptance, EOI and nesting"), then tells the machine. The owner's
+ * {@linkcode LocalApic} takes the interrupt at its CPU's next instruction
+ * boundary. It never touches the timer, which only the owner runs.
+ */
+export class LocalApicView implements ApicBusTarget {
+  readonly #regs: Uint32Array;
+  readonly #internal: Uint32Array;
+  readonly #events: LocalApicViewEvents;
+
+  /**
+   * A view of the APIC whose state is `stateBuffer`.
+   *
+   * @param stateBuffer The shared state ({@linkcode createSharedLocalApicState}).
+   * @param events What to tell the machine.
+   * @throws {RangeError} If the buffer is too short.
+   */
+  constructor(stateBuffer: SharedArrayBuffer, events: LocalApicViewEvents) {
+    if (stateBuffer.byteLength < LOCAL_APIC_STATE_BYTES) {
+      throw new RangeError(
+        `Local APIC state buffer of ${stateBuffer.byteLength} bytes: needs ${LOCAL_APIC_STATE_BYTES}`,
+      );
+    }
+    this.#regs = new Uint32Array(stateBuffer, 0, REGISTER_SLOTS);
+    this.#internal = new Uint32Array(stateBuffer, REGISTER_SLOTS * 4, INTERNAL_WORDS);
+    this.#events = events;
+  }
+
+  /** The APIC ID (ID register bits 31:24). */
+  get apicId(): number {
+    return Atomics.load(this.#regs, SLOT_ID) >>> ICR_DESTINATION_SHIFT;
+  }
+
+  /** The task priority register. */
+  get taskPriority(): number {
+    return Atomics.load(this.#regs, SLOT_TPR);
+  }
+
+  /** Whether the logical destination `destination` names this APIC. */
+  matchesLogical(destination: number): boolean {
+    return matchesLogicalIn(this.#regs, destination);
+  }
+
+  /** Receives a bus message: see {@linkcode ApicBusTarget.receive}. */
+  receive(deliveryMode: number, vector: number, isLevelTriggered: boolean): boolean {
+    if (deliveryMode !== APIC_DELIVERY_FIXED && deliveryMode !== APIC_DELIVERY_LOWEST_PRIORITY) {
+      this.#events.special(deliveryMode, vector);
+      return true;
+    }
+    if ((Atomics.load(this.#regs, SLOT_SVR) & LAPIC_SVR_ENABLE) === 0) return false;
+    if (vector < FIRST_LEGAL_VECTOR) {
+      // The owner raises the LVT error interrupt when it next latches the ESR;
+      // a remote receiver records the error only.
+      Atomics.or(this.#internal, INTERNAL_ESR_PENDING, LAPIC_ESR_RECEIVE_ILLEGAL_VECTOR);
+      return false;
+    }
+    acceptFixedIn(this.#regs, vector, isLevelTriggered);
+    this.#events.accepted();
+    return true;
   }
 }
 
@@ -666,12 +739,49 @@ function highestBit(regs: Uint32Array, slot: number): number {
   return -1;
 }
 
+/** Sets a vector's bit atomically: IRR and TMR words have writers on several threads. */
 function setBit(regs: Uint32Array, slot: number, vector: number): void {
-  regs[slot + (vector >>> 5)] |= 1 << (vector & 31);
+  Atomics.or(regs, slot + (vector >>> 5), 1 << (vector & 31));
 }
 
+/** Clears a vector's bit atomically (see setBit). */
 function clearBit(regs: Uint32Array, slot: number, vector: number): void {
-  regs[slot + (vector >>> 5)] &= ~(1 << (vector & 31));
+  Atomics.and(regs, slot + (vector >>> 5), ~(1 << (vector & 31)));
+}
+
+/** Sets a fixed interrupt's IRR bit, and its TMR bit for level or clears it for edge. */
+function acceptFixedIn(regs: Uint32Array, vector: number, isLevelTriggered: boolean): void {
+  if (isLevelTriggered) setBit(regs, SLOT_TMR, vector);
+  else clearBit(regs, SLOT_TMR, vector);
+  setBit(regs, SLOT_IRR, vector);
+}
+
+/** Whether the logical destination `destination` names the APIC of `regs` (flat or cluster). */
+function matchesLogicalIn(regs: Uint32Array, destination: number): boolean {
+  const logicalId = regs[SLOT_LDR] >>> ICR_DESTINATION_SHIFT;
+  if (regs[SLOT_DFR] >>> DFR_MODEL_SHIFT === DFR_FLAT_MODEL) {
+    return (logicalId & destination) !== 0;
+  }
+  return (logicalId & CLUSTER_MASK) === (destination & CLUSTER_MASK) &&
+    (logicalId & destination & CLUSTER_MEMBERS) !== 0;
+}
+
+/** Puts the state in `buffer` in the power-up state of APIC `apicId`. */
+function resetState(buffer: ArrayBufferLike, apicId: number): void {
+  if (!Number.isInteger(apicId) || apicId < 0 || apicId > VECTOR_MASK) {
+    throw new RangeError(`Invalid APIC ID ${apicId}: expected 0..255`);
+  }
+  const regs = new Uint32Array(buffer, 0, REGISTER_SLOTS);
+  regs.fill(0);
+  new Uint32Array(buffer, REGISTER_SLOTS * 4, INTERNAL_WORDS).fill(0);
+  regs[SLOT_ID] = apicId << ICR_DESTINATION_SHIFT;
+  regs[SLOT_DFR] = 0xffff_ffff;
+  regs[SLOT_SVR] = LAPIC_SVR_RESET;
+  for (const slot of LVT_SLOTS) regs[slot] = LAPIC_LVT_MASKED;
+  const timing = new Float64Array(buffer, (REGISTER_SLOTS + INTERNAL_WORDS) * 4, TIMING_WORDS);
+  timing[TIMER_START_NS] = 0;
+  timing[TIMER_START_COUNT] = 0;
+  timing[TIMER_NEXT_FIRE_NS] = Infinity;
 }
 
 function testBit(regs: Uint32Array, slot: number, vector: number): boolean {

@@ -2,7 +2,9 @@
  * Device models that plug into the machine's bus: the 16550A UART, the 8254
  * timer, the debug console, the local APIC, the I/O APIC and the HPET with
  * the APIC bus between them, the PC board that wires them up, and its ACPI
- * firmware tables.
+ * firmware tables; for a machine of several CPUs, the board of the
+ * application processors (Workers), their control block and device
+ * mailboxes, and an AP's view of the machine.
  *
  * @module
  */
@@ -18,3 +20,8 @@ export * from "./isa_interrupt_lines.ts";
 export * from "./pc.ts";
 export * from "./device_plugin.ts";
 export * from "./acpi_firmware.ts";
+export * from "./smp_control.ts";
+export * from "./cpu_mailbox.ts";
+export * from "./mailbox_bus.ts";
+export * from "./ap_machine.ts";
+export * from "./smp_board.ts";

@@ -9,6 +9,11 @@
  * ExtINT, LINT1 NMI, as SeaBIOS does), so a kernel that never touches the
  * APICs gets the 8259's interrupts.
  *
+ * With several CPUs (`smp`), CPU 0, the bootstrap processor, is the
+ * machine's CPU on this thread; the others are Workers that an
+ * {@linkcode SmpBoard} powers on, waiting for the kernel to start them.
+ * APIC IDs are the CPU numbers, and the I/O APIC's ID follows them.
+ *
  * @module
  */
 
@@ -17,6 +22,7 @@ import {
   type ClockedDevice,
   COM1_PORT_BASE,
   DEBUG_CONSOLE_PORT,
+  HostClock,
   HPET_BASE,
   IO_APIC_BASE,
   IRQ_COM1,
@@ -41,6 +47,8 @@ import {
   LAPIC_SVR_RESET,
   LocalApic,
 } from "./local_apic.ts";
+import { createSharedLocalApicState } from "./local_apic.ts";
+import { SmpBoard, type SmpBoardOptions } from "./smp_board.ts";
 import { Pit8254, PIT_PORT_COUNT } from "./pit8254.ts";
 import { Uart16550, UART_PORT_COUNT, type UartLineState } from "./uart16550.ts";
 
@@ -54,6 +62,11 @@ export interface PcOptions {
   readonly serialLine?: UartLineState;
   /** Extra devices, attached after the standard ones, in order. */
   readonly devices?: readonly DevicePlugin[];
+  /**
+   * Several CPUs: how many (2 to 16) and the CPU Worker's module. Default:
+   * one CPU, no Worker. Needs the host clock.
+   */
+  readonly smp?: SmpBoardOptions;
 }
 
 /** A PC: the machine and its standard devices. */
@@ -70,11 +83,15 @@ export interface Pc {
   readonly ioApic: IoApic;
   /** The HPET. */
   readonly hpet: Hpet;
+  /** How many CPUs the machine has. */
+  readonly cpuCount: number;
+  /** The board of the application processors, with several CPUs. */
+  readonly smp: SmpBoard | undefined;
 }
 
 /** The bootstrap processor's APIC ID. */
 export const PC_BSP_APIC_ID = 0;
-/** The I/O APIC's ID: after the CPUs' APIC IDs, as firmware numbers them. */
+/** The I/O APIC's ID with one CPU: after the CPUs' APIC IDs, as firmware numbers them. */
 export const PC_IO_APIC_ID = 1;
 /** LVT delivery-mode field position (bits 10:8). */
 const LVT_DELIVERY_MODE_SHIFT = 8;
@@ -82,13 +99,28 @@ const LVT_DELIVERY_MODE_SHIFT = 8;
 /**
  * Builds a PC over `memory` driven by `clock`.
  *
- * @throws {RangeError} If an extra device claims ports or MMIO already claimed.
+ * @throws {RangeError} If an extra device claims ports or MMIO already claimed, or
+ *   several CPUs are asked for on a clock that is not the host's.
  */
 export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOptions): Pc {
+  const cpuCount = options.smp?.cpuCount ?? 1;
+  if (cpuCount > 1 && !(clock instanceof HostClock)) {
+    throw new RangeError(
+      `A machine of ${cpuCount} CPUs needs the host clock: CPUs on several threads ` +
+        "cannot share a virtual one",
+    );
+  }
   const machine = new Machine(memory, clock);
   const apicBus = new SystemApicBus();
-  const localApic = new LocalApic({ apicId: PC_BSP_APIC_ID, clock, bus: apicBus });
-  const ioApic = new IoApic({ id: PC_IO_APIC_ID, bus: apicBus });
+  // With several CPUs, the BSP's APIC state is shared: the APs deliver IPIs into it.
+  const bspApicState = cpuCount > 1 ? createSharedLocalApicState(PC_BSP_APIC_ID) : undefined;
+  const localApic = new LocalApic({
+    apicId: PC_BSP_APIC_ID,
+    clock,
+    bus: apicBus,
+    stateBuffer: bspApicState,
+  });
+  const ioApic = new IoApic({ id: cpuCount > 1 ? cpuCount : PC_IO_APIC_ID, bus: apicBus });
   const hpet = new Hpet({ clock, pins: ioApic });
   apicBus.attachLocalApic(localApic);
   apicBus.attachIoApic(ioApic);
@@ -126,7 +158,16 @@ export function createPc(memory: PhysicalMemory, clock: Clock, options: PcOption
     memory,
   };
   for (const device of options.devices ?? []) device.attach(board);
-  return { machine, uart, pit, localApic, ioApic, hpet };
+  const smp = bspApicState === undefined ? undefined : new SmpBoard({
+    machine,
+    memory,
+    clock: clock as HostClock,
+    apicBus,
+    eoiBus: apicBus,
+    bspApicState,
+  }, options.smp!);
+  smp?.powerOn(); // the APs wait in reset for the kernel's INIT and start-up IPIs
+  return { machine, uart, pit, localApic, ioApic, hpet, cpuCount, smp };
 }
 
 /**

@@ -121,11 +121,19 @@ export class HostClock implements Clock {
 
   /**
    * Creates a clock reading the host time source `readMs` (milliseconds, as
-   * `performance.now()`, which is the default).
+   * `performance.now()`, which is the default), reading 0 at `startMs` of
+   * that source (default: now). Another thread's view of a running machine's
+   * clock passes an absolute source (`performance.timeOrigin +
+   * performance.now()`) and the machine's start on it.
    */
-  constructor(readMs: () => number = () => performance.now()) {
+  constructor(readMs: () => number = () => performance.now(), startMs: number = readMs()) {
     this.#readMs = readMs;
-    this.#startMs = readMs();
+    this.#startMs = startMs;
+  }
+
+  /** The reading of the host time source at which this clock read 0, in ms. */
+  get startMs(): number {
+    return this.#startMs;
   }
 
   /** The host time elapsed since this clock was created, in nanoseconds. */

@@ -3,8 +3,11 @@
  * interrupt flag, port I/O instructions and interrupt delivery.
  *
  * Interrupts are delivered at instruction boundaries the simulator can see:
- * after each port I/O instruction and device (MMIO) access, on `sti`, and
- * on `hlt`. The IDT has 256
+ * after each port I/O instruction and device (MMIO) access, on `sti`, on
+ * `hlt`, on `pause` and where kernel code marks one
+ * ({@linkcode CpuContext.instructionBoundary}). On a machine of several
+ * CPUs the machine's own work (serving the other CPUs' device requests,
+ * stopping when every CPU halts) runs at the same boundaries. The IDT has 256
  * vectors; a vector comes from the local APIC (when one is attached and
  * software-enabled) or, through INTA, from the 8259 pair (directly, or via
  * the APIC's LINT0 in virtual-wire mode). A handler runs with interrupts
@@ -54,6 +57,14 @@ export {
 /** A kernel interrupt handler for one vector (an IDT gate); it receives the vector. */
 export type InterruptHandler = (vector: number) => void;
 
+/**
+ * What the machine does at an instruction boundary of its CPU, before
+ * pending interrupts are delivered: on a machine of several CPUs, serve the
+ * other CPUs' device requests (the board) or stop when every CPU is halted
+ * (a CPU on a Worker). It may throw to stop the CPU.
+ */
+export type BoundaryHook = () => void;
+
 /** One simulated CPU: registers, port I/O and interrupt delivery. */
 export class CpuContext {
   /** Control register 2: the last page-fault linear address (48-bit form). */
@@ -82,6 +93,8 @@ export class CpuContext {
   #interruptsEnabled = false;
   /** Event tracing (`--trace irq`); undefined when off. */
   #tracer: Tracer | undefined;
+  /** The machine's work at instruction boundaries (several CPUs); undefined with one. */
+  #boundaryHook: BoundaryHook | undefined;
 
   /** Creates a CPU wired to a bus and an interrupt controller. */
   constructor(bus: DeviceBus, pic: InterruptController) {
@@ -269,6 +282,41 @@ export class CpuContext {
     return this.#localApic;
   }
 
+  /**
+   * Installs (or with `undefined` removes) the machine's work at this CPU's
+   * instruction boundaries: port I/O and device accesses with interrupts
+   * on, `sti`, `hlt`, `pause` and {@linkcode instructionBoundary}. A machine
+   * of one CPU has none.
+   *
+   * @param hook The work; it may throw to stop the CPU.
+   */
+  setBoundaryHook(hook: BoundaryHook | undefined): void {
+    this.#boundaryHook = hook;
+  }
+
+  /**
+   * An instruction boundary the simulator cannot see by itself: on hardware
+   * an interrupt can arrive after any instruction, so kernel code that runs
+   * long without port I/O or device accesses (a spin-wait, a stress loop)
+   * calls this where an interrupt may be taken. Runs the machine's boundary
+   * work, then delivers pending interrupts while IF is set.
+   *
+   * @returns How many interrupts ran.
+   */
+  instructionBoundary(): number {
+    if (this.#interruptsEnabled) return this.deliverPendingInterrupts();
+    this.#boundaryHook?.();
+    return 0;
+  }
+
+  /**
+   * PAUSE: the spin-wait hint a kernel puts in every busy-wait loop; an
+   * instruction boundary ({@linkcode instructionBoundary}).
+   */
+  pause(): void {
+    this.instructionBoundary();
+  }
+
   /** STI: enables interrupts and delivers any that are pending. */
   sti(): void {
     this.#interruptsEnabled = true;
@@ -285,7 +333,7 @@ export class CpuContext {
    * false if the CPU would sleep until the next one.
    */
   hlt(): boolean {
-    return this.deliverPendingInterrupts() > 0;
+    return this.instructionBoundary() > 0;
   }
 
   /** IN of a byte. */
@@ -319,12 +367,13 @@ export class CpuContext {
   }
 
   /**
-   * Delivers pending interrupts while IF is set, in priority order; returns
-   * how many ran. Inside a handler IF is clear, so nothing nests unless the
+   * Runs the machine's boundary work, then delivers pending interrupts while
+   * IF is set, in priority order; returns how many ran. Inside a handler IF is clear, so nothing nests unless the
    * handler re-enables interrupts, and then only a vector the source ranks
    * higher than the one in service is taken.
    */
   deliverPendingInterrupts(): number {
+    this.#boundaryHook?.();
     let delivered = 0;
     while (this.#interruptsEnabled) {
       const apic = this.#localApic;

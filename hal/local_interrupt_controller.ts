@@ -15,6 +15,8 @@ import type { MmioDevice } from "./bus.ts";
 
 /** Number of interrupt vectors of an x86 CPU (the IDT's entries). */
 export const INTERRUPT_VECTOR_COUNT = 256;
+/** The NMI's vector: interrupt 2 (Intel SDM vol. 3A, table "Exceptions and Interrupts"). */
+export const NMI_VECTOR = 2;
 
 /** A CPU's local interrupt controller, as the core and its MMU use it. */
 export interface LocalInterruptController extends MmioDevice {

@@ -35,6 +35,7 @@ export class Machine implements Hardware {
   readonly clock: Clock;
   readonly #timedDevices: ClockedDevice[] = [];
   #haltReason: string | undefined;
+  #haltHook: (() => void) | undefined;
   /** What a halted CPU sleeps on (Atomics.wait) on the host clock; never notified. */
   readonly #haltWord = new Int32Array(new SharedArrayBuffer(4));
 
@@ -103,10 +104,25 @@ export class Machine implements Hardware {
     return next;
   }
 
-  /** Stops the CPU for good (after a panic or a halt request), with a reason. */
+  /**
+   * Stops the CPU for good (after a panic or a halt request), with a reason.
+   * The first halt runs the halt hook.
+   */
   halt(reason: string): void {
     this.cpu.cli();
-    this.#haltReason ??= reason;
+    if (this.#haltReason !== undefined) return;
+    this.#haltReason = reason;
+    this.#haltHook?.();
+  }
+
+  /**
+   * Sets what else stops when this CPU halts: on a board of several CPUs,
+   * every other CPU (its halt-all line).
+   *
+   * @param hook Run once, at the first halt.
+   */
+  setHaltHook(hook: (() => void) | undefined): void {
+    this.#haltHook = hook;
   }
 
   /** Why the machine halted, or undefined while it runs. */

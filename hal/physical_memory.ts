@@ -50,8 +50,14 @@ export class PhysicalMemory {
   /**
    * Creates RAM covering `ranges`. Throws RangeError if they overlap, are not
    * 4 KiB aligned, or end beyond {@linkcode MAX_BACKED_BYTES}.
+   *
+   * @param ranges The RAM ranges.
+   * @param buffer The RAM of a machine that already exists, for another
+   *   thread's view of it (a CPU on a Worker): the same bytes, not a copy.
+   *   Default: a new zeroed buffer. Throws RangeError if it is shorter than
+   *   the ranges' end.
    */
-  constructor(ranges: readonly RamRange[]) {
+  constructor(ranges: readonly RamRange[], buffer?: SharedArrayBuffer) {
     const sorted = [...ranges].sort((a, b) => a.base - b.base);
     let end = 0;
     for (const r of sorted) {
@@ -71,7 +77,12 @@ export class PhysicalMemory {
     this.endBytes = end;
     this.sizeBytes = sorted.reduce((sum, r) => sum + r.sizeBytes, 0);
     this.#isContiguousFromZero = sorted.length === 1 && sorted[0].base === 0;
-    this.buffer = allocateShared(end);
+    if (buffer !== undefined && buffer.byteLength < end) {
+      throw new RangeError(
+        `RAM buffer of ${hex(buffer.byteLength)} bytes is shorter than the ranges' end ${hex(end)}`,
+      );
+    }
+    this.buffer = buffer ?? allocateShared(end);
     this.u8 = new Uint8Array(this.buffer, 0, end);
     this.u32 = new Uint32Array(this.buffer, 0, end / 4);
     this.i32 = new Int32Array(this.buffer, 0, end / 4);

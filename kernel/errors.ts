@@ -37,7 +37,9 @@ export type KernelErrorCode =
   | "InterruptsNotRouted"
   | "TimerCalibrationFailed"
   // Replaceable parts (a provider that breaks its contract)
-  | "InvalidPart";
+  | "InvalidPart"
+  // Several CPUs
+  | "CpuNotResponding";
 
 /** A kernel failure with a machine-readable code and a one-line message. */
 export class KernelError extends Error {

@@ -19,7 +19,13 @@ import {
   planBootMemory,
   usableBytes,
 } from "./boot/mod.ts";
-import { type AcpiReport, acpiReport, type AcpiTables, discoverAcpi } from "./acpi/mod.ts";
+import {
+  type AcpiReport,
+  acpiReport,
+  type AcpiTables,
+  discoverAcpi,
+  enabledCpuCount,
+} from "./acpi/mod.ts";
 import { identifyUart, SERIAL_COM1_PORT, SerialPort, type TickTimer } from "./drivers/mod.ts";
 import {
   installMachineCheckHandler,
@@ -42,15 +48,28 @@ import {
   createStockKernelHeap,
   createStockPageFaultPolicy,
   DIRECT_MAP_BASE,
+  FrameAllocator,
   type FrameProvider,
   KernelAddressSpace,
   type KernelHeap,
+  type KmemHeap,
   mapperAddressSpaceFactory,
   type PageFaultPolicy,
   type PagingReport,
 } from "./mm/mod.ts";
 import { type Command, MONITOR_COMMANDS } from "./monitor/mod.ts";
 import { KernelPanic, panicReason, printPanic } from "./panic.ts";
+import {
+  type ApStartResult,
+  prepareSmp,
+  type ShootdownStats,
+  type SmpConfig,
+  type SmpCpuInfo,
+  SmpKernel,
+  SmpKernelHeap,
+  type SmpPreparation,
+  type SpinLockStats,
+} from "./smp/mod.ts";
 import { plural } from "./plural.ts";
 import {
   memorySelftests,
@@ -75,6 +94,8 @@ export interface KernelConfig {
   readonly tracer?: Tracer;
   /** Switch to APIC mode when the firmware describes it (default true; false: `--no-apic`). */
   readonly apic?: boolean;
+  /** Settings of the SMP support, when the MADT lists several CPUs. */
+  readonly smp?: SmpConfig;
 }
 
 /** The `--report json` object; later subsystems add their sections. */
@@ -120,6 +141,13 @@ export interface KernelReport {
   selftest?: { passed: number; failed: number };
   /** The ACPI tables the kernel found and used, or null without any. */
   acpi: AcpiReport | null;
+  /** With several CPUs: each CPU's counters, every spinlock's, and the shootdown's. */
+  smp?: {
+    cpus: SmpCpuInfo[];
+    locks: SpinLockStats[];
+    shootdown: ShootdownStats;
+    apStarts: readonly ApStartResult[];
+  };
 }
 
 /** The booted kernel and its subsystems. */
@@ -158,6 +186,8 @@ export class Kernel {
   readonly interrupts: InterruptSystem;
   /** Results of the boot self-tests, if they ran. */
   readonly selftestResults: readonly SelftestResult[] | undefined;
+  /** The other CPUs, when the machine has several and they were started. */
+  readonly smp: SmpKernel | undefined;
 
   private constructor(parts: Omit<Kernel, "report" | "selftests" | "runSelftests">) {
     this.machine = parts.machine;
@@ -177,6 +207,7 @@ export class Kernel {
     this.acpi = parts.acpi;
     this.interrupts = parts.interrupts;
     this.selftestResults = parts.selftestResults;
+    this.smp = parts.smp;
   }
 
   /**
@@ -229,18 +260,21 @@ export class Kernel {
     }); // sanitized memory map, kernel image extent, modules, reservations
     logBootInfo(log, bootInfo, bootMemory);
     logParts(log, parts);
-    const frames = bootFrameProvider(
+    const allocator = bootFrameProvider(
       parts.frames?.create ?? createStockFrameProvider,
       machine.memory,
       bootMemory.memoryMap,
       bootMemory.reservations,
       !!config.debug,
     ); // the physical frame allocator
+    const smpPrep = prepareSeveralCpus(machine, bootInfo, allocator, config, parts, log); // SMP area, locks, per-CPU caches
+    const frames = smpPrep?.frames ?? allocator;
     frames.setTracer?.(config.tracer); // before the page tables, so their frames are traced
     logFrames(log, frames);
-    const createAddressSpace = parts.pageMapper === undefined
-      ? createStockAddressSpace
-      : mapperAddressSpaceFactory(parts.pageMapper.create);
+    const createAddressSpace = smpPrep?.createAddressSpace ??
+      (parts.pageMapper === undefined
+        ? createStockAddressSpace
+        : mapperAddressSpaceFactory(parts.pageMapper.create));
     const kernelSpace = KernelAddressSpace.build(frames, machine.cpu, {
       createAddressSpace,
       // The recursive entry is the stock mapper's: a user's mapper would walk into it.
@@ -261,12 +295,15 @@ export class Kernel {
     });
     machine.mmu.setPageFaultHandler((fault) => pageFaults.handle(fault)); // #PF
     pageFaults.attach(kernelSpace.addressSpace);
-    const heap = (parts.heap?.create ?? createStockKernelHeap)({
+    const createdHeap = (parts.heap?.create ?? createStockKernelHeap)({
       memory: machine.memory,
       frames,
       directMapOffset: DIRECT_MAP_BASE,
       debug: !!config.debug,
     }); // kmalloc/kfree
+    const heap = smpPrep === undefined
+      ? createdHeap
+      : new SmpKernelHeap(createdHeap as KmemHeap, smpPrep.smp.locks.heap); // behind its spinlock
     heap.setTracer?.(config.tracer);
     log.info(
       "heap",
@@ -283,6 +320,15 @@ export class Kernel {
       tickHz: TIMER_HZ,
     }); // APIC mode (else 8259 + PIT), the tick running, interrupts on
     serial.connectInterrupts(interrupts.isa); // COM1's IRQ 4 through the controller in use
+    const smp = smpPrep === undefined ? undefined : startSeveralCpus(
+      machine,
+      smpPrep,
+      kernelSpace,
+      heap as SmpKernelHeap,
+      interrupts,
+      acpi,
+      log,
+    ); // INIT, SIPI, SIPI
     const timer = interrupts.timer;
     for (const driver of parts.drivers ?? []) {
       driver.init?.({
@@ -325,6 +371,7 @@ export class Kernel {
       acpi,
       interrupts,
       selftestResults,
+      smp,
     });
   }
 
@@ -404,6 +451,14 @@ export class Kernel {
       paging: this.kernelSpace.pagingReport(this.machine.mmu),
       acpi: this.acpi === undefined ? null : acpiReport(this.acpi, this.machine.memory),
     };
+    if (this.smp !== undefined) {
+      report.smp = {
+        cpus: this.smp.cpus(),
+        locks: this.smp.locks(),
+        shootdown: this.smp.services.shootdown.stats(),
+        apStarts: this.smp.apStarts,
+      };
+    }
     if (this.selftestResults) {
       const passed = this.selftestResults.filter((r) => r.passed).length;
       report.selftest = { passed, failed: this.selftestResults.length - passed };
@@ -418,8 +473,74 @@ export class Kernel {
     const reason = panicReason(error);
     printPanic(machine, log, reason);
     machine.halt(reason);
-    return error instanceof KernelPanic ? error : new KernelPanic(reason, { cause: error });
+    return error instanceof KernelPanic
+      ? error
+      : new KernelPanic(reason, { cause: error, cpu: log.panicCpu });
   }
+}
+
+/**
+ * The SMP set-up before paging, when the MADT lists several CPUs and every
+ * part is the stock one (the SMP layers wrap the stock allocator, heap and
+ * address spaces); undefined otherwise, and the kernel runs as on one CPU.
+ */
+function prepareSeveralCpus(
+  machine: Machine,
+  bootInfo: BootInfo,
+  allocator: FrameProvider,
+  config: KernelConfig,
+  parts: KernelParts,
+  log: KernelLog,
+): SmpPreparation | undefined {
+  const cpuCount = enabledCpuCount(machine.memory, bootInfo);
+  if (cpuCount < 2) return undefined;
+  const userParts = [parts.frames, parts.pageMapper, parts.heap, parts.pageFaults]
+    .filter((part) => part !== undefined);
+  if (userParts.length > 0 || !(allocator instanceof FrameAllocator)) {
+    log.warn("smp", `the MADT lists ${cpuCount} CPUs, but parts from modules run on CPU 0 only`);
+    return undefined;
+  }
+  if (config.apic === false) {
+    log.warn("smp", `the MADT lists ${cpuCount} CPUs, but --no-apic runs on CPU 0 only`);
+    return undefined;
+  }
+  return prepareSmp(machine, allocator, allocator.stateAddr, cpuCount, config.smp);
+}
+
+/** Starts the application processors, in APIC mode (legacy mode cannot send IPIs). */
+function startSeveralCpus(
+  machine: Machine,
+  prep: SmpPreparation,
+  kernelSpace: KernelAddressSpace,
+  heap: SmpKernelHeap,
+  interrupts: InterruptSystem,
+  acpi: AcpiTables | undefined,
+  log: KernelLog,
+): SmpKernel | undefined {
+  const { lapic, calibration, timer } = interrupts;
+  if (interrupts.mode !== "apic" || lapic === undefined || calibration === undefined) {
+    log.warn("smp", `legacy interrupt mode: the other CPUs stay in reset`);
+    return undefined;
+  }
+  const bspApicId = lapic.id();
+  const others = (acpi?.madt?.processors ?? [])
+    .filter((cpu) => cpu.isEnabled && cpu.apicId !== bspApicId)
+    .map((cpu) => cpu.apicId);
+  return SmpKernel.start(prep, {
+    hw: machine,
+    kernelSpace: kernelSpace.addressSpace,
+    heap,
+    lapic,
+    vectors: interrupts.vectors,
+    apicIds: [bspApicId, ...others],
+    timer: {
+      countsPerSecond: calibration.countsPerSecond,
+      divisor: calibration.divisor,
+      tickHz: Math.round(1e9 / timer.periodNs),
+    },
+    ticks: () => timer.tickCount,
+    log,
+  });
 }
 
 function kernelSelftests(

@@ -21,6 +21,11 @@ export class KernelLog {
   readonly #maxLevel: LogLevel;
   #console: ConsoleWriter | undefined;
   #early: string[] = [];
+  /**
+   * The CPU this log's panics are attributed to once several CPUs run (the
+   * boot CPU, 0): panic lines then say which CPU panicked. Undefined with one.
+   */
+  panicCpu: number | undefined;
 
   /**
    * Creates a logger. `nowNs` gives the machine's time for timestamps;

@@ -19,3 +19,4 @@ export * from "./acpi/mod.ts";
 export * from "./interrupts/mod.ts";
 export * from "./selftest.ts";
 export * from "./monitor/mod.ts";
+export * from "./smp/mod.ts";

@@ -15,12 +15,26 @@ export class KernelPanic extends Error {
   override readonly name = "KernelPanic";
   /** The one-line reason printed after `KERNEL PANIC:`. */
   readonly reason: string;
+  /** The CPU that panicked, once several run (undefined with one). */
+  readonly cpu: number | undefined;
 
-  /** Creates a panic with a one-line `reason`. */
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super(`KERNEL PANIC: ${reason}`, options);
+  /**
+   * Creates a panic with a one-line `reason`; with several CPUs running,
+   * `cpu` names the one that panicked (`KERNEL PANIC (CPU 2): reason`).
+   */
+  constructor(reason: string, options?: { cause?: unknown; cpu?: number }) {
+    super(panicLine(reason, options?.cpu), options);
     this.reason = reason;
+    this.cpu = options?.cpu;
   }
+}
+
+/**
+ * The panic line without its newline: `KERNEL PANIC: reason`, or with
+ * several CPUs running `KERNEL PANIC (CPU n): reason`.
+ */
+export function panicLine(reason: string, cpu?: number): string {
+  return cpu === undefined ? `KERNEL PANIC: ${reason}` : `KERNEL PANIC (CPU ${cpu}): ${reason}`;
 }
 
 /** Formats any error as the one-line reason of a panic, naming its kind. */
@@ -47,12 +61,21 @@ export function panicReason(error: unknown): string {
 export function raisePanic(machine: Machine, log: KernelLog, reason: string): never {
   printPanic(machine, log, reason);
   machine.halt(reason);
-  throw new KernelPanic(reason);
+  throw new KernelPanic(reason, { cpu: log.panicCpu });
 }
 
-/** Prints the panic line on the console, or on the debug port before the console is up. */
-export function printPanic(machine: Machine, log: KernelLog, reason: string): void {
-  const line = `KERNEL PANIC: ${reason}\n`;
+/**
+ * Prints the panic line on the console, or on the debug port before the
+ * console is up. With several CPUs running it names the CPU: `cpu`, or the
+ * log's {@linkcode KernelLog.panicCpu}.
+ */
+export function printPanic(
+  machine: Machine,
+  log: KernelLog,
+  reason: string,
+  cpu: number | undefined = log.panicCpu,
+): void {
+  const line = `${panicLine(reason, cpu)}\n`;
   if (log.hasConsole) {
     log.raw(line);
     return;

@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
  * `deno compile` does not find by itself: each is passed with `--include`.
  * Add a Worker's entry module here when one is written.
  */
-export const WORKER_MODULES: readonly string[] = ["cli/cli_worker.ts"];
+export const WORKER_MODULES: readonly string[] = ["cli/cli_worker.ts", "cli/cpu_worker.ts"];
 
 /** The permissions the binary runs with: those of `deno task boot`. */
 const RUNTIME_PERMISSIONS = ["--allow-read", "--allow-write"];

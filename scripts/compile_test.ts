@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../testing/mod.ts";
-import { checkDenortBin, compileArgs, CompileError } from "./compile.ts";
+import { checkDenortBin, compileArgs, CompileError, WORKER_MODULES } from "./compile.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -33,6 +33,31 @@ Deno.test("compileArgs() includes each listed Worker module and refuses a missin
     CompileError,
     'Worker module "hal/no_such_worker.ts" in WORKER_MODULES does not exist',
   );
+});
+
+Deno.test("WORKER_MODULES lists every module the program starts as a Worker", async () => {
+  // Every `new Worker(new URL("./x.ts", import.meta.url))` of main.ts's program
+  // (the grader is a program of its own, not in the binary).
+  const started: string[] = [];
+  for (const folder of ["cli", "devices", "hal", "kernel", "sdk"]) {
+    for await (const entry of Deno.readDir(`${ROOT}/${folder}`)) {
+      if (!entry.name.endsWith(".ts") || entry.name.endsWith("_test.ts")) continue;
+      const source = await Deno.readTextFile(`${ROOT}/${folder}/${entry.name}`);
+      if (!/new Worker\(/.test(source)) continue;
+      for (const match of source.matchAll(/new URL\(\s*"\.\/([\w.]+)",\s*import\.meta\.url\)/g)) {
+        if (match[1].endsWith("_worker.ts")) started.push(`${folder}/${match[1]}`);
+      }
+    }
+  }
+  // The CPU Worker's URL is made by the CLI and handed to the board, which starts it.
+  const cpuWorker = await Deno.readTextFile(`${ROOT}/cli/run.ts`);
+  for (
+    const match of cpuWorker.matchAll(/new URL\("\.\/([\w.]+_worker\.ts)", import\.meta\.url\)/g)
+  ) {
+    started.push(`cli/${match[1]}`);
+  }
+  for (const module of started) assert(WORKER_MODULES.includes(module), `${module} is listed`);
+  assert(WORKER_MODULES.includes("cli/cpu_worker.ts"), "the CPU Worker of --smp is listed");
 });
 
 Deno.test("checkDenortBin() refuses the full deno binary, a directory, a missing or plain file", async () => {

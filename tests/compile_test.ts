@@ -55,6 +55,9 @@ Deno.test({
       assertEquals(compiled.stderr, interpreted.stderr);
       const bad = await run(["--memory", "1K"]);
       assertEquals(bad.code, 2);
+      // The CPU Worker is in the binary: several CPUs boot from it too.
+      const smp = await run(["--smp", "2", "--selftest", "--no-console", "-q"]);
+      assertEquals(smp.code, 0, smp.stderr);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -26,13 +26,7 @@ export function discoverAcpi(
   bootInfo: BootInfo,
   log: KernelLog,
 ): AcpiTables | undefined {
-  const candidates: RsdpCandidate[] = [];
-  if (bootInfo.rsdpV2 !== undefined) {
-    candidates.push({ bytes: bootInfo.rsdpV2, source: "MBI tag 15", kind: "acpi2" });
-  }
-  if (bootInfo.rsdpV1 !== undefined) {
-    candidates.push({ bytes: bootInfo.rsdpV1, source: "MBI tag 14", kind: "acpi1" });
-  }
+  const candidates = rsdpCandidates(bootInfo);
   if (candidates.length === 0) {
     log.info("acpi", "no RSDP in the boot information");
     return undefined;
@@ -54,4 +48,38 @@ export function discoverAcpi(
   }
   if (acpi.hpet !== undefined) log.info("acpi", describeHpetTable(acpi.hpet));
   return acpi;
+}
+
+/**
+ * How many enabled CPUs the MADT lists, found quietly before anything else
+ * of ACPI is logged (Linux counts the possible CPUs this early too): the
+ * kernel sets its structures for several CPUs up before it builds its page
+ * tables and heap. Tables that are missing or refused count as one CPU.
+ *
+ * @param memory Physical memory.
+ * @param bootInfo The parsed MBI.
+ * @returns The number of enabled processors, at least 1.
+ */
+export function enabledCpuCount(memory: PhysicalMemory, bootInfo: BootInfo): number {
+  const candidates = rsdpCandidates(bootInfo);
+  if (candidates.length === 0) return 1;
+  try {
+    const madt = parseAcpiTables(memory, candidates).madt;
+    return Math.max(1, madt?.processors.filter((cpu) => cpu.isEnabled).length ?? 1);
+  } catch (error) {
+    if (error instanceof AcpiError) return 1;
+    throw error;
+  }
+}
+
+/** The RSDP copies in the MBI: tag 15 first, then tag 14. */
+function rsdpCandidates(bootInfo: BootInfo): RsdpCandidate[] {
+  const candidates: RsdpCandidate[] = [];
+  if (bootInfo.rsdpV2 !== undefined) {
+    candidates.push({ bytes: bootInfo.rsdpV2, source: "MBI tag 15", kind: "acpi2" });
+  }
+  if (bootInfo.rsdpV1 !== undefined) {
+    candidates.push({ bytes: bootInfo.rsdpV1, source: "MBI tag 14", kind: "acpi1" });
+  }
+  return candidates;
 }

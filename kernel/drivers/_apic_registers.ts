@@ -77,6 +77,10 @@ export const APIC_DELIVERY_MODE_SHIFT = 8;
 export const APIC_DELIVERY_FIXED = 0b000;
 /** Delivery mode 100: NMI. */
 export const APIC_DELIVERY_NMI = 0b100;
+/** Delivery mode 101: INIT (starts an application processor's start-up, docs/smp.md). */
+export const APIC_DELIVERY_INIT = 0b101;
+/** Delivery mode 110: start-up (SIPI): the vector is the start page (vector * 4 KiB). */
+export const APIC_DELIVERY_STARTUP = 0b110;
 /** Delivery mode 111: ExtINT. */
 export const APIC_DELIVERY_EXTINT = 0b111;
 /** ICR destination shorthand field position (bits 19:18). */

@@ -9,8 +9,10 @@
 import {
   APIC_DELIVERY_EXTINT,
   APIC_DELIVERY_FIXED,
+  APIC_DELIVERY_INIT,
   APIC_DELIVERY_MODE_SHIFT,
   APIC_DELIVERY_NMI,
+  APIC_DELIVERY_STARTUP,
   LAPIC_DELIVERY_STATUS,
   LAPIC_DFR,
   LAPIC_DFR_FLAT,
@@ -90,6 +92,9 @@ export interface LapicRegisters {
   /** Vectors whose TMR bit is set (level triggered). */
   readonly levelTriggered: readonly number[];
 }
+
+/** Where an IPI goes: this CPU, every other, or the APIC with one ID. */
+export type IpiTarget = "self" | "all-but-self" | { readonly destination: number };
 
 /** The LVT registers in address order, with their names. */
 export const LAPIC_LVT_NAMES: readonly (readonly [number, string])[] = [
@@ -216,7 +221,40 @@ export class LapicDriver {
    *
    * @returns Whether the ICR went idle (the message left).
    */
-  sendFixedIpi(vector: number, target: "self" | "all-but-self" | { destination: number }): boolean {
+  sendFixedIpi(vector: number, target: IpiTarget): boolean {
+    return this.#sendIpi(APIC_DELIVERY_FIXED, vector, target);
+  }
+
+  /**
+   * Sends INIT to the APIC with ID `destination`: an application processor
+   * then waits for a start-up IPI (docs/smp.md, "Starting a CPU").
+   *
+   * @returns Whether the ICR went idle.
+   */
+  sendInit(destination: number): boolean {
+    return this.#sendIpi(APIC_DELIVERY_INIT, 0, { destination });
+  }
+
+  /**
+   * Sends a start-up IPI to the APIC with ID `destination`: a processor
+   * waiting after INIT starts at physical address `vector * 4 KiB`.
+   *
+   * @returns Whether the ICR went idle.
+   */
+  sendStartup(destination: number, vector: number): boolean {
+    return this.#sendIpi(APIC_DELIVERY_STARTUP, vector, { destination });
+  }
+
+  /**
+   * Sends an NMI (as a panic stops the other CPUs).
+   *
+   * @returns Whether the ICR went idle.
+   */
+  sendNmi(target: IpiTarget): boolean {
+    return this.#sendIpi(APIC_DELIVERY_NMI, 0, target);
+  }
+
+  #sendIpi(deliveryMode: number, vector: number, target: IpiTarget): boolean {
     const shorthand = target === "self"
       ? LAPIC_SHORTHAND_SELF
       : target === "all-but-self"
@@ -227,7 +265,7 @@ export class LapicDriver {
     }
     this.write(
       LAPIC_ICR_LOW,
-      (vector & BYTE) | (APIC_DELIVERY_FIXED << APIC_DELIVERY_MODE_SHIFT) | LAPIC_ICR_ASSERT |
+      (vector & BYTE) | (deliveryMode << APIC_DELIVERY_MODE_SHIFT) | LAPIC_ICR_ASSERT |
         (shorthand << LAPIC_ICR_SHORTHAND_SHIFT),
     );
     for (let polls = 0; polls < MAX_ICR_POLLS; polls++) {

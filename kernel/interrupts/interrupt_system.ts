@@ -222,6 +222,7 @@ function startApic(machine: Machine, options: InterruptOptions): InterruptSystem
     lapic.eoi();
   });
   lapic.setUp(SPURIOUS_VECTOR, APIC_ERROR_VECTOR, nmiOnLint1);
+  vectors.handleUnexpected(() => lapic.eoi()); // a stray vector must not block its class
   log.info(
     "apic",
     `local APIC ${apicId} version ${hex(lapic.version() & 0xff, 2)} at ${

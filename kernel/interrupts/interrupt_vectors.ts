@@ -18,6 +18,10 @@ export const LOCAL_TIMER_VECTOR = 0xec;
 export const APIC_ERROR_VECTOR = 0xfe;
 /** The local APIC spurious vector (Linux's SPURIOUS_APIC_VECTOR). */
 export const SPURIOUS_VECTOR = 0xff;
+/** The first vector an interrupt (not an exception) may use. */
+export const FIRST_INTERRUPT_VECTOR = 0x20;
+/** What `irq` calls a vector that arrived without a handler of its own. */
+export const UNEXPECTED_VECTOR_NAME = "unexpected";
 
 /** One vector in use. */
 export interface VectorEntry {
@@ -35,10 +39,27 @@ export class InterruptVectors implements VectorInstaller {
   readonly counts: Uint32Array = new Uint32Array(INTERRUPT_VECTOR_COUNT);
   readonly #cpu: CpuContext;
   readonly #names: (string | undefined)[] = new Array(INTERRUPT_VECTOR_COUNT);
+  #unexpected: IrqHandler | undefined;
 
   /** A table over `cpu`'s IDT. */
   constructor(cpu: CpuContext) {
     this.#cpu = cpu;
+  }
+
+  /**
+   * Gives every interrupt vector without a handler of its own one that
+   * counts it and sends the EOI (as Linux acknowledges a vector it has no
+   * handler for): otherwise the vector would stay in service and block its
+   * priority class for good. It shows in {@linkcode entries} as
+   * "unexpected" once it arrived.
+   *
+   * @param eoi Sends the EOI (to the local APIC).
+   */
+  handleUnexpected(eoi: IrqHandler): void {
+    this.#unexpected = eoi;
+    for (let vector = FIRST_INTERRUPT_VECTOR; vector < SPURIOUS_VECTOR; vector++) {
+      if (this.#cpu.interruptHandler(vector) === undefined) this.#installUnexpected(vector);
+    }
   }
 
   install(vector: number, name: string, handler: IrqHandler): void {
@@ -51,7 +72,12 @@ export class InterruptVectors implements VectorInstaller {
   }
 
   remove(vector: number): void {
-    this.#cpu.setInterruptHandler(vector, undefined);
+    this.#names[vector] = undefined;
+    if (this.#unexpected !== undefined && vector >= FIRST_INTERRUPT_VECTOR) {
+      this.#installUnexpected(vector);
+    } else {
+      this.#cpu.setInterruptHandler(vector, undefined);
+    }
   }
 
   /** The name given to `vector`, if any. */
@@ -59,13 +85,26 @@ export class InterruptVectors implements VectorInstaller {
     return this.#names[vector];
   }
 
-  /** Every vector ever installed, lowest first, with its count. */
+  /**
+   * Every vector with a handler installed, and every unexpected one that
+   * arrived, lowest first, with its count.
+   */
   entries(): VectorEntry[] {
     const entries: VectorEntry[] = [];
     for (let vector = 0; vector < INTERRUPT_VECTOR_COUNT; vector++) {
-      const name = this.#names[vector];
-      if (name !== undefined) entries.push({ vector, name, count: this.counts[vector] });
+      const count = this.counts[vector];
+      const name = this.#names[vector] ?? (count > 0 ? UNEXPECTED_VECTOR_NAME : undefined);
+      if (name !== undefined) entries.push({ vector, name, count });
     }
     return entries;
+  }
+
+  #installUnexpected(vector: number): void {
+    const counts = this.counts;
+    const eoi = this.#unexpected!;
+    this.#cpu.setInterruptHandler(vector, () => {
+      counts[vector]++;
+      eoi();
+    });
   }
 }

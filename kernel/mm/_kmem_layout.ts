@@ -84,6 +84,10 @@ export const ROOT_ARENA_FRAMES_W = 15;
 export const ROOT_SLAB_FRAMES_W = 16;
 /** Root: TLSF first-level bitmap (bit fl set = some list of row fl is non-empty). */
 export const ROOT_TLSF_FL_BITMAP_W = 17;
+/** Root: debug flags the heap was created with (ROOT_FLAG_*), for handles attached later. */
+export const ROOT_FLAGS_W = 18;
+/** Root flag: freed and fresh memory is poisoned (debug). */
+export const ROOT_FLAG_POISON = 1;
 
 /** Byte offset of the size-class records in the root. */
 export const CLASS_TABLE_OFFSET = 0x80;

@@ -84,6 +84,14 @@
  * CR3 reload, and a CR4.PGE toggle when a global leaf changed), as Linux's
  * `tlb_single_page_flush_ceiling`.
  *
+ * On a machine of several CPUs, other CPUs may cache the space's
+ * translations too: an address space created with a
+ * {@linkcode TlbShootdownHook} hands every invalidation to it instead (the
+ * kernel's TLB shootdown: this CPU and every other that may cache the page),
+ * page by page and before the frame or table is freed, and tells it when a
+ * table is unlinked, so that no CPU can still be walking into the table when
+ * it is freed.
+ *
  * @module
  */
 
@@ -314,6 +322,27 @@ export interface AddressSpaceStats {
   readonly ownedPages: number;
 }
 
+/**
+ * The kernel's TLB shootdown, for an address space that several CPUs may
+ * use: called where the space would invalidate this CPU's TLB.
+ */
+export interface TlbShootdownHook {
+  /**
+   * The leaf mapping the page at `va` was changed or removed: invalidate it
+   * on this CPU and on every other that may cache it, and return only when
+   * all have (the caller frees the frame next).
+   *
+   * @param va The page's first virtual address.
+   * @param isGlobal Whether the leaf was global (cached whatever CR3 holds).
+   */
+  invalidatePage(va: VirtAddr, isGlobal: boolean): void;
+  /**
+   * A page table was unlinked from its parent entry: return only when no CPU
+   * can still be in a walk through it (the caller frees it next).
+   */
+  tableUnlinked(): void;
+}
+
 /** Options of {@linkcode AddressSpace.create}. */
 export interface AddressSpaceOptions {
   /**
@@ -329,6 +358,11 @@ export interface AddressSpaceOptions {
    * changes or frees those tables. Default: none.
    */
   readonly kernelHalfOf?: AddressSpace;
+  /**
+   * The TLB shootdown of a machine of several CPUs; every invalidation goes
+   * to it. Default: none (invalidate this CPU's TLB only).
+   */
+  readonly shootdown?: TlbShootdownHook;
 }
 
 /** Bytes one entry covers at each level: index 1 = PT (4 KiB) ... 4 = PML4 (512 GiB). */
@@ -384,7 +418,8 @@ const FLUSH_GLOBAL = 2;
 export class AddressSpace implements AddressSpaceLike {
   readonly #frames: FrameProvider;
   readonly #cpu: CpuContext;
-  readonly #pml4Page: Page;
+  /** The PML4's handle; undefined for a handle attached to a space another CPU owns. */
+  readonly #pml4Page: Page | undefined;
   readonly #pml4: number;
   /** The PML4's first word index in `memory.u32` (its address / 4). */
   readonly #pml4Word: number;
@@ -419,12 +454,21 @@ export class AddressSpace implements AddressSpaceLike {
   /** Whether the current operation's address space is in CR3 (set per operation). */
   #isActiveNow = false;
   #isDisposed = false;
+  /** The TLB shootdown on a machine of several CPUs; undefined with one. */
+  readonly #shootdown: TlbShootdownHook | undefined;
 
-  private constructor(frames: FrameProvider, cpu: CpuContext, pml4Page: Page) {
+  private constructor(
+    frames: FrameProvider,
+    cpu: CpuContext,
+    pml4Page: Page | undefined,
+    pml4Addr: PhysAddr,
+    shootdown: TlbShootdownHook | undefined,
+  ) {
     this.#frames = frames;
     this.#cpu = cpu;
     this.#pml4Page = pml4Page;
-    this.#pml4 = pml4Page.physAddr;
+    this.#shootdown = shootdown;
+    this.#pml4 = pml4Addr;
     this.#pml4Word = this.#pml4 / 4;
     this.#pml4FastWord = this.#pml4Word < FAST_WORD_LIMIT ? this.#pml4Word : -1;
     this.#u32 = frames.memory.u32;
@@ -464,7 +508,13 @@ export class AddressSpace implements AddressSpaceLike {
         { cause: error },
       );
     }
-    const space = new AddressSpace(frames, cpu, pml4Page);
+    const space = new AddressSpace(
+      frames,
+      cpu,
+      pml4Page,
+      pml4Page.physAddr,
+      options.shootdown,
+    );
     if (recursiveIndex !== undefined) {
       // The PML4 maps itself: read-only would stop the kernel editing tables
       // through it, so RW; XD, since tables are data; not user.
@@ -488,6 +538,36 @@ export class AddressSpace implements AddressSpaceLike {
       }
     }
     return space;
+  }
+
+  /**
+   * A handle to an address space another CPU created (a Worker over the same
+   * RAM): every fact is in the tables, so both handles see one space.
+   * Changes through several handles must be serialised (the kernel's SMP
+   * layer takes the space's lock). Disposing this handle only detaches it;
+   * the creator's handle frees the tables.
+   *
+   * @param frames This CPU's frame provider (tables the handle creates come from it).
+   * @param cpu This CPU.
+   * @param pml4Addr The space's PML4 (its CR3 value).
+   * @param options The TLB shootdown hook; other options are for creation and ignored.
+   * @returns The handle.
+   * @throws {MappingError} `InvalidAddress` if `pml4Addr` is not a frame of RAM.
+   */
+  static attach(
+    frames: FrameProvider,
+    cpu: CpuContext,
+    pml4Addr: PhysAddr,
+    options: AddressSpaceOptions = {},
+  ): AddressSpace {
+    if (pml4Addr % PAGE_SIZE_4K !== 0 || !frames.memory.isRam(pml4Addr, PAGE_SIZE_4K)) {
+      throw new MappingError(
+        "InvalidAddress",
+        0 as VirtAddr,
+        `Cannot attach to an address space at PML4 ${hex(pml4Addr)}: not a frame of RAM`,
+      );
+    }
+    return new AddressSpace(frames, cpu, undefined, pml4Addr, options.shootdown);
   }
 
   /** Physical address of the PML4: the value to load into CR3. */
@@ -875,7 +955,8 @@ export class AddressSpace implements AddressSpaceLike {
   /**
    * Frees every page table and drops every reference owned mappings hold;
    * frames mapped raw are left alone. Global translations are flushed from
-   * the TLB. Disposing twice is a no-op.
+   * the TLB. Disposing twice is a no-op; disposing a handle made with
+   * {@linkcode AddressSpace.attach} only detaches it.
    *
    * @throws {KernelError} `FrameInUse` if the address space is active (in CR3).
    */
@@ -889,8 +970,10 @@ export class AddressSpace implements AddressSpaceLike {
     }
     this.#isDisposed = true;
     this.#pml4FastWord = -1;
+    const pml4Page = this.#pml4Page;
+    if (pml4Page === undefined) return; // an attached handle: the creator frees the tables
     const sawGlobal = this.#freeTables(this.#pml4, 4);
-    this.#pml4Page[Symbol.dispose]();
+    pml4Page[Symbol.dispose]();
     if (sawGlobal) this.#flushEverything();
   }
 
@@ -1060,8 +1143,13 @@ export class AddressSpace implements AddressSpaceLike {
     const pa = frameOf(low, u32[pte + 1], 1);
     this.#clearLeaf(pte);
     const va = vaHigh * TWO_POW_32 + (vaLow >>> 0);
-    // INVLPG if the space is active or the leaf was global (no batching here).
-    if ((low & PTE_G) !== 0 || this.isActive) this.#cpu.invlpg(va as VirtAddr);
+    // As #invalidate, before anything is freed: the shootdown hook with
+    // several CPUs, else INVLPG if the space is active or the leaf was
+    // global (a single page: no batching).
+    const isGlobal = (low & PTE_G) !== 0;
+    const shootdown = this.#shootdown;
+    if (shootdown !== undefined) shootdown.invalidatePage(va as VirtAddr, isGlobal);
+    else if (isGlobal || this.isActive) this.#cpu.invlpg(va as VirtAddr);
     if ((low & PTE_SW_OWNED) !== 0) this.#release(pa);
     // The PT's count is in the PDE; when it empties, free it and what empties above.
     if (this.#addCount(pde, -1) === 0) this.#prune(va);
@@ -1458,6 +1546,8 @@ export class AddressSpace implements AddressSpaceLike {
     const u32 = this.#u32;
     u32[e] = 0;
     u32[e + 1] = 0;
+    // Several CPUs: the table is freed next; no CPU may still be walking through it.
+    this.#shootdown?.tableUnlinked();
   }
 
   /** Drops one reference to the frame at `pa` (a table or an owned page); the last frees it. */
@@ -1468,10 +1558,18 @@ export class AddressSpace implements AddressSpaceLike {
   /**
    * Invalidates a changed or removed present leaf of the page at `va` whose
    * old low half was `low`: INVLPG if the space is active or the leaf was
-   * global, or a deferred whole flush in a large range operation.
+   * global, or a deferred whole flush in a large range operation; with a
+   * shootdown hook (several CPUs), the hook's invalidation on every CPU.
    */
   #invalidate(va: number, low: number): void {
     const isGlobal = (low & PTE_G) !== 0;
+    const shootdown = this.#shootdown;
+    if (shootdown !== undefined) {
+      // Several CPUs: this one and every other that may cache the page, now,
+      // before the caller frees anything (no deferred range flush).
+      shootdown.invalidatePage(va as VirtAddr, isGlobal);
+      return;
+    }
     if (!isGlobal && !this.#isActiveNow) return;
     if (this.#isBatching) {
       this.#pendingFlush |= isGlobal ? FLUSH_GLOBAL : FLUSH_LOCAL;

@@ -80,7 +80,7 @@ import {
   framesTouching,
   type PhysRange,
 } from "./early_allocator.ts";
-import { FRAME_UNUSABLE, FRAME_UNUSED, FrameMetadata } from "./frame_metadata.ts";
+import { FRAME_CACHED, FRAME_UNUSABLE, FRAME_UNUSED, FrameMetadata } from "./frame_metadata.ts";
 import type { FrameSource } from "./frame_source.ts";
 
 /** Byte written over a frame when it is freed, in poison mode ("dead, freed"). */
@@ -409,6 +409,54 @@ export class FrameAllocator implements FrameSource {
     for (const range of early.exclusions) allocator.reserveRange(range.base, range.length);
     for (const range of early.retire()) allocator.reserveRange(range.base, range.length);
     return allocator;
+  }
+
+  /**
+   * Attaches to an allocator that is already running, from its state block
+   * in RAM: what another CPU (a Worker over the same RAM) does to use the
+   * allocator the boot CPU built. Everything but the layout is read from
+   * RAM at each use, so both handles see one allocator; callers on several
+   * CPUs must serialise their calls (a lock, as the kernel's SMP layer takes).
+   *
+   * @param memory The machine's RAM.
+   * @param stateAddr Physical address of the state block ({@linkcode FrameAllocator.stateAddr}).
+   * @returns A handle to the same allocator.
+   * @throws {KernelError} `InvalidAddress` if no state block is there.
+   */
+  static attach(memory: PhysicalMemory, stateAddr: PhysAddr): FrameAllocator {
+    if (!memory.isRam(stateAddr, HEADER_WORDS * 4) || stateAddr % PAGE_SIZE_4K !== 0) {
+      throw new KernelError("InvalidAddress", `No frame allocator state at ${hex(stateAddr)}`);
+    }
+    const header = new Uint32Array(memory.buffer, stateAddr, HEADER_WORDS);
+    if (header[H_MAGIC] !== FRAME_ALLOCATOR_MAGIC) {
+      throw new KernelError(
+        "InvalidAddress",
+        `No frame allocator state at ${hex(stateAddr)}: its magic is ${hex(header[H_MAGIC])}`,
+      );
+    }
+    const metadataAddr = header[H_METADATA_LO] + header[H_METADATA_HI] * 2 ** 32;
+    const metadataFrames = header[H_METADATA_FRAMES];
+    const flags = header[H_FLAGS];
+    const pageStatesWord = header[H_PAGE_STATES];
+    const stateWords = pageStatesWord + FrameMetadata.pageStatesSizeBytes(metadataFrames) / 4;
+    const stateFrames = framesFor(stateWords * 4);
+    const u32 = new Uint32Array(memory.buffer, stateAddr, stateFrames * (PAGE_SIZE_4K / 4));
+    const metadata = new FrameMetadata(memory, metadataAddr as PhysAddr, metadataFrames, {
+      trackAllocationSites: (flags & FLAG_SITES) !== 0,
+      pageStatesBase: (stateAddr + pageStatesWord * 4) as PhysAddr,
+    });
+    const pools: Pool[] = [];
+    for (let i = 0, desc = HEADER_WORDS; i < header[H_POOL_COUNT]; i++, desc += POOL_WORDS) {
+      pools.push(
+        new Pool(
+          u32[desc + P_BASE_FRAME],
+          u32[desc + P_FRAME_COUNT],
+          desc,
+          u32[desc + P_LEVEL0_WORD],
+        ),
+      );
+    }
+    return new FrameAllocator(memory, metadata, u32, pools, (flags & FLAG_POISON) !== 0);
   }
 
   /**
@@ -886,7 +934,7 @@ export class FrameAllocator implements FrameSource {
           ? count === FRAME_UNUSED
           : state === "reserved"
           ? count === FRAME_UNUSABLE
-          : count >= FRAME_UNUSED;
+          : count >= FRAME_UNUSED || count === FRAME_CACHED; // cached: free in a per-CPU cache
         if (!ok) fail(`frame ${hex(nextFrame)} is ${state} but its metadata is ${count}`);
       }
     }

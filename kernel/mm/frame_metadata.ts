@@ -11,13 +11,16 @@
  *
  * | value | meaning |
  * |---|---|
+ * | `-2` ({@linkcode FRAME_CACHED}) | free, kept in a CPU's per-CPU cache of free frames (several CPUs only) |
  * | `-1` ({@linkcode FRAME_UNUSABLE}) | never allocatable: reserved, or in no pool |
  * | `0` ({@linkcode FRAME_UNUSED}) | allocatable and held by no page handle: free, or allocated raw through `FrameSource` |
  * | `n >= 1` | held by `n` page handles (`Page` / `ContigPages`) |
  *
  * Unused (0) and in-use (>= 1) are distinct, so a stale handle that releases
  * a frame a second time finds 0 and is reported as a refcount underflow
- * instead of silently freeing someone else's frame.
+ * instead of silently freeing someone else's frame. A frame a per-CPU cache
+ * keeps is marked cached (-2): the allocator's bitmap counts it allocated,
+ * but freeing it again, or handing it to a page handle, is caught.
  *
  * ## Costing nothing until a frame is used
  *
@@ -53,6 +56,8 @@ import { plural } from "../plural.ts";
 export const FRAME_UNUSABLE: number = -1;
 /** Metadata value of an allocatable frame that no page handle holds. */
 export const FRAME_UNUSED = 0;
+/** Metadata value of a free frame kept in a per-CPU cache (several CPUs only). */
+export const FRAME_CACHED: number = -2;
 /** The largest reference count a frame can hold. */
 export const MAX_REFCOUNT = 0x7fff_ffff;
 /** Bytes of metadata per frame. */
@@ -256,6 +261,53 @@ export class FrameMetadata {
   }
 
   /**
+   * Marks a frame freed into a per-CPU cache: unused (0) becomes cached (-2).
+   *
+   * @param frame The frame.
+   * @throws {KernelError} `DoubleFree` if it is cached already; `FrameInUse`
+   *   if a page handle holds it; `InvalidFrame` if it is unusable.
+   */
+  markCached(frame: FrameNumber): void {
+    const slot = this.#slot(frame, "cache");
+    let seen = this.#read(slot);
+    if (seen === FRAME_UNUSED) {
+      this.#touch(slot >>> PAGE_SHIFT);
+      seen = Atomics.compareExchange(this.#words, slot, FRAME_UNUSED, FRAME_CACHED);
+    }
+    if (seen === FRAME_UNUSED) return;
+    const reason = `Cannot free frame ${hex(frame)}: ${describe(seen)}`;
+    throw new KernelError(
+      seen === FRAME_CACHED
+        ? "DoubleFree"
+        : seen === FRAME_UNUSABLE
+        ? "InvalidFrame"
+        : "FrameInUse",
+      reason,
+    );
+  }
+
+  /**
+   * Takes a frame out of a per-CPU cache: cached (-2) becomes unused (0).
+   *
+   * @param frame The frame.
+   * @throws {KernelError} `FrameInUse` if the frame is not marked cached (a
+   *   cache holding a frame it should not: its state is corrupt).
+   */
+  unmarkCached(frame: FrameNumber): void {
+    const slot = this.#slot(frame, "uncache");
+    // A cached frame's page was touched when it was marked: its word is in RAM.
+    if (
+      this.#pageStates[slot >>> PAGE_SHIFT] !== PAGE_READY ||
+      Atomics.compareExchange(this.#words, slot, FRAME_CACHED, FRAME_UNUSED) !== FRAME_CACHED
+    ) {
+      throw new KernelError(
+        "FrameInUse",
+        `Cannot take frame ${hex(frame)} from a per-CPU cache: ${describe(this.#read(slot))}`,
+      );
+    }
+  }
+
+  /**
    * Adds a reference to a held frame.
    *
    * @param frame The frame.
@@ -346,6 +398,25 @@ export class FrameMetadata {
   }
 
   /**
+   * The frames marked cached (in a per-CPU cache), lowest first. Scans the
+   * written pages of the array, so it is meant for invariant checks.
+   *
+   * @returns The frames.
+   */
+  cachedFrames(): FrameNumber[] {
+    const words = this.#words;
+    const cached: FrameNumber[] = [];
+    for (let page = 0; page < this.#pageStates.length; page++) {
+      if (this.#pageStates[page] !== PAGE_READY) continue;
+      const end = Math.min(words.length, (page + 1) << PAGE_SHIFT);
+      for (let slot = page << PAGE_SHIFT; slot < end; slot++) {
+        if (words[slot] === FRAME_CACHED) cached.push(slot as FrameNumber);
+      }
+    }
+    return cached;
+  }
+
+  /**
    * The word of the frame at `slot`: from RAM if its page is ready, else the
    * page's common value. A plain load: a 32-bit word is never torn, and every
    * update of it is a compare-exchange that checks what it read.
@@ -412,6 +483,7 @@ function pageCountFor(frameCount: number): number {
 }
 
 function describe(value: number): string {
+  if (value === FRAME_CACHED) return "frame is free, in a per-CPU cache";
   if (value === FRAME_UNUSABLE) return "frame is reserved or outside every pool";
   if (value === FRAME_UNUSED) return "reference count is already 0";
   return `held by ${plural(value, "page handle")}`;

@@ -65,6 +65,8 @@ import {
   ROOT_ARENA_FRAMES_W,
   ROOT_CACHED_ARENA_W,
   ROOT_DIRECTORY_ENTRIES_W,
+  ROOT_FLAG_POISON,
+  ROOT_FLAGS_W,
   ROOT_FRAME_COUNT_W,
   ROOT_FRAMES_HELD_W,
   ROOT_FREES_W,
@@ -285,6 +287,7 @@ export class KmemHeap {
     u32[rootWord + ROOT_FRAME_COUNT_W] = rootFrames;
     u32[rootWord + ROOT_DIRECTORY_ENTRIES_W] = entryCount;
     u32[rootWord + ROOT_FRAMES_HELD_W] = rootFrames;
+    u32[rootWord + ROOT_FLAGS_W] = options.debug?.poison ? ROOT_FLAG_POISON : 0;
     return new KmemHeap(
       memory,
       frames,
@@ -292,6 +295,40 @@ export class KmemHeap {
       directMapOffset,
       options.debug?.poison ?? false,
     );
+  }
+
+  /**
+   * Attaches to a heap that is already running, from its root descriptor in
+   * RAM: what another CPU (a Worker over the same RAM) does to use the heap
+   * the boot CPU created. Every structure is read from RAM at each use, so
+   * both handles see one heap; callers on several CPUs must serialise their
+   * calls (a lock, as the kernel's SMP layer takes).
+   *
+   * @param memory The machine's RAM.
+   * @param frames Where this handle takes frames from and gives them back to.
+   * @param rootAddress Physical address of the root descriptor ({@linkcode KmemHeap.rootAddress}).
+   * @param directMapOffset The offset the heap was created with.
+   * @returns A handle to the same heap.
+   * @throws {KernelError} `InvalidAddress` if no root descriptor is there.
+   */
+  static attach(
+    memory: PhysicalMemory,
+    frames: FrameSource,
+    rootAddress: PhysAddr,
+    directMapOffset: number,
+  ): KmemHeap {
+    const rootWord = rootAddress / 4;
+    if (
+      rootAddress % FRAME_BYTES !== 0 || !memory.isRam(rootAddress, FRAME_BYTES) ||
+      memory.u32[rootWord + ROOT_MAGIC_W] !== ROOT_MAGIC
+    ) {
+      throw new KernelError(
+        "InvalidAddress",
+        `No kmem heap root descriptor at ${hex(rootAddress)}`,
+      );
+    }
+    const isPoisoning = (memory.u32[rootWord + ROOT_FLAGS_W] & ROOT_FLAG_POISON) !== 0;
+    return new KmemHeap(memory, frames, rootAddress, directMapOffset, isPoisoning);
   }
 
   /**

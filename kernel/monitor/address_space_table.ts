@@ -35,6 +35,7 @@ import {
   PTE_SW_FOREIGN,
   RECURSIVE_PML4_INDEX,
 } from "../mm/mod.ts";
+import { SmpAddressSpace } from "../smp/mod.ts";
 import { CommandError } from "./command.ts";
 
 /** How many address spaces the monitor's table holds, the kernel's included. */
@@ -138,17 +139,18 @@ export class AddressSpaceTable implements Disposable {
   create(): AddressSpaceSlot {
     const index = this.#freeSlot();
     const frames = this.#kernel.frames;
-    const kernelSpace = this.kernelSpace;
-    if (!(kernelSpace instanceof AddressSpace)) {
+    const stock = stockSpaceOf(this.kernelSpace);
+    if (stock === undefined) {
       // Sharing the kernel half marks foreign tables, a convention of the stock mapper only.
       throw new CommandError(
         `a new address space shares the kernel half, which needs the stock page-table mapper ` +
           `(this kernel's is ${this.#kernel.parts.pageMapper})`,
       );
     }
-    const space = AddressSpace.create(frames, this.#kernel.machine.cpu, {
+    // The kernel's factory: with several CPUs, a locked space with TLB shootdown.
+    const space = this.#kernel.createAddressSpace(frames, this.#kernel.machine.cpu, {
       recursiveIndex: RECURSIVE_PML4_INDEX,
-      kernelHalfOf: kernelSpace,
+      kernelHalfOf: stock,
     });
     this.#kernel.pageFaults.attach(space);
     this.#set(index, space);
@@ -292,4 +294,14 @@ export class AddressSpaceTable implements Disposable {
     }
     return index;
   }
+}
+
+/**
+ * The stock address space behind `space`: itself, or the one an SMP handle
+ * wraps; undefined for a user's mapper.
+ */
+export function stockSpaceOf(space: AddressSpaceLike): AddressSpace | undefined {
+  if (space instanceof AddressSpace) return space;
+  if (space instanceof SmpAddressSpace) return space.inner;
+  return undefined;
 }

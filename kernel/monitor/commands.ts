@@ -21,6 +21,7 @@ import { inspectCommands } from "./inspect_commands.ts";
 import { memoryCommands } from "./memory_commands.ts";
 import { pagingCommands } from "./paging_commands.ts";
 import { helpCommand, systemCommands } from "./system_commands.ts";
+import { smpCommands } from "./smp_commands.ts";
 import { tlbCommands } from "./tlb_commands.ts";
 
 /** Every monitor command, in the order `help` lists them. */
@@ -32,6 +33,7 @@ export const MONITOR_COMMANDS: readonly Command[] = [
   ...tlbCommands,
   ...addressSpaceCommands,
   ...apicCommands,
+  ...smpCommands,
   ...systemCommands,
 ];
 

@@ -48,7 +48,7 @@ import {
 } from "../../hal/mod.ts";
 import type { Kernel } from "../kernel.ts";
 import { Page, type PageFaultEvent } from "../mm/mod.ts";
-import { KernelPanic } from "../panic.ts";
+import { KernelPanic, panicLine } from "../panic.ts";
 import { ADDRESS_SPACE_TABLE_WORDS, AddressSpaceTable } from "./address_space_table.ts";
 import { BYTE_RING_STATE_WORDS, ByteRing, ByteRingCorrupt } from "./byte_ring.ts";
 import type { CommandContext, ConsoleStats, MonitorFrame, MonitorHost } from "./command.ts";
@@ -365,9 +365,10 @@ export class Monitor implements Disposable {
   /** Prints `KERNEL PANIC: reason`, halts the machine and throws. */
   #panic(reason: string): never {
     this.#flushEcho();
-    this.#kernel.log.raw(`KERNEL PANIC: ${reason}\n`);
+    const cpu = this.#kernel.log.panicCpu;
+    this.#kernel.log.raw(`${panicLine(reason, cpu)}\n`);
     this.#kernel.machine.halt(reason);
-    throw new KernelPanic(reason);
+    throw new KernelPanic(reason, { cpu });
   }
 
   #writePrompt(): void {

@@ -11,10 +11,10 @@
 
 import { CR4_PGE, hex, type TlbEntry, type VirtAddr } from "../../hal/mod.ts";
 import { formatBytes } from "../boot/mod.ts";
-import { parseVirtAddr } from "./_args.ts";
+import { parseInteger, parseVirtAddr } from "./_args.ts";
 import { formatFlags } from "./_flags.ts";
 import { formatVa, plural } from "./_format.ts";
-import { type Command, CommandError } from "./command.ts";
+import { type Command, type CommandContext, CommandError } from "./command.ts";
 
 /** The most TLB entries `tlb` lists. */
 export const TLB_LIST_MAX = 32;
@@ -23,10 +23,11 @@ export const TLB_LIST_MAX = 32;
 export const tlbCommands: readonly Command[] = [
   {
     name: "tlb",
-    usage: "[flush [global]]",
+    usage: "[CPU|flush [global]]",
     summary: "the TLB's entries and hit rate; flush drops non-global entries, global all",
     details: [
       "tlb                 list the entries (VA, PA, page size, flags) and the counters",
+      "tlb CPU             the same for CPU (another CPU writes its entries when asked)",
       "tlb flush           reload CR3 (MOV to CR3): every entry but the global ones goes",
       "tlb flush global    toggle CR4.PGE: every entry goes, global ones too",
     ],
@@ -36,6 +37,13 @@ export const tlbCommands: readonly Command[] = [
       const cpu = context.kernel.machine.cpu;
       const tlb = cpu.tlb;
       const [action, scope] = args.words;
+      if (action !== undefined && /^(0x)?[0-9a-f]+$/i.test(action)) {
+        if (scope !== undefined) {
+          throw new CommandError(`expected tlb CPU, got "tlb ${args.rest.trim()}"`);
+        }
+        printOtherTlb(context, action);
+        return;
+      }
       if (action === undefined) {
         const { hits, misses, flushes } = tlb.stats;
         const lookups = hits + misses;
@@ -98,6 +106,35 @@ export const tlbCommands: readonly Command[] = [
     },
   },
 ];
+
+/** `tlb CPU`: another CPU's entries and counters (or this one's). */
+function printOtherTlb(context: CommandContext, text: string): void {
+  const smp = context.kernel.smp;
+  const cpu = parseInteger(text, "a CPU", 0, (smp?.cpuCount ?? 1) - 1);
+  let entries: TlbEntry[];
+  let stats: { hits: number; misses: number; flushes: number };
+  if (smp === undefined) {
+    entries = context.kernel.machine.cpu.tlb.entries();
+    stats = context.kernel.machine.cpu.tlb.stats;
+  } else {
+    try {
+      entries = smp.tlbEntries(cpu);
+    } catch (error) {
+      throw new CommandError(error instanceof Error ? error.message : String(error));
+    }
+    stats = smp.cpus()[cpu].tlb;
+  }
+  const lookups = stats.hits + stats.misses;
+  const rate = lookups === 0
+    ? "no lookups yet"
+    : `${(100 * stats.hits / lookups).toFixed(1)}% hits`;
+  context.print(
+    `tlb of CPU ${cpu}: ${plural(entries.length, "entry", "entries")} listed; ` +
+      `${plural(stats.hits, "hit")}, ${plural(stats.misses, "miss", "misses")} (${rate}); ` +
+      plural(stats.flushes, "flush", "flushes"),
+  );
+  for (const entry of entries.slice(0, TLB_LIST_MAX)) context.print(`  ${formatTlbEntry(entry)}`);
+}
 
 /** `0xffff800000100000 -> 0x000000100000    4 KiB  RW -- NX G A D`. */
 function formatTlbEntry(entry: TlbEntry): string {
