@@ -143,6 +143,35 @@ Deno.test("AddressSpace.mapPage() owns the page: unmap frees its frame", () => {
   assertEquals(frames.stateOf(frame), "free");
 });
 
+Deno.test("AddressSpace.unmap() returns the frame it unmaps, below and above 2^31, 2^32 and up to 2^52", () => {
+  const { machine, frames } = boot();
+  using space = AddressSpace.create(frames, machine.cpu);
+  const base = 0x7f12_3440_0000;
+  const frameAddrs = [
+    0x7fff_f000,
+    0x8000_0000,
+    0xffff_f000,
+    2 ** 32,
+    0x1_8000_1000,
+    2 ** 52 - PAGE_SIZE_4K,
+  ];
+  // A neighbour keeps the tables: the first round walks them, the others
+  // find them through the last walk's prediction.
+  space.map(va(base), pa(0x1000), RW);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, frame] of frameAddrs.entries()) {
+      space.map(va(base + (i + 1) * PAGE_SIZE_4K), pa(frame), RW);
+      assertEquals(space.translate(va(base + (i + 1) * PAGE_SIZE_4K + 0x123)), frame + 0x123);
+    }
+    for (const [i, frame] of frameAddrs.entries()) {
+      assertEquals(space.unmap(va(base + (i + 1) * PAGE_SIZE_4K)), frame);
+      assertEquals(space.translate(va(base + (i + 1) * PAGE_SIZE_4K)), undefined);
+    }
+  }
+  assertEquals(space.unmap(va(base)), 0x1000);
+  assertEquals(space.stats().pageTableFrames, 1);
+});
+
 Deno.test("AddressSpace.mapPage() leaves the handle with the caller when it fails", () => {
   const { machine, frames } = boot();
   using space = AddressSpace.create(frames, machine.cpu);
