@@ -171,6 +171,39 @@ export function parseModuleOption(text: string): ModuleOption {
   return { path, string };
 }
 
+/** Every option `main.ts` accepts, as `parseArgs` takes them; README and `--help` list each. */
+export const CLI_OPTION_SPECS = {
+  memory: { type: "string", short: "m" },
+  cmdline: { type: "string" },
+  module: { type: "string", multiple: true },
+  mbi: { type: "string" },
+  "mbi-addr": { type: "string" },
+  report: { type: "string", multiple: true },
+  clock: { type: "string" },
+  trace: { type: "string" },
+  "trace-file": { type: "string" },
+  selftest: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  debug: { type: "boolean" },
+  console: { type: "boolean" },
+  "no-console": { type: "boolean" },
+  script: { type: "string" },
+  "keep-going": { type: "boolean" },
+  "dump-ram": { type: "string" },
+  frames: { type: "string" },
+  pagetable: { type: "string" },
+  heap: { type: "string" },
+  faults: { type: "string" },
+  kernel: { type: "string" },
+  device: { type: "string", multiple: true },
+  "user-timeout": { type: "string" },
+  "no-apic": { type: "boolean" },
+  "dump-acpi": { type: "string" },
+  smp: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const;
+
 /**
  * Parses the command line; throws UsageError on any bad option or value. A
  * leading `--` is skipped: `deno task boot -- --memory 4G` passes it on.
@@ -183,37 +216,7 @@ export function parseCliOptions(args: readonly string[]): CliOptions {
       strict: true,
       allowPositionals: true,
       tokens: true,
-      options: {
-        memory: { type: "string", short: "m" },
-        cmdline: { type: "string" },
-        module: { type: "string", multiple: true },
-        mbi: { type: "string" },
-        "mbi-addr": { type: "string" },
-        report: { type: "string", multiple: true },
-        clock: { type: "string" },
-        trace: { type: "string" },
-        "trace-file": { type: "string" },
-        selftest: { type: "boolean" },
-        quiet: { type: "boolean", short: "q" },
-        debug: { type: "boolean" },
-        console: { type: "boolean" },
-        "no-console": { type: "boolean" },
-        script: { type: "string" },
-        "keep-going": { type: "boolean" },
-        "dump-ram": { type: "string" },
-        frames: { type: "string" },
-        pagetable: { type: "string" },
-        heap: { type: "string" },
-        faults: { type: "string" },
-        kernel: { type: "string" },
-        device: { type: "string", multiple: true },
-        "user-timeout": { type: "string" },
-        "no-apic": { type: "boolean" },
-        "dump-acpi": { type: "string" },
-        smp: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
+      options: CLI_OPTION_SPECS,
     });
   } catch (error) {
     throw new UsageError(describeParseError(error, args));

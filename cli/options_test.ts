@@ -1,7 +1,9 @@
-import { assertEquals, assertThrows } from "../testing/mod.ts";
+import { assert, assertEquals, assertThrows } from "../testing/mod.ts";
 import {
+  CLI_OPTION_SPECS,
   DEFAULT_USER_TIMEOUT_MS,
   hasUserModules,
+  HELP_TEXT,
   parseCliOptions,
   parseMemorySize,
   parseModuleOption,
@@ -167,5 +169,15 @@ Deno.test("parseCliOptions() refuses empty module paths, bad timeouts and --kern
     ] as const
   ) {
     assertThrows(() => parseCliOptions(args), UsageError, message);
+  }
+});
+
+Deno.test("every option parseCliOptions() accepts is documented in --help and the README", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const optionsTable = readme.slice(readme.indexOf("## Command-line options"));
+  for (const [name, spec] of Object.entries(CLI_OPTION_SPECS)) {
+    const short = "short" in spec ? `-${spec.short}, ` : "";
+    assert(HELP_TEXT.includes(`${short}--${name}`), `--help lists ${short}--${name}`);
+    assert(optionsTable.includes(`| \`${short}--${name}`), `the README's table lists --${name}`);
   }
 });
