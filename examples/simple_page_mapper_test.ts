@@ -1,5 +1,6 @@
 import {
   CR0_PG,
+  hex,
   Machine,
   PAGE_SIZE_1G,
   PAGE_SIZE_2M,
@@ -129,6 +130,32 @@ Deno.test("a user's mapper invalidates the TLB on protect and unmap while its sp
   assertThrows(() => hw.mmu.readVirt32(va), PageFault);
   hw.cpu.writeCr0(hw.cpu.cr0 & ~CR0_PG);
   hw.cpu.writeCr3(0);
+  space[Symbol.dispose]();
+});
+
+Deno.test("a user's table link that points outside RAM makes mapping(), mappings() and stats() fail with InvalidPart", () => {
+  const { memory, hw, frames } = machine();
+  const space = mapperAddressSpaceFactory(createSimplePageMapper)(frames, hw.cpu);
+  space.map(BASE_VA as VirtAddr, 0x20_0000 as PhysAddr, PAGE_WRITABLE);
+  // BASE_VA is in PML4 slot 0: point its link at 1 TiB, far beyond the 64 MiB of RAM.
+  const link = space.pml4Addr;
+  const high = memory.read32((link + 4) as PhysAddr);
+  memory.write32((link + 4) as PhysAddr, high | 0x100);
+  const message = `Page table entry at ${hex(link)} points to ${
+    hex(2 ** 40 + ((memory.read32(link) & 0xfffff000) >>> 0))
+  }, outside RAM`;
+  for (
+    const read of [
+      () => space.mapping(BASE_VA as VirtAddr),
+      () => space.mappings(BASE_VA as VirtAddr, PAGE_SIZE_4K),
+      () => space.stats(),
+    ]
+  ) {
+    const error = assertThrows(read, KernelError);
+    assertEquals([error.code, error.message], ["InvalidPart", message]);
+  }
+  memory.write32((link + 4) as PhysAddr, high);
+  assertEquals(space.mappings(BASE_VA as VirtAddr, PAGE_SIZE_4K).length, 1);
   space[Symbol.dispose]();
 });
 

@@ -740,6 +740,29 @@ Deno.test("AddressSpace sets U/S on upper-level entries only on the path to a us
   space[Symbol.dispose]();
 });
 
+Deno.test("AddressSpace.mappings() and stats() leave out a shared kernel half, which mapping() still reads", () => {
+  const { frames, machine } = boot();
+  const kernel = AddressSpace.create(frames, machine.cpu);
+  const kernelPage = va(2 ** 47 + 0x40_0000);
+  kernel.map(kernelPage, pa(0x20_0000), RW);
+  const user = AddressSpace.create(frames, machine.cpu, { kernelHalfOf: kernel });
+  user.map(va(0x40_0000), pa(0x30_0000), RW | PAGE_USER);
+  // The shared PML4 entry is FOREIGN: its tables are the kernel's, not counted or listed here.
+  assertEquals(user.mappings(va(0), 2 ** 48).map((leaf) => leaf.virtAddr), [va(0x40_0000)]);
+  assertEquals(user.stats(), {
+    pageTableFrames: 4,
+    pages4K: 1,
+    pages2M: 0,
+    pages1G: 0,
+    ownedPages: 0,
+  });
+  // A single lookup walks the link, as the MMU does.
+  assertEquals(user.mapping(kernelPage)?.physAddr, pa(0x20_0000));
+  assertEquals(kernel.mappings(va(0), 2 ** 48).map((leaf) => leaf.virtAddr), [kernelPage]);
+  user[Symbol.dispose]();
+  kernel[Symbol.dispose]();
+});
+
 Deno.test("AddressSpace.create() with kernelHalfOf shares the kernel half and never frees it", () => {
   const { frames, machine } = boot();
   const kernel = AddressSpace.create(frames, machine.cpu, { recursiveIndex: 510 });
