@@ -12,9 +12,10 @@
  * - Ranges: `mapRange` maps page by page and undoes its own work on failure;
  *   `unmapRange` and `protectRange` read the leaves in the range first and
  *   refuse a huge page that sticks out of it, so on error nothing changes.
- * - Reading: `mapping`, `mappings` and `stats` walk the tables from the PML4.
- *   A non-leaf entry that points outside RAM is reported as the mapper's
- *   fault (`InvalidPart`).
+ * - Reading: `mapping`, `mappings` and `stats` walk the tables from the PML4
+ *   with the stock space's walks (`_page_table_walk.ts`), through
+ *   `PhysicalMemory.read32`. A non-leaf entry that points outside RAM is
+ *   reported as the mapper's fault (`InvalidPart`).
  *
  * @module
  */
@@ -24,22 +25,11 @@ import {
   CR4_PGE,
   formatVirtAddr,
   hex,
-  PAGE_SIZE_1G,
-  PAGE_SIZE_2M,
   PAGE_SIZE_4K,
   type PageSizeBytes,
   type PhysAddr,
   type PhysicalMemory,
-  PTE_A,
-  PTE_D,
   PTE_G,
-  PTE_HIGH_NX,
-  PTE_P,
-  PTE_PCD,
-  PTE_PS,
-  PTE_PWT,
-  PTE_RW,
-  PTE_US,
   VIRT_ADDR_LIMIT,
   type VirtAddr,
 } from "../../hal/mod.ts";
@@ -50,13 +40,18 @@ import {
   type Mapping,
   MappingError,
   type MappingOptions,
-  PAGE_NO_EXECUTE,
   type PageFlags,
-  PTE_SW_COW,
   PTE_SW_OWNED,
   toPageFlags,
   turnOnPaging,
 } from "./address_space.ts";
+import {
+  countTables,
+  leafAt,
+  leavesIn,
+  type PageTableReader,
+  tableOf,
+} from "./_page_table_walk.ts";
 import type { FrameProvider } from "./frame_provider.ts";
 import { Page } from "./page.ts";
 import type {
@@ -65,13 +60,6 @@ import type {
   PageMapper,
   PageMapperFactory,
 } from "./page_mapper.ts";
-
-/** The leaf bits that {@linkcode Mapping.flags} reports (the PageFlags low bits). */
-const LEAF_FLAG_BITS = PTE_RW | PTE_US | PTE_PWT | PTE_PCD | PTE_G | PTE_SW_COW;
-/** Bytes one entry covers at each level: index 1 = PT (4 KiB) ... 4 = PML4 (512 GiB). */
-const SPAN_BYTES = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 2 ** 39];
-const TWO_POW_32 = 2 ** 32;
-const ENTRIES_PER_TABLE = 512;
 
 /**
  * Wraps a mapper factory as the kernel's address-space factory.
@@ -97,7 +85,8 @@ export class MapperAddressSpace implements AddressSpaceLike {
   readonly #mapper: PageMapper;
   readonly #frames: FrameProvider;
   readonly #cpu: CpuContext;
-  readonly #memory: PhysicalMemory;
+  /** How mapping, mappings and stats read the mapper's tables. */
+  readonly #tables: UserTables;
   #isDisposed = false;
 
   /**
@@ -123,7 +112,7 @@ export class MapperAddressSpace implements AddressSpaceLike {
     this.#mapper = mapper;
     this.#frames = frames;
     this.#cpu = cpu;
-    this.#memory = frames.memory;
+    this.#tables = new UserTables(frames.memory);
   }
 
   /** Whether CR3 points at this space's PML4. */
@@ -289,34 +278,17 @@ export class MapperAddressSpace implements AddressSpaceLike {
   /** The leaf that maps `va`, read from RAM. */
   mapping(va: VirtAddr): Mapping | undefined {
     if (!Number.isSafeInteger(va) || va < 0 || va >= VIRT_ADDR_LIMIT) return undefined;
-    let table = this.pml4Addr as number;
-    for (let level = 4; level >= 1; level--) {
-      const e = table + 8 * indexAt(va, level);
-      const low = this.#memory.read32(e as PhysAddr);
-      if ((low & PTE_P) === 0) return undefined;
-      const high = this.#memory.read32((e + 4) as PhysAddr);
-      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
-        return describeLeaf(pageBase(va, level), low, high, level);
-      }
-      table = this.#tableAt(low, high, e);
-    }
-    return undefined;
+    return leafAt(this.#tables, this.pml4Addr, va);
   }
 
   /** Every leaf mapping part of `[va, va + sizeBytes)`, lowest first. */
   mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
-    const out: Mapping[] = [];
-    if (sizeBytes > 0) {
-      this.#walk(this.pml4Addr, 4, 0, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), out);
-    }
-    return out;
+    return leavesIn(this.#tables, this.pml4Addr, va, sizeBytes);
   }
 
   /** Counts the tables and leaves by reading every table. */
   stats(): AddressSpaceStats {
-    const counts = { pageTableFrames: 0, pages4K: 0, pages2M: 0, pages1G: 0, ownedPages: 0 };
-    this.#count(this.pml4Addr, 4, counts);
-    return counts;
+    return countTables(this.#tables, this.pml4Addr);
   }
 
   /**
@@ -375,65 +347,6 @@ export class MapperAddressSpace implements AddressSpaceLike {
     return leaves;
   }
 
-  /** Collects the leaves under `table` (at `level`, covering from `base`) in [start, end). */
-  #walk(table: number, level: number, base: number, start: number, end: number, out: Mapping[]) {
-    const span = SPAN_BYTES[level];
-    const first = Math.max(0, Math.floor((start - base) / span));
-    const last = Math.min(ENTRIES_PER_TABLE - 1, Math.floor((end - 1 - base) / span));
-    for (let index = first; index <= last; index++) {
-      const e = table + 8 * index;
-      const low = this.#memory.read32(e as PhysAddr);
-      if ((low & PTE_P) === 0) continue;
-      const high = this.#memory.read32((e + 4) as PhysAddr);
-      const va = base + index * span;
-      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
-        out.push(describeLeaf(va, low, high, level));
-      } else {
-        this.#walk(this.#tableAt(low, high, e), level - 1, va, start, end, out);
-      }
-    }
-  }
-
-  #count(
-    table: number,
-    level: number,
-    counts: {
-      pageTableFrames: number;
-      pages4K: number;
-      pages2M: number;
-      pages1G: number;
-      ownedPages: number;
-    },
-  ): void {
-    counts.pageTableFrames++;
-    for (let index = 0; index < ENTRIES_PER_TABLE; index++) {
-      const e = table + 8 * index;
-      const low = this.#memory.read32(e as PhysAddr);
-      if ((low & PTE_P) === 0) continue;
-      const high = this.#memory.read32((e + 4) as PhysAddr);
-      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
-        if (level === 1) counts.pages4K++;
-        else if (level === 2) counts.pages2M++;
-        else counts.pages1G++;
-        if ((low & PTE_SW_OWNED) !== 0) counts.ownedPages++;
-      } else {
-        this.#count(this.#tableAt(low, high, e), level - 1, counts);
-      }
-    }
-  }
-
-  /** The table a non-leaf entry at physical address `e` points to, checked to be RAM. */
-  #tableAt(low: number, high: number, e: number): number {
-    const table = (high & 0xfffff) * TWO_POW_32 + ((low & 0xfffff000) >>> 0);
-    if (!this.#memory.isRam(table, PAGE_SIZE_4K)) {
-      throw new KernelError(
-        "InvalidPart",
-        `Page table entry at ${hex(e)} points to ${hex(table)}, outside RAM`,
-      );
-    }
-    return table;
-  }
-
   #release(pa: PhysAddr): void {
     Page.fromRaw(this.#frames, pa)[Symbol.dispose]();
   }
@@ -459,26 +372,37 @@ export class MapperAddressSpace implements AddressSpaceLike {
   }
 }
 
-/** The index into the table at `level` for `va`. */
-function indexAt(va: number, level: number): number {
-  return Math.floor(va / SPAN_BYTES[level]) % ENTRIES_PER_TABLE;
-}
+/**
+ * How the wrapper reads a user's tables: the mapper wrote them, so every
+ * entry is read through `PhysicalMemory.read32` and every link is checked to
+ * point into RAM before it is followed. No link is skipped: the wrapper
+ * refuses a recursive entry, and every table is the mapper's own.
+ */
+class UserTables implements PageTableReader {
+  readonly skippedLinkBits = 0;
+  readonly #memory: PhysicalMemory;
 
-/** The first address of the page at `level` containing `va`. */
-function pageBase(va: number, level: number): number {
-  return Math.floor(va / SPAN_BYTES[level]) * SPAN_BYTES[level];
-}
+  constructor(memory: PhysicalMemory) {
+    this.#memory = memory;
+  }
 
-/** A leaf's fields in words. */
-function describeLeaf(va: number, low: number, high: number, level: number): Mapping {
-  const frameMask = level === 1 ? 0xfffff000 : level === 2 ? 0xffe00000 : 0xc0000000;
-  return {
-    virtAddr: va as VirtAddr,
-    physAddr: ((high & 0xfffff) * TWO_POW_32 + ((low & frameMask) >>> 0)) as PhysAddr,
-    pageSizeBytes: SPAN_BYTES[level] as PageSizeBytes,
-    flags: (low & LEAF_FLAG_BITS) | ((high & PTE_HIGH_NX) !== 0 ? PAGE_NO_EXECUTE : 0),
-    isOwned: (low & PTE_SW_OWNED) !== 0,
-    isAccessed: (low & PTE_A) !== 0,
-    isDirty: (low & PTE_D) !== 0,
-  };
+  readLow(entryAddr: number): number {
+    return this.#memory.read32(entryAddr as PhysAddr);
+  }
+
+  readHigh(entryAddr: number): number {
+    return this.#memory.read32((entryAddr + 4) as PhysAddr);
+  }
+
+  /** @throws {KernelError} `InvalidPart` if the table is not in RAM. */
+  followLink(low: number, high: number, entryAddr: number): number {
+    const table = tableOf(low, high);
+    if (!this.#memory.isRam(table, PAGE_SIZE_4K)) {
+      throw new KernelError(
+        "InvalidPart",
+        `Page table entry at ${hex(entryAddr)} points to ${hex(table)}, outside RAM`,
+      );
+    }
+    return table;
+  }
 }
