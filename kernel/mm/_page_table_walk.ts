@@ -65,11 +65,11 @@ export const LEAF_LOW_FLAGS = PTE_RW | PTE_US | PTE_PWT | PTE_PCD | PTE_G | SW_C
 /** Bytes one entry covers at each level: index 1 = PT (4 KiB) ... 4 = PML4 (512 GiB). */
 export const SPAN_BYTES: readonly number[] = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 2 ** 39];
 /** 1 / SPAN_BYTES: a multiplication is several times cheaper than a division. */
-export const INVERSE_SPAN: readonly number[] = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
+const INVERSE_SPAN = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
 /** Entries in every paging structure (SDM vol. 3A, section 4.5). */
 const ENTRIES_PER_TABLE = 512;
-/** Bytes of one entry. */
-const ENTRY_BYTES = 8;
+/** 32-bit words of one entry: its low half, then its high half. */
+const ENTRY_WORDS = 2;
 const TWO_POW_32 = 2 ** 32;
 
 // ---------------------------------------------------------------------------
@@ -120,17 +120,22 @@ export function describeLeaf(pageVa: number, low: number, high: number, level: n
 // ---------------------------------------------------------------------------
 // Walks
 
-/** How the walks read one address space's tables, and which links they follow. */
+/**
+ * How the walks read one address space's tables, and which links they
+ * follow. Tables and entries are named by word index: physical address / 4,
+ * the index into the word view of RAM (`PhysicalMemory.u32`).
+ */
 export interface PageTableReader {
-  /** Bits 31:0 of the entry at physical address `entryAddr`. */
-  readLow(entryAddr: number): number;
-  /** Bits 63:32 of the entry at physical address `entryAddr`. */
-  readHigh(entryAddr: number): number;
+  /** Bits 31:0 of the entry at word `entryWord`. */
+  readLow(entryWord: number): number;
+  /** Bits 63:32 of the entry at word `entryWord`. */
+  readHigh(entryWord: number): number;
   /**
-   * The table the present non-leaf entry at `entryAddr`, with halves `low`
-   * and `high`, links to; throws if the space cannot trust the link.
+   * The word index of the table the present non-leaf entry at word
+   * `entryWord`, with halves `low` and `high`, links to; throws if the space
+   * cannot trust the link.
    */
-  followLink(low: number, high: number, entryAddr: number): number;
+  followLink(low: number, high: number, entryWord: number): number;
   /**
    * Non-leaf entry bits that keep {@linkcode leavesIn} and
    * {@linkcode countTables} out of the table the entry links to: its table
@@ -141,17 +146,17 @@ export interface PageTableReader {
 }
 
 /**
- * The leaf that maps `va`, walked from the PML4 at `pml4Addr`.
+ * The leaf that maps `va`, walked from the PML4 at word `pml4Word`.
  *
  * @param reader How the space reads its tables.
- * @param pml4Addr The PML4's physical address.
+ * @param pml4Word The PML4's word index (its physical address / 4).
  * @param va A 48-bit virtual address (the caller checks it).
  * @returns The leaf in words, or undefined if an entry on the way is not present.
  */
-export function leafAt(reader: PageTableReader, pml4Addr: number, va: number): Mapping | undefined {
-  let table = pml4Addr;
+export function leafAt(reader: PageTableReader, pml4Word: number, va: number): Mapping | undefined {
+  let table = pml4Word;
   for (let level = 4; level >= 1; level--) {
-    const e = table + ENTRY_BYTES * indexAt(va, level);
+    const e = table + ENTRY_WORDS * indexAt(va, level);
     const low = reader.readLow(e);
     if ((low & PTE_P) === 0) return undefined;
     const high = reader.readHigh(e);
@@ -166,27 +171,27 @@ export function leafAt(reader: PageTableReader, pml4Addr: number, va: number): M
  * first, leaving out the tables behind skipped links.
  *
  * @param reader How the space reads its tables.
- * @param pml4Addr The PML4's physical address.
+ * @param pml4Word The PML4's word index (its physical address / 4).
  * @param va First virtual address; below 0, the range starts at 0.
  * @param sizeBytes Length of the range; nothing unless positive.
  * @returns The leaves in words.
  */
 export function leavesIn(
   reader: PageTableReader,
-  pml4Addr: number,
+  pml4Word: number,
   va: number,
   sizeBytes: number,
 ): Mapping[] {
   const out: Mapping[] = [];
   if (sizeBytes > 0) {
-    collect(reader, pml4Addr, 4, 0, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), out);
+    collect(reader, pml4Word, 4, 0, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), out);
   }
   return out;
 }
 
 /**
- * Appends the leaves under `table` (at `level`, its first entry mapping from
- * `base`) that meet [start, end).
+ * Appends the leaves under the table at word `table` (at `level`, its first
+ * entry mapping from `base`) that meet [start, end).
  */
 function collect(
   reader: PageTableReader,
@@ -204,7 +209,7 @@ function collect(
   const first = Math.max(0, Math.floor((start - base) * inverse));
   const last = Math.min(ENTRIES_PER_TABLE - 1, Math.ceil((end - base) * inverse) - 1);
   for (let index = first; index <= last; index++) {
-    const e = table + ENTRY_BYTES * index;
+    const e = table + ENTRY_WORDS * index;
     const low = reader.readLow(e);
     if ((low & PTE_P) === 0) continue;
     const high = reader.readHigh(e);
@@ -222,22 +227,23 @@ type Counts = { -readonly [K in keyof AddressSpaceStats]: AddressSpaceStats[K] }
 
 /**
  * Counts the tables (the PML4 included) and the leaves by reading every table
- * from the PML4 at `pml4Addr`, leaving out the tables behind skipped links.
+ * from the PML4 at word `pml4Word`, leaving out the tables behind skipped
+ * links.
  *
  * @param reader How the space reads its tables.
- * @param pml4Addr The PML4's physical address.
+ * @param pml4Word The PML4's word index (its physical address / 4).
  * @returns The counts.
  */
-export function countTables(reader: PageTableReader, pml4Addr: number): AddressSpaceStats {
+export function countTables(reader: PageTableReader, pml4Word: number): AddressSpaceStats {
   const counts: Counts = { pageTableFrames: 0, pages4K: 0, pages2M: 0, pages1G: 0, ownedPages: 0 };
-  count(reader, pml4Addr, 4, counts);
+  count(reader, pml4Word, 4, counts);
   return counts;
 }
 
 function count(reader: PageTableReader, table: number, level: number, counts: Counts): void {
   counts.pageTableFrames++;
   for (let index = 0; index < ENTRIES_PER_TABLE; index++) {
-    const e = table + ENTRY_BYTES * index;
+    const e = table + ENTRY_WORDS * index;
     const low = reader.readLow(e);
     if ((low & PTE_P) === 0) continue;
     if (isLeaf(low, level)) {

@@ -108,10 +108,13 @@ import { KernelError, type KernelErrorCode } from "../errors.ts";
 import type { FrameProvider } from "./frame_provider.ts";
 import { Page } from "./page.ts";
 import type { AddressSpaceLike } from "./page_mapper.ts";
+import * as walk from "./_page_table_walk.ts";
 
 // V8 compiles a module's own constants into the code it optimizes but reads
 // an imported binding from its module cell, with a check, at every use; the
-// map and unmap paths run often enough for local copies to matter.
+// map and unmap paths run often enough for local copies to matter. The entry
+// arithmetic and the read-only walks are shared with MapperAddressSpace
+// (`_page_table_walk.ts`) and copied here the same way.
 const {
   CR0_PG,
   CR0_WP,
@@ -134,16 +137,27 @@ const {
   PTE_US,
   VIRT_ADDR_LIMIT,
 } = hal;
+const {
+  countTables,
+  frameOf,
+  indexAt,
+  leafAt,
+  LEAF_LOW_FLAGS,
+  leavesIn,
+  NO_EXECUTE,
+  pageBase,
+  SPAN_BYTES,
+  SW_OWNED,
+  tableOf,
+} = walk;
 
 // PTE_SW_OWNED, PTE_SW_FOREIGN and PAGE_NO_EXECUTE below are exported; the
 // code here uses these module-private copies, which V8 folds (see above).
-const SW_OWNED = 1 << 9;
 const SW_FOREIGN = 1 << 9;
-const NO_EXECUTE = 1 << 12;
 /** Leaf bit 9 (ignored by the processor): the entry holds one reference to its frame. */
 export const PTE_SW_OWNED: number = SW_OWNED;
 /** Leaf bit 10 (ignored by the processor): copy-on-write; R/W is withheld until a write fault. */
-export const PTE_SW_COW = 1 << 10;
+export const PTE_SW_COW: number = walk.SW_COW;
 /** Non-leaf bit 9 (ignored by the processor): the table belongs to no address space (recursive entry). */
 export const PTE_SW_FOREIGN: number = SW_FOREIGN;
 /** First bit of the live-entry count in a non-leaf entry's high half (bit 52 of the entry). */
@@ -181,8 +195,6 @@ export const PAGE_COPY_ON_WRITE: PageFlags = PTE_SW_COW;
  * EFER.NXE is set, so enable NXE before paging uses such a mapping.
  */
 export const PAGE_NO_EXECUTE: PageFlags = NO_EXECUTE;
-/** The flag bits that go into the low half of a leaf as they are. */
-const LEAF_LOW_FLAGS = PTE_RW | PTE_US | PTE_PWT | PTE_PCD | PTE_G | PTE_SW_COW;
 /** Every bit a PageFlags value may have. */
 const ALL_PAGE_FLAGS = LEAF_LOW_FLAGS | NO_EXECUTE;
 /**
@@ -370,10 +382,6 @@ export interface AddressSpaceOptions {
   readonly shootdown?: TlbShootdownHook;
 }
 
-/** Bytes one entry covers at each level: index 1 = PT (4 KiB) ... 4 = PML4 (512 GiB). */
-const SPAN_BYTES = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 2 ** 39];
-/** 1 / SPAN_BYTES: a multiplication is several times cheaper than a division. */
-const INVERSE_SPAN = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
 const TWO_POW_32 = 2 ** 32;
 /** #edit4K's operations. */
 const EDIT_MAP = 0;
@@ -481,6 +489,8 @@ export class AddressSpace implements AddressSpaceLike {
   #isDisposed = false;
   /** The TLB shootdown on a machine of several CPUs; undefined with one. */
   readonly #shootdown: TlbShootdownHook | undefined;
+  /** How mapping, mappings and stats read this space's tables. */
+  readonly #tables: OwnTables;
 
   private constructor(
     frames: FrameProvider,
@@ -498,6 +508,7 @@ export class AddressSpace implements AddressSpaceLike {
     this.#pml4FastWord = this.#pml4Word < FAST_WORD_LIMIT ? this.#pml4Word : -1;
     this.#u32 = frames.memory.u32;
     this.#i32 = frames.memory.i32;
+    this.#tables = new OwnTables(this.#u32);
   }
 
   /**
@@ -932,19 +943,7 @@ export class AddressSpace implements AddressSpaceLike {
    */
   mapping(va: VirtAddr): Mapping | undefined {
     checkVirtAddr("look up", va);
-    const u32 = this.#u32;
-    let word = this.#pml4Word;
-    for (let level = 4; level >= 1; level--) {
-      const e = word + 2 * indexAt(va, level);
-      const low = u32[e];
-      if ((low & PTE_P) === 0) return undefined;
-      const high = u32[e + 1];
-      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
-        return describeLeaf(pageBase(va, level), low, high, level);
-      }
-      word = tableWordOf(low, high);
-    }
-    return undefined;
+    return leafAt(this.#tables, this.#pml4Word, va);
   }
 
   /**
@@ -958,11 +957,7 @@ export class AddressSpace implements AddressSpaceLike {
    */
   mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
     checkVirtAddr("look up", va);
-    const result: Mapping[] = [];
-    if (sizeBytes > 0) {
-      this.#collect(this.#pml4, 4, va, Math.min(va + sizeBytes, VIRT_ADDR_LIMIT), result);
-    }
-    return result;
+    return leavesIn(this.#tables, this.#pml4Word, va, sizeBytes);
   }
 
   /**
@@ -972,9 +967,7 @@ export class AddressSpace implements AddressSpaceLike {
    * @returns The counts.
    */
   stats(): AddressSpaceStats {
-    const counts = { pageTableFrames: 1, pages4K: 0, pages2M: 0, pages1G: 0, ownedPages: 0 };
-    this.#count(this.#pml4, 4, counts);
-    return counts;
+    return countTables(this.#tables, this.#pml4Word);
   }
 
   /**
@@ -1365,59 +1358,8 @@ export class AddressSpace implements AddressSpaceLike {
     return leaves;
   }
 
-  /** Appends a description of every leaf touching [start, end) below `table`. */
-  #collect(table: number, level: number, start: number, end: number, out: Mapping[]): void {
-    const u32 = this.#u32;
-    const span = SPAN_BYTES[level];
-    const base = table / 4;
-    let index = indexAt(start as VirtAddr, level);
-    for (let va = start; va < end; index++) {
-      const entryStart = va - (va % span);
-      const childEnd = Math.min(end, entryStart + span);
-      const e = base + 2 * index;
-      const low = u32[e];
-      const high = u32[e + 1];
-      if ((low & PTE_P) !== 0 && (level !== 4 || (low & SW_FOREIGN) === 0)) {
-        if (level === 1 || (low & PTE_PS) !== 0) {
-          out.push(describeLeaf(entryStart, low, high, level));
-        } else {
-          this.#collect(tableOf(low, high), level - 1, va, childEnd, out);
-        }
-      }
-      va = childEnd;
-    }
-  }
-
   // -------------------------------------------------------------------------
   // Whole tables
-
-  #count(
-    table: number,
-    level: number,
-    counts: {
-      pageTableFrames: number;
-      pages4K: number;
-      pages2M: number;
-      pages1G: number;
-      ownedPages: number;
-    },
-  ): void {
-    const u32 = this.#u32;
-    const base = table / 4;
-    for (let index = 0; index < 512; index++) {
-      const low = u32[base + 2 * index];
-      if ((low & PTE_P) === 0) continue;
-      if (level === 1 || (level < 4 && (low & PTE_PS) !== 0)) {
-        if (level === 1) counts.pages4K++;
-        else if (level === 2) counts.pages2M++;
-        else counts.pages1G++;
-        if ((low & SW_OWNED) !== 0) counts.ownedPages++;
-      } else if ((low & SW_FOREIGN) === 0) {
-        counts.pageTableFrames++;
-        this.#count(tableOf(low, u32[base + 2 * index + 1]), level - 1, counts);
-      }
-    }
-  }
 
   /**
    * Releases owned leaves and frees every table below `table` (not `table`
@@ -1736,13 +1678,6 @@ export function turnOnPaging(cpu: CpuContext, pml4Addr: PhysAddr): void {
 // Entry arithmetic. Addresses are numbers below 2^52; `%` and `Math.floor` by
 // 2^32 split them, never `>>` (which would truncate to 32 bits).
 
-/** The index into the table at `level` for `va`. */
-function indexAt(va: number, level: number): number {
-  // Multiplying by a power of two is exact; `&` truncates (a floor, for
-  // non-negative values) and reduces modulo 2^32, which keeps the low 9 bits.
-  return (va * INVERSE_SPAN[level]) & 511;
-}
-
 /** Bits 31:0 of a physical address below 2^52, for an entry's low half. */
 function lowAddressBits(pa: number): number {
   // `>>> 0` reduces a safe integer modulo 2^32 without a floating-point remainder.
@@ -1782,17 +1717,6 @@ function highAddressBits(pa: number): number {
   return (pa * INVERSE_TWO_POW_32) | 0;
 }
 
-/** Address bits 51:12 of an entry: the next table. */
-function tableOf(low: number, high: number): number {
-  return (high & 0xfffff) * TWO_POW_32 + ((low & 0xfffff000) >>> 0);
-}
-
-/** The frame a leaf at `level` maps (bit 12 of a huge leaf is PAT, not address). */
-function frameOf(low: number, high: number, level: number): number {
-  const mask = level === 1 ? 0xfffff000 : level === 2 ? 0xffe00000 : 0xc0000000;
-  return (high & 0xfffff) * TWO_POW_32 + ((low & mask) >>> 0);
-}
-
 /**
  * The word index (address / 4) of the table an entry points to. For tables
  * below 8 GiB it stays a small integer, which keeps typed-array indexing on
@@ -1800,11 +1724,6 @@ function frameOf(low: number, high: number, level: number): number {
  */
 function tableWordOf(low: number, high: number): number {
   return (high & 0xfffff) * 2 ** 30 + ((low >>> 2) & 0x3fff_fc00);
-}
-
-/** The first address of the page at `level` (1 = 4 KiB ... 3 = 1 GiB) containing `va`. */
-function pageBase(va: number, level: number): number {
-  return Math.floor(va * INVERSE_SPAN[level]) * SPAN_BYTES[level];
 }
 
 /** The live-entry count in a non-leaf entry's high half. */
@@ -1843,18 +1762,6 @@ function leafLevelOf(pageSizeBytes: number): number {
   if (pageSizeBytes === PAGE_SIZE_2M) return 2;
   if (pageSizeBytes === PAGE_SIZE_1G) return 3;
   throw new RangeError(`Invalid page size ${pageSizeBytes}: expected 4 KiB, 2 MiB or 1 GiB`);
-}
-
-function describeLeaf(pageVa: number, low: number, high: number, level: number): Mapping {
-  return {
-    virtAddr: pageVa as VirtAddr,
-    physAddr: frameOf(low, high, level) as PhysAddr,
-    pageSizeBytes: SPAN_BYTES[level] as PageSizeBytes,
-    flags: (low & LEAF_LOW_FLAGS) | ((high & PTE_HIGH_NX) !== 0 ? NO_EXECUTE : 0),
-    isOwned: (low & SW_OWNED) !== 0,
-    isAccessed: (low & PTE_A) !== 0,
-    isDirty: (low & PTE_D) !== 0,
-  };
 }
 
 /** "page 0x…", "2 MiB page 0x…" or "1 GiB page 0x…". */
@@ -1982,4 +1889,32 @@ function notMapped(action: string, va: VirtAddr, pageSizeBytes: PageSizeBytes): 
     va,
     `Cannot ${action} ${pageLabel(va, pageSizeBytes)}: not mapped`,
   );
+}
+
+/**
+ * How mapping, mappings and stats read an AddressSpace's tables: the space
+ * wrote every entry itself, so they are read through the word view of RAM
+ * and links are followed unchecked. FOREIGN links (the recursive entry, a
+ * shared kernel half) lead to tables that are not this space's: the range
+ * walk and the counts leave them out.
+ */
+class OwnTables implements walk.PageTableReader {
+  readonly skippedLinkBits: number = SW_FOREIGN;
+  readonly #u32: Uint32Array;
+
+  constructor(u32: Uint32Array) {
+    this.#u32 = u32;
+  }
+
+  readLow(entryWord: number): number {
+    return this.#u32[entryWord];
+  }
+
+  readHigh(entryWord: number): number {
+    return this.#u32[entryWord + 1];
+  }
+
+  followLink(low: number, high: number): number {
+    return tableWordOf(low, high);
+  }
 }

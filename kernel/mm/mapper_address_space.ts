@@ -278,17 +278,17 @@ export class MapperAddressSpace implements AddressSpaceLike {
   /** The leaf that maps `va`, read from RAM. */
   mapping(va: VirtAddr): Mapping | undefined {
     if (!Number.isSafeInteger(va) || va < 0 || va >= VIRT_ADDR_LIMIT) return undefined;
-    return leafAt(this.#tables, this.pml4Addr, va);
+    return leafAt(this.#tables, this.pml4Addr / 4, va);
   }
 
   /** Every leaf mapping part of `[va, va + sizeBytes)`, lowest first. */
   mappings(va: VirtAddr, sizeBytes: number): Mapping[] {
-    return leavesIn(this.#tables, this.pml4Addr, va, sizeBytes);
+    return leavesIn(this.#tables, this.pml4Addr / 4, va, sizeBytes);
   }
 
   /** Counts the tables and leaves by reading every table. */
   stats(): AddressSpaceStats {
-    return countTables(this.#tables, this.pml4Addr);
+    return countTables(this.#tables, this.pml4Addr / 4);
   }
 
   /**
@@ -386,23 +386,23 @@ class UserTables implements PageTableReader {
     this.#memory = memory;
   }
 
-  readLow(entryAddr: number): number {
-    return this.#memory.read32(entryAddr as PhysAddr);
+  readLow(entryWord: number): number {
+    return this.#memory.read32((entryWord * 4) as PhysAddr);
   }
 
-  readHigh(entryAddr: number): number {
-    return this.#memory.read32((entryAddr + 4) as PhysAddr);
+  readHigh(entryWord: number): number {
+    return this.#memory.read32((entryWord * 4 + 4) as PhysAddr);
   }
 
   /** @throws {KernelError} `InvalidPart` if the table is not in RAM. */
-  followLink(low: number, high: number, entryAddr: number): number {
+  followLink(low: number, high: number, entryWord: number): number {
     const table = tableOf(low, high);
     if (!this.#memory.isRam(table, PAGE_SIZE_4K)) {
       throw new KernelError(
         "InvalidPart",
-        `Page table entry at ${hex(entryAddr)} points to ${hex(table)}, outside RAM`,
+        `Page table entry at ${hex(entryWord * 4)} points to ${hex(table)}, outside RAM`,
       );
     }
-    return table;
+    return table / 4;
   }
 }
