@@ -109,6 +109,11 @@ import type { FrameProvider } from "./frame_provider.ts";
 import { Page } from "./page.ts";
 import type { AddressSpaceLike } from "./page_mapper.ts";
 import * as walk from "./_page_table_walk.ts";
+import {
+  activeDisposeError,
+  flushAllTranslations,
+  useAfterDisposeError,
+} from "./_address_space_lifecycle.ts";
 
 // V8 compiles a module's own constants into the code it optimizes but reads
 // an imported binding from its module cell, with a check, at every use; the
@@ -980,19 +985,14 @@ export class AddressSpace implements AddressSpaceLike {
    */
   [Symbol.dispose](): void {
     if (this.#isDisposed) return;
-    if (this.isActive) {
-      throw new KernelError(
-        "FrameInUse",
-        `Cannot dispose the address space at PML4 ${hex(this.#pml4)}: it is active (in CR3)`,
-      );
-    }
+    if (this.isActive) throw activeDisposeError(this.#pml4);
     this.#isDisposed = true;
     this.#pml4FastWord = -1;
     const pml4Page = this.#pml4Page;
     if (pml4Page === undefined) return; // an attached handle: the creator frees the tables
     const sawGlobal = this.#freeTables(this.#pml4, 4);
     pml4Page[Symbol.dispose]();
-    if (sawGlobal) this.#flushEverything();
+    if (sawGlobal) flushAllTranslations(this.#cpu);
   }
 
   // -------------------------------------------------------------------------
@@ -1567,20 +1567,8 @@ export class AddressSpace implements AddressSpaceLike {
     const pending = this.#pendingFlush;
     this.#isBatching = false;
     this.#pendingFlush = FLUSH_NONE;
-    if ((pending & FLUSH_GLOBAL) !== 0) this.#flushEverything();
+    if ((pending & FLUSH_GLOBAL) !== 0) flushAllTranslations(this.#cpu);
     else if ((pending & FLUSH_LOCAL) !== 0) this.#cpu.writeCr3(this.#cpu.cr3);
-  }
-
-  /** Flushes global entries too: toggling CR4.PGE (Linux's `__flush_tlb_global`). */
-  #flushEverything(): void {
-    const cpu = this.#cpu;
-    const cr4 = cpu.cr4;
-    if ((cr4 & CR4_PGE) !== 0) {
-      cpu.writeCr4(cr4 & ~CR4_PGE);
-      cpu.writeCr4(cr4);
-    } else {
-      cpu.tlb.flushAll();
-    }
   }
 
   /** Validates a range for unmapRange / protectRange, so that on error nothing changes. */
@@ -1650,12 +1638,7 @@ export class AddressSpace implements AddressSpaceLike {
   }
 
   #live(action: string): void {
-    if (this.#isDisposed) {
-      throw new KernelError(
-        "UseAfterDispose",
-        `Cannot ${action} in the address space at PML4 ${hex(this.#pml4)}: already disposed`,
-      );
-    }
+    if (this.#isDisposed) throw useAfterDisposeError(action, this.#pml4);
   }
 }
 

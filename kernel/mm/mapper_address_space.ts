@@ -22,7 +22,6 @@
 
 import {
   type CpuContext,
-  CR4_PGE,
   formatVirtAddr,
   hex,
   PAGE_SIZE_4K,
@@ -45,6 +44,11 @@ import {
   toPageFlags,
   turnOnPaging,
 } from "./address_space.ts";
+import {
+  activeDisposeError,
+  flushAllTranslations,
+  useAfterDisposeError,
+} from "./_address_space_lifecycle.ts";
 import {
   countTables,
   leafAt,
@@ -299,12 +303,7 @@ export class MapperAddressSpace implements AddressSpaceLike {
    */
   [Symbol.dispose](): void {
     if (this.#isDisposed) return;
-    if (this.isActive) {
-      throw new KernelError(
-        "FrameInUse",
-        `Cannot dispose the address space at PML4 ${hex(this.pml4Addr)}: it is active (in CR3)`,
-      );
-    }
+    if (this.isActive) throw activeDisposeError(this.pml4Addr);
     const leaves = this.mappings(0 as VirtAddr, VIRT_ADDR_LIMIT);
     this.#isDisposed = true;
     this.#mapper[Symbol.dispose]();
@@ -313,7 +312,7 @@ export class MapperAddressSpace implements AddressSpaceLike {
       if (leaf.isOwned) this.#release(leaf.physAddr);
       if ((leaf.flags & PTE_G) !== 0) sawGlobal = true;
     }
-    if (sawGlobal) this.#flushEverything();
+    if (sawGlobal) flushAllTranslations(this.#cpu);
   }
 
   /** The leaves in a range, refusing one that sticks out of it. */
@@ -351,24 +350,8 @@ export class MapperAddressSpace implements AddressSpaceLike {
     Page.fromRaw(this.#frames, pa)[Symbol.dispose]();
   }
 
-  #flushEverything(): void {
-    const cpu = this.#cpu;
-    const cr4 = cpu.cr4;
-    if ((cr4 & CR4_PGE) !== 0) {
-      cpu.writeCr4(cr4 & ~CR4_PGE);
-      cpu.writeCr4(cr4);
-    } else {
-      cpu.tlb.flushAll();
-    }
-  }
-
   #live(action: string): void {
-    if (this.#isDisposed) {
-      throw new KernelError(
-        "UseAfterDispose",
-        `Cannot ${action} in the address space at PML4 ${hex(this.pml4Addr)}: already disposed`,
-      );
-    }
+    if (this.#isDisposed) throw useAfterDisposeError(action, this.pml4Addr);
   }
 }
 
